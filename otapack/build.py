@@ -1,0 +1,239 @@
+"""Package builders: full and delta packages from the partition model.
+
+``build_full`` and ``build_delta`` take ``FirmwareImage`` objects and a
+validated ``PackageOptions`` and return the package bytes.  The planner
+decides one operation per partition, with a reason ``info`` shows.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from otapack import __version__
+from otapack.codecs import CODECS, DEFAULT_LZMA_DICT, valid_dict_size
+from otapack.errors import IncompatibleImagesError, InputError, UsageError
+from otapack.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES
+from otapack.model import FirmwareImage, Partition, Policy
+from otapack.package import PackageHeader, PartitionRecord, assemble, header_size
+from otapack.restore.resources import ram_requirement
+
+MAX_STRING = 255
+MAX_U32 = (1 << 32) - 1
+
+
+def resolve_build_time(explicit: int | None = None) -> int:
+    """SOURCE_DATE_EPOCH when set, else 0 ("not recorded"), so builds repeat."""
+    if explicit is not None:
+        return explicit
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if value is None or value == "":
+        return 0
+    try:
+        epoch = int(value)
+    except ValueError:
+        raise UsageError(f"SOURCE_DATE_EPOCH must be a decimal number of seconds, got {value!r}") from None
+    if not 0 <= epoch < 1 << 63:
+        raise UsageError(f"SOURCE_DATE_EPOCH {epoch} out of range")
+    return epoch
+
+
+def _check_string(name: str, value: str) -> None:
+    try:
+        encoded = value.encode("ascii")
+    except UnicodeEncodeError:
+        raise UsageError(f"{name} must be ASCII, got {value!r}") from None
+    if len(encoded) > MAX_STRING:
+        raise UsageError(f"{name} is {len(encoded)} characters; at most {MAX_STRING}")
+
+
+@dataclass(frozen=True)
+class PackageOptions:
+    """Everything a builder needs besides the images; validated on creation."""
+
+    model: str = ""
+    target_version: str = ""
+    source_version: str = ""
+    security_counter: int = 0
+    lzma_dict_size: int = DEFAULT_LZMA_DICT
+    build_time: int | None = None
+    jobs: int = 1
+    diff_algorithm: str = "otadiff"
+    window_size: int = DEFAULT_WINDOW_SIZE
+    max_window_tuples: int = DEFAULT_WINDOW_TUPLES
+    extensions: tuple[tuple[str, bytes], ...] = ()
+    kind: str | None = None  # override for minimal-system stages
+
+    def __post_init__(self) -> None:
+        for name in ("model", "target_version", "source_version"):
+            _check_string(name.replace("_", " "), getattr(self, name))
+        if not 0 <= self.security_counter <= MAX_U32:
+            raise UsageError(f"security counter {self.security_counter} outside 0..{MAX_U32}")
+        valid_dict_size(self.lzma_dict_size)
+        if self.jobs < 1:
+            raise UsageError(f"--jobs must be at least 1, got {self.jobs}")
+
+
+@dataclass(frozen=True)
+class PlannedPartition:
+    record: PartitionRecord
+    payload: bytes = b""
+    #: sizes of the candidates considered, for ``info``/reports
+    candidates: dict[str, int] = field(default_factory=dict)
+
+
+ProgressFn = Callable[[str], None]
+
+
+def _compress_full(data: bytes, dict_size: int) -> tuple[str, bytes]:
+    packed = CODECS["lzma2"].compress(data, dict_size)
+    if len(packed) < len(data):
+        return "lzma2", packed
+    return "none", bytes(data)
+
+
+def _replace(part: Partition, reason: str, opts: PackageOptions) -> PlannedPartition:
+    codec, payload = _compress_full(part.data, opts.lzma_dict_size)
+    record = PartitionRecord(
+        name=part.name, address=part.address, operation="replace", reason=reason, codec=codec,
+        target_size=part.size, target_sha256=part.sha256(), uncompressed_length=part.size,
+    )
+    return PlannedPartition(record, payload, {"full": len(payload)})
+
+
+def _keep(part: Partition, reason: str) -> PlannedPartition:
+    return PlannedPartition(PartitionRecord(
+        name=part.name, address=part.address, operation="keep", reason=reason,
+        target_size=part.size, target_sha256=part.sha256(),
+    ))
+
+
+def _skip(part: Partition) -> PlannedPartition:
+    return PlannedPartition(PartitionRecord(name=part.name, address=part.address, operation="skip", reason="policy-skip"))
+
+
+def plan_full_partition(part: Partition, opts: PackageOptions) -> PlannedPartition:
+    if part.policy is Policy.SKIP:
+        return _skip(part)
+    return _replace(part, "full-package", opts)
+
+
+def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOptions) -> PlannedPartition:
+    """One partition of a delta package: keep, full, or patch, by policy and size."""
+    from otapack.diff import make_patch
+
+    if new.policy is Policy.SKIP:
+        return _skip(new)
+    if new.policy is Policy.KEEP:
+        if old is None or old.data != new.data:
+            raise IncompatibleImagesError(
+                f"partition {new.name!r} has policy keep but differs between old and new firmware"
+            )
+        return _keep(new, "policy-keep")
+    if old is not None and old.data == new.data:
+        return _keep(new, "unchanged")
+    if new.policy is Policy.FULL:
+        return _replace(new, "policy-full", opts)
+    if old is None or not old.data:
+        return _replace(new, "no-source", opts)
+    full = _replace(new, "full-smaller", opts)
+    stream = make_patch(old.data, new.data, opts.diff_algorithm,
+                        window_size=opts.window_size, max_window_tuples=opts.max_window_tuples)
+    patch = CODECS["lzma2"].compress(stream, opts.lzma_dict_size)
+    candidates = {"full": len(full.payload), "delta": len(patch)}
+    if len(patch) >= len(full.payload):
+        return replace(full, candidates=candidates)
+    record = PartitionRecord(
+        name=new.name, address=new.address, operation="delta", reason="delta-smaller", codec="lzma2",
+        source_size=old.size, source_sha256=old.sha256(), target_size=new.size, target_sha256=new.sha256(),
+        uncompressed_length=len(stream),
+    )
+    return PlannedPartition(record, patch, candidates)
+
+
+def _check_sizes(image: FirmwareImage) -> None:
+    for part in image.partitions:
+        if part.size > MAX_U32 or part.address > MAX_U32:
+            raise InputError(f"partition {part.name!r} does not fit the 32-bit fields of package format v1")
+
+
+def finish_package(kind: str, planned: list[PlannedPartition], opts: PackageOptions, erase_block: int) -> bytes:
+    """Header resources from the plan, then assemble."""
+    records = [p.record for p in planned]
+    uses_lzma = any(r.codec == "lzma2" for r in records)
+    has_delta = any(r.operation == "delta" for r in records)
+    header = PackageHeader(
+        kind=opts.kind or kind,
+        model=opts.model,
+        target_version=opts.target_version,
+        source_version=opts.source_version if kind != "full" else "",
+        security_counter=opts.security_counter,
+        build_time=resolve_build_time(opts.build_time),
+        lzma_dict_size=opts.lzma_dict_size if uses_lzma else 0,
+        erase_block=erase_block,
+        tool_version=__version__,
+        extensions=tuple(opts.extensions),
+    )
+    ram = ram_requirement(
+        lzma_dict_size=header.lzma_dict_size, erase_block=erase_block,
+        header_length=header_size(header, records), uses_lzma=uses_lzma,
+        window_size=opts.window_size if has_delta else 0,
+        max_window_tuples=opts.max_window_tuples if has_delta else 0,
+    )
+    # A delta partition is rebuilt in a staging area while its old copy is
+    # still read; everything else is written in place.
+    scratch = max((-(-r.target_size // erase_block) * erase_block for r in records if r.operation == "delta"), default=0)
+    header = replace(header, ram_required=ram, scratch_flash=scratch)
+    return assemble(header, [(p.record, p.payload) for p in planned])
+
+
+def _map(fn, items, jobs: int, progress: ProgressFn | None):
+    if jobs == 1 or len(items) < 2:
+        results = []
+        for item in items:
+            results.append(fn(item))
+            if progress:
+                progress(results[-1].record.name)
+        return results
+    # The diff core and liblzma release the GIL, so threads run in parallel.
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(fn, items))
+    if progress:
+        for r in results:
+            progress(r.record.name)
+    return results
+
+
+def build_full(image: FirmwareImage, opts: PackageOptions = PackageOptions(), progress: ProgressFn | None = None) -> bytes:
+    """A full package: every partition compressed, wrapped with header and footer."""
+    _check_sizes(image)
+    if not image.partitions:
+        raise InputError("the image has no partitions")
+    planned = _map(lambda p: plan_full_partition(p, opts), list(image.partitions), opts.jobs, progress)
+    return finish_package("full", planned, opts, image.erase_block)
+
+
+def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = PackageOptions(),
+                progress: ProgressFn | None = None) -> bytes:
+    """A delta package from OLD to NEW (same partition structure)."""
+    _check_sizes(old)
+    _check_sizes(new)
+    check_structure(old, new)
+    pairs = [(old.get(p.name), p) for p in new.partitions]
+    planned = _map(lambda pair: plan_delta_partition(pair[0], pair[1], opts), pairs, opts.jobs, progress)
+    return finish_package("delta", planned, opts, new.erase_block)
+
+
+def check_structure(old: FirmwareImage, new: FirmwareImage) -> None:
+    try:
+        from otapack.partition_table import check_compatible
+    except ImportError:  # partition readers not installed in this tree yet
+        check_compatible = None
+    if check_compatible is not None:
+        check_compatible(old, new)
+        return
+    if old.names() != new.names():
+        raise IncompatibleImagesError(f"old partitions {old.names()} differ from new partitions {new.names()}")
+

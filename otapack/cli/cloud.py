@@ -1,0 +1,3 @@
+"""Placeholder: commands of this group land with their issue."""
+
+COMMANDS: list = []

@@ -1,0 +1,76 @@
+"""Helpers shared by command modules: options, JSON output, progress."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+
+def emit_json(document: Any) -> None:
+    """One stable, sorted JSON document on stdout."""
+    click.echo(json.dumps(document, indent=2, sort_keys=True))
+
+
+def quiet(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool(root.obj and root.obj.get("quiet"))
+
+
+def info(ctx: click.Context, message: str) -> None:
+    """A status message on stderr, silenced by --quiet."""
+    if not quiet(ctx):
+        click.echo(message, err=True)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one sorted JSON document on stdout.")
+
+_UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
+
+
+class SizeType(click.ParamType):
+    """Byte sizes: 65536, 0x10000, 64K, 64KiB, 1M."""
+
+    name = "size"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        number = text.rstrip("kmgib")
+        unit = text[len(number):]
+        try:
+            base = int(number, 0)
+        except ValueError:
+            self.fail(f"{value!r} is not a size (examples: 65536, 64K, 1M)", param, ctx)
+        if unit not in _UNITS:
+            self.fail(f"{value!r}: unknown unit {unit!r} (use K, M or G)", param, ctx)
+        return base * _UNITS[unit]
+
+
+SIZE = SizeType()
+
+
+def progress_bar(ctx: click.Context, total: int, desc: str):
+    """tqdm on stderr; off with --quiet or when stderr is not a terminal."""
+    import sys
+
+    from tqdm import tqdm
+
+    disable = quiet(ctx) or not sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, unit="part", file=sys.stderr, disable=disable, leave=False)
+
+
+def image_option(name: str, help_text: str):
+    return click.argument(name, type=click.Path(dir_okay=False, path_type=str))
+
+
+layout_option = click.option(
+    "--layout", type=click.Path(dir_okay=False, path_type=str), default=None,
+    help="Partition layout (TOML) of the images; see docs/partitions.md.",
+)
+output_option = click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
+    help="Package file to write (atomically).",
+)

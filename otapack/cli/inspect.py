@@ -1,0 +1,63 @@
+"""``otapack info``: everything in a package's header, table and footer."""
+
+from __future__ import annotations
+
+import datetime
+
+import click
+
+from otapack.cli.common import emit_json, json_option
+from otapack.fileio import read_input
+from otapack.package import Package, read_package
+
+
+def _size(n: int) -> str:
+    return f"{n:,} B"
+
+
+def render_info(package: Package) -> str:
+    h = package.header
+    built = (datetime.datetime.fromtimestamp(h.build_time, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+             if h.build_time else "not recorded (0)")
+    lines = [
+        f"package        format v{h.format_version}, {h.kind}, {_size(package.total_length)}",
+        f"model          {h.model or '-'}",
+        f"versions       {h.source_version or '-'} -> {h.target_version or '-'}",
+        f"security ctr   {h.security_counter}",
+        f"built          {built} by otapack {h.tool_version}",
+        f"device needs   RAM {_size(h.ram_required)} (LZMA dict {_size(h.lzma_dict_size)}), "
+        f"scratch flash {_size(h.scratch_flash)}, erase block {_size(h.erase_block)}",
+    ]
+    for name, value in h.extensions:
+        lines.append(f"extension      {name}: {value.hex()}")
+    lines.append("")
+    lines.append(f"{'partition':<16} {'address':>10} {'operation':<9} {'codec':<6} {'payload':>12} {'target':>12}  reason")
+    for p in package.partitions:
+        payload = _size(p.payload_length) if p.has_payload else "-"
+        target = _size(p.target_size) if p.target_size is not None else "-"
+        codec = p.codec if p.has_payload else "-"
+        lines.append(f"{p.name:<16} {p.address:>#10x} {p.operation:<9} {codec:<6} {payload:>12} {target:>12}  {p.reason}")
+        if p.source_sha256 is not None:
+            lines.append(f"{'':<16} source {p.source_size} B sha256 {p.source_sha256.hex()}")
+        if p.target_sha256 is not None:
+            lines.append(f"{'':<16} target {p.target_size} B sha256 {p.target_sha256.hex()}")
+    lines.append("")
+    lines.append(f"footer         sha256 {package.body_sha256.hex()}")
+    lines.append(f"               crc32 {package.crc32:08x}, signature "
+                 + (f"{len(package.signature_slot)} bytes" if package.signature_slot else "none"))
+    return "\n".join(lines)
+
+
+@click.command("info")
+@click.argument("package", type=click.Path(dir_okay=False, path_type=str))
+@json_option
+def info_cmd(package, as_json):
+    """Show the header, partition table and footer of PACKAGE."""
+    parsed = read_package(read_input(package, "package"))
+    if as_json:
+        emit_json(parsed.to_dict())
+    else:
+        click.echo(render_info(parsed))
+
+
+COMMANDS = [info_cmd]

@@ -1,0 +1,76 @@
+"""``otapack verify`` and ``otapack apply``: run the device restore."""
+
+from __future__ import annotations
+
+import click
+
+from otapack.api import load_firmware
+from otapack.cli.common import SIZE, emit_json, json_option, layout_option
+from otapack.fileio import read_input, write_atomic
+from otapack.verify import DeviceOptions, VerifyReport, apply_package, flatten, verify_package
+
+_MARK = {"pass": "ok  ", "fail": "FAIL", "skipped": "skip"}
+
+
+def render_report(report: VerifyReport) -> str:
+    lines = [f"{_MARK[c.status]} {c.name:<18} {c.detail}" for c in report.checks]
+    r = report.restore
+    lines.append(
+        f"peak RAM {r.ram_peak} B of {r.ram_declared} B declared; read {r.package_bytes_read} package bytes; "
+        f"flash: {r.blocks_erased} blocks erased, {r.bytes_written} B written"
+    )
+    lines.append("result: " + ("PASS" if report.ok else f"FAIL: {report.error}"))
+    return "\n".join(lines)
+
+
+def device_options(func):
+    options = [
+        click.option("--old", "old_image", type=click.Path(dir_okay=False, path_type=str), default=None,
+                     help="Firmware currently on the device (needed for delta packages)."),
+        layout_option,
+        click.option("--model", default=None, help="The device's model: reject packages for another one."),
+        click.option("--device-counter", type=click.IntRange(0, 2**32 - 1), default=None,
+                     help="The device's stored security counter: reject lower package counters."),
+        click.option("--ram-budget", type=SIZE, default=None, help="RAM the device can give the restore."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.command("verify")
+@click.argument("package", type=click.Path(dir_okay=False, path_type=str))
+@device_options
+@click.option("--new", "new_image", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Expected firmware after the upgrade: the result must be byte-identical.")
+@json_option
+def verify_cmd(package, old_image, layout, model, device_counter, ram_budget, new_image, as_json):
+    """Run PACKAGE through the device restore on a simulated module and report every check."""
+    data = read_input(package, "package", allow_empty=True)
+    old = load_firmware(old_image, layout, "old image") if old_image else None
+    new = load_firmware(new_image, layout, "new image") if new_image else None
+    opts = DeviceOptions(model=model, security_counter=device_counter, ram_budget=ram_budget)
+    report = verify_package(data, old, new, opts)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        click.echo(render_report(report))
+    if report.error is not None:
+        raise report.error
+
+
+@click.command("apply")
+@click.argument("package", type=click.Path(dir_okay=False, path_type=str))
+@device_options
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="Restored firmware image to write (atomically).")
+def apply_cmd(package, old_image, layout, model, device_counter, ram_budget, output):
+    """Restore the firmware PACKAGE produces (from --old for delta packages)."""
+    data = read_input(package, "package", allow_empty=True)
+    old = load_firmware(old_image, layout, "old image") if old_image else None
+    opts = DeviceOptions(model=model, security_counter=device_counter, ram_budget=ram_budget)
+    image = apply_package(data, old, opts)
+    write_atomic(output, flatten(image))
+
+
+COMMANDS = [verify_cmd, apply_cmd]

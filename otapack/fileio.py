@@ -1,0 +1,72 @@
+"""File input and atomic output.
+
+Outputs go to a temporary file in the target directory, are fsync'ed, then
+renamed over the target, so a failed run never leaves a partial file and
+never clobbers a good one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from otapack.errors import InputError, OutputError
+
+
+def read_input(path: str | os.PathLike, what: str = "input", *, allow_empty: bool = False) -> bytes:
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise InputError(f"{what} {p} is a directory, not a file")
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{what} {p} does not exist") from None
+    except PermissionError:
+        raise InputError(f"{what} {p} is not readable (permission denied)") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+    if not data and not allow_empty:
+        raise InputError(f"{what} {p} is empty")
+    return data
+
+
+def write_atomic(path: str | os.PathLike, data: bytes, *, mode: int | None = None, overwrite: bool = True) -> None:
+    target = Path(path)
+    if not overwrite and target.exists():
+        raise OutputError(f"{target} already exists; refusing to overwrite it")
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise OutputError(f"cannot write {target}: directory {directory} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        elif target.exists():
+            os.chmod(tmp, target.stat().st_mode & 0o777)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        if not overwrite:
+            # link() fails if the target appeared meanwhile; never replace it
+            os.link(tmp, target)
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
