@@ -1,0 +1,1 @@
+"""On-disk formats, each declared once with construct."""

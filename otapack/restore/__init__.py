@@ -1,0 +1,1 @@
+"""The device restore in pure Python (standard library only): see engine.py."""
