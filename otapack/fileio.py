@@ -32,6 +32,18 @@ def read_input(path: str | os.PathLike, what: str = "input", *, allow_empty: boo
     return data
 
 
+def check_output_path(path: str | os.PathLike, *, overwrite: bool = True) -> None:
+    """Fail before the expensive work when an output cannot be written."""
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise OutputError(f"cannot write {target}: directory {directory} does not exist")
+    if target.is_dir():
+        raise OutputError(f"cannot write {target}: it is a directory")
+    if not overwrite and target.exists():
+        raise OutputError(f"{target} already exists; refusing to overwrite it")
+
+
 def write_atomic(path: str | os.PathLike, data: bytes, *, mode: int | None = None, overwrite: bool = True) -> None:
     target = Path(path)
     if not overwrite and target.exists():

@@ -256,10 +256,12 @@ def _parse(struct, data: bytes, what: str, offset: int = 0):
     try:
         return struct.parse(data)
     except ConstructError as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "StreamError" in type(exc).__name__ or "stream read less than" in message:
-            raise TruncatedPackageError(f"package truncated inside the {what}", offset=offset) from None
-        raise PackageFormatError(f"malformed {what}: {message}", offset=offset) from None
+        message = str(exc).split("\n")[-1] or type(exc).__name__
+        field_path = (getattr(exc, "path", None) or "").replace("(parsing)", "").strip(" ->")
+        where = f"field {field_path}: " if field_path else ""
+        if type(exc).__name__ == "StreamError":
+            raise TruncatedPackageError(f"package truncated inside the {what} ({where}{message})", offset=offset) from None
+        raise PackageFormatError(f"malformed {what}: {where}{message}", offset=offset) from None
 
 
 def read_trailer(data: bytes) -> Any:

@@ -10,8 +10,25 @@ from otapack.cli.common import SIZE, info, layout_option, output_option, progres
 from otapack.codecs import DEFAULT_LZMA_DICT
 from otapack.diff import DEFAULT_ALGORITHM, DIFF_ALGORITHMS
 from otapack.errors import VerificationError
-from otapack.fileio import write_atomic
-from otapack.verify import verify_package
+from otapack.fileio import check_output_path, write_atomic
+from otapack.package import read_package
+from otapack.signing import load_private_key, make_signature_check, sign_package
+from otapack.verify import DeviceOptions, verify_package
+
+#: ctx.meta key of the private key --sign-key loaded (see _sign).
+_SIGN_KEY = "otapack.sign_key"
+
+
+def _load_sign_key(ctx, param, value):
+    """Load --sign-key while parsing, so a bad key fails before any build work.
+
+    Not passed to the command function (expose_value=False): ``_sign`` and
+    ``_write`` pick it up from ctx.meta, so every command using
+    ``package_options`` signs without a new parameter.
+    """
+    if value is not None:
+        ctx.meta[_SIGN_KEY] = load_private_key(value, "--sign-key")
+    return value
 
 
 def package_options(func):
@@ -26,6 +43,9 @@ def package_options(func):
         click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
                      help="Partitions processed in parallel; output is identical for any value."),
         click.option("--no-verify", is_flag=True, help="Skip running the device restore on the new package."),
+        click.option("--sign-key", type=click.Path(dir_okay=False, path_type=str), default=None,
+                     expose_value=False, callback=_load_sign_key,
+                     help="Private key (ed25519 or ecdsa-p256 PEM) to sign the package with; see `otapack keygen`."),
         layout_option,
         output_option,
     ]
@@ -34,15 +54,28 @@ def package_options(func):
     return func
 
 
+def _sign(ctx, package: bytes) -> bytes:
+    """Sign with --sign-key, if given and the package is not signed yet."""
+    key = ctx.meta.get(_SIGN_KEY)
+    if key is None or read_package(package).signature_slot:
+        return package
+    package = sign_package(package, key)
+    info(ctx, f"signed with {key.algorithm.name} key id {key.public.key_id.hex()}")
+    return package
+
+
 def _self_check(ctx, package: bytes, old, new) -> None:
     """Run the verifier on our own output before writing it (as HDiffPatch does)."""
-    report = verify_package(package, old, new)
+    key = ctx.meta.get(_SIGN_KEY)
+    opts = DeviceOptions(signature_check=make_signature_check([key.public])) if key else DeviceOptions()
+    report = verify_package(package, old, new, opts)
     if report.error is not None:
         raise VerificationError(f"self-check of the new package failed: {report.error}")
     info(ctx, f"verified: restore reproduces the new image, peak RAM {report.restore.ram_peak} bytes")
 
 
 def _write(ctx, path: str, package: bytes) -> None:
+    package = _sign(ctx, package)
     write_atomic(path, package)
     info(ctx, f"wrote {path} ({len(package)} bytes)")
 
@@ -55,9 +88,11 @@ def full_cmd(ctx, new_image, model, target_version, security_counter, lzma_dict,
     """Build a full package of NEW_IMAGE (every partition compressed in full)."""
     opts = PackageOptions(model=model, target_version=target_version, security_counter=security_counter,
                           lzma_dict_size=lzma_dict, jobs=jobs)
+    check_output_path(output)
     new = load_firmware(new_image, layout, "new image")
     with progress_bar(ctx, len(new.partitions), "full") as bar:
         package = build_full(new, opts, progress=lambda name: bar.update(1))
+    package = _sign(ctx, package)
     if not no_verify:
         _self_check(ctx, package, None, new)
     _write(ctx, output, package)
@@ -77,10 +112,12 @@ def diff_cmd(ctx, old_image, new_image, source_version, algorithm, model, target
     opts = PackageOptions(model=model, target_version=target_version, source_version=source_version,
                           security_counter=security_counter, lzma_dict_size=lzma_dict, jobs=jobs,
                           diff_algorithm=algorithm)
+    check_output_path(output)
     old = load_firmware(old_image, layout, "old image")
     new = load_firmware(new_image, layout, "new image")
     with progress_bar(ctx, len(new.partitions), "diff") as bar:
         package = build_delta(old, new, opts, progress=lambda name: bar.update(1))
+    package = _sign(ctx, package)
     if not no_verify:
         _self_check(ctx, package, old, new)
     _write(ctx, output, package)

@@ -6,7 +6,8 @@ import click
 
 from otapack.api import load_firmware
 from otapack.cli.common import SIZE, emit_json, json_option, layout_option
-from otapack.fileio import read_input, write_atomic
+from otapack.fileio import check_output_path, read_input, write_atomic
+from otapack.signing import load_public_key, make_signature_check
 from otapack.verify import DeviceOptions, VerifyReport, apply_package, flatten, verify_package
 
 _MARK = {"pass": "ok  ", "fail": "FAIL", "skipped": "skip"}
@@ -32,10 +33,19 @@ def device_options(func):
         click.option("--device-counter", type=click.IntRange(0, 2**32 - 1), default=None,
                      help="The device's stored security counter: reject lower package counters."),
         click.option("--ram-budget", type=SIZE, default=None, help="RAM the device can give the restore."),
+        click.option("--pubkey", "pubkeys", multiple=True, type=click.Path(dir_okay=False, path_type=str),
+                     help="Public key the device trusts (repeatable): a valid signature by one of them is required."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _signature_check(pubkeys):
+    """--pubkey: the keys the device trusts; none given means no signature required."""
+    if not pubkeys:
+        return None
+    return make_signature_check([load_public_key(path) for path in pubkeys])
 
 
 @click.command("verify")
@@ -44,12 +54,13 @@ def device_options(func):
 @click.option("--new", "new_image", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="Expected firmware after the upgrade: the result must be byte-identical.")
 @json_option
-def verify_cmd(package, old_image, layout, model, device_counter, ram_budget, new_image, as_json):
+def verify_cmd(package, old_image, layout, model, device_counter, ram_budget, pubkeys, new_image, as_json):
     """Run PACKAGE through the device restore on a simulated module and report every check."""
     data = read_input(package, "package", allow_empty=True)
     old = load_firmware(old_image, layout, "old image") if old_image else None
     new = load_firmware(new_image, layout, "new image") if new_image else None
-    opts = DeviceOptions(model=model, security_counter=device_counter, ram_budget=ram_budget)
+    opts = DeviceOptions(model=model, security_counter=device_counter, ram_budget=ram_budget,
+                         signature_check=_signature_check(pubkeys))
     report = verify_package(data, old, new, opts)
     if as_json:
         emit_json(report.to_dict())
@@ -64,11 +75,13 @@ def verify_cmd(package, old_image, layout, model, device_counter, ram_budget, ne
 @device_options
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="Restored firmware image to write (atomically).")
-def apply_cmd(package, old_image, layout, model, device_counter, ram_budget, output):
+def apply_cmd(package, old_image, layout, model, device_counter, ram_budget, pubkeys, output):
     """Restore the firmware PACKAGE produces (from --old for delta packages)."""
+    check_output_path(output)
     data = read_input(package, "package", allow_empty=True)
     old = load_firmware(old_image, layout, "old image") if old_image else None
-    opts = DeviceOptions(model=model, security_counter=device_counter, ram_budget=ram_budget)
+    opts = DeviceOptions(model=model, security_counter=device_counter, ram_budget=ram_budget,
+                         signature_check=_signature_check(pubkeys))
     image = apply_package(data, old, opts)
     write_atomic(output, flatten(image))
 

@@ -24,6 +24,7 @@ from construct import (
     Bytes,
     Const,
     Enum,
+    MappingError,
     GreedyBytes,
     If,
     Int8ul,
@@ -73,6 +74,20 @@ EXTENSION_TAGS = {
 #: Signature algorithms in the signature slot.
 SIGNATURE_ALGORITHMS = {"ed25519": 1, "ecdsa-p256": 2}
 
+class StrictEnum(Enum):
+    """An Enum that rejects values it does not name (construct's accepts them)."""
+
+    def _decode(self, obj, context, path):
+        if obj not in self.decmapping:
+            known = ", ".join(f"{name}({value})" for value, name in sorted(self.decmapping.items()))
+            raise MappingError(f"unknown value {obj} (expected {known})", path=path)
+        return super()._decode(obj, context, path)
+
+
+def _enum(table: dict[str, int]) -> StrictEnum:
+    return StrictEnum(Int8ul, **{k.replace("-", "_"): v for k, v in table.items()})
+
+
 Preamble = Struct(
     "magic" / Const(MAGIC),
     "format_version" / Int16ul,
@@ -81,12 +96,12 @@ Preamble = Struct(
 ShortString = PascalString(Int8ul, "ascii")
 
 Extension = Struct(
-    "tag" / Enum(Int8ul, **{k.replace("-", "_"): v for k, v in EXTENSION_TAGS.items()}),
+    "tag" / _enum(EXTENSION_TAGS),
     "value" / Prefixed(Int16ul, GreedyBytes),
 )
 
-Operation = Enum(Int8ul, **OPERATIONS)
-Reason = Enum(Int8ul, **{k.replace("-", "_"): v for k, v in REASONS.items()})
+Operation = _enum(OPERATIONS)
+Reason = _enum(REASONS)
 
 _HAS_SOURCE = ("delta",)
 _HAS_TARGET = ("keep", "replace", "delta")
@@ -107,7 +122,7 @@ PartitionEntry = Struct(
 )
 
 HeaderV1 = Struct(
-    "kind" / Enum(Int8ul, **{k.replace("-", "_"): v for k, v in KINDS.items()}),
+    "kind" / _enum(KINDS),
     "flags" / Int8ul,  # reserved, 0 in v1
     "header_length" / Int32ul,  # end of the partition table = first payload byte
     "body_length" / Int32ul,  # end of the payloads = start of the signature slot
@@ -129,7 +144,7 @@ HeaderV1 = Struct(
 VERSIONS = {1: HeaderV1}
 
 SignatureRecord = Struct(
-    "algorithm" / Enum(Int8ul, **{k.replace("-", "_"): v for k, v in SIGNATURE_ALGORITHMS.items()}),
+    "algorithm" / _enum(SIGNATURE_ALGORITHMS),
     "key_id" / Bytes(8),  # first 8 bytes of SHA-256 of the raw public key: a hint
     "signature" / GreedyBytes,
 )

@@ -103,7 +103,8 @@ def parse_fixed(prefix: bytes) -> tuple[int, int]:
         raise PackageFormatError(f"not an otapack package: magic {prefix[:4]!r}")
     version = int.from_bytes(prefix[4:6], "little")
     if version not in SUPPORTED_VERSIONS:
-        raise UnsupportedVersionError(f"unsupported package format version {version}")
+        known = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
+        raise UnsupportedVersionError(f"unsupported package format version {version} (this otapack reads {known})")
     if len(prefix) < FIXED_HEADER_SIZE:
         raise TruncatedPackageError("package shorter than its fixed header")
     header_length = int.from_bytes(prefix[8:12], "little")

@@ -1,0 +1,3 @@
+from otapack.cli import entry_point
+
+entry_point()
