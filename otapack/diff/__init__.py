@@ -1,0 +1,112 @@
+"""Binary diff: matchers producing bsdiff-style control tuples, and patch streams.
+
+A matcher maps ``(old, new)`` to ``(ctrl, diff, extra)``: a list of
+``(add, copy, seek)`` tuples (semantics in :mod:`otapack.formats.delta`),
+the add bytes (new - old, mod 256) and the copy bytes.  ``make_patch`` runs
+one and encodes the result as an uncompressed delta-v1 stream.
+
+``otadiff`` (the default) is otapack's own C core (``otapack.diff._core``:
+SA-IS suffix array and a bsdiff-style scan); ``bsdiff4`` uses the bsdiff4
+package's matcher, kept for comparison.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Callable
+
+from otapack.diff.encode import (
+    DEFAULT_WINDOW_SIZE,
+    DEFAULT_WINDOW_TUPLES,
+    decode_patch,
+    encode_patch,
+)
+from otapack.errors import UsageError
+
+Ctrl = list[tuple[int, int, int]]
+DiffResult = tuple[Ctrl, bytes, bytes]
+
+__all__ = [
+    "DEFAULT_ALGORITHM",
+    "DIFF_ALGORITHMS",
+    "DiffAlgorithm",
+    "decode_patch",
+    "encode_patch",
+    "get_algorithm",
+    "make_patch",
+]
+
+
+@dataclass(frozen=True)
+class DiffAlgorithm:
+    name: str
+    description: str
+    function: Callable[[bytes, bytes], DiffResult]
+
+
+def _otadiff(old: bytes, new: bytes) -> DiffResult:
+    from otapack.diff import _core
+
+    return _core.diff(old, new)
+
+
+def _sign_magnitude(raw: int) -> int:
+    return -(raw & 0x7FFFFFFFFFFFFFFF) if raw >> 63 else raw
+
+
+def decode_bsdiff4_ctrl(blob: bytes) -> Ctrl:
+    """bsdiff4's control blob: 24-byte records of 3 sign-magnitude LE int64s."""
+    if len(blob) % 24:
+        raise ValueError(f"bsdiff4 control blob of {len(blob)} bytes is not a multiple of 24")
+    values = [_sign_magnitude(v) for v in struct.unpack(f"<{len(blob) // 8}Q", blob)]
+    return [tuple(values[i : i + 3]) for i in range(0, len(values), 3)]  # type: ignore[misc]
+
+
+def _bsdiff4(old: bytes, new: bytes) -> DiffResult:
+    import bsdiff4.core
+
+    ctrl, diff, extra = bsdiff4.core.diff(bytes(old), bytes(new))
+    if isinstance(ctrl, (bytes, bytearray)):
+        ctrl = decode_bsdiff4_ctrl(bytes(ctrl))
+    else:  # older bsdiff4 releases return a list of tuples
+        ctrl = [tuple(int(v) for v in t) for t in ctrl]
+    return ctrl, bytes(diff), bytes(extra)
+
+
+DIFF_ALGORITHMS: dict[str, DiffAlgorithm] = {
+    "otadiff": DiffAlgorithm(
+        "otadiff",
+        "otapack's C core: SA-IS suffix array and a bsdiff-style scan (default)",
+        _otadiff,
+    ),
+    "bsdiff4": DiffAlgorithm(
+        "bsdiff4",
+        "the bsdiff4 package's matcher (bsdiff 4.x), for comparison",
+        _bsdiff4,
+    ),
+}
+DEFAULT_ALGORITHM = "otadiff"
+
+
+def get_algorithm(name: str) -> DiffAlgorithm:
+    try:
+        return DIFF_ALGORITHMS[name]
+    except KeyError:
+        valid = ", ".join(sorted(DIFF_ALGORITHMS))
+        raise UsageError(f"unknown diff algorithm {name!r}; valid: {valid}") from None
+
+
+def make_patch(
+    old: bytes,
+    new: bytes,
+    algorithm: str = DEFAULT_ALGORITHM,
+    *,
+    window_size: int = DEFAULT_WINDOW_SIZE,
+    max_window_tuples: int = DEFAULT_WINDOW_TUPLES,
+) -> bytes:
+    """The uncompressed delta-v1 stream restoring ``new`` from ``old``."""
+    ctrl, diff, extra = get_algorithm(algorithm).function(old, new)
+    return encode_patch(
+        ctrl, diff, extra, window_size=window_size, max_window_tuples=max_window_tuples
+    )

@@ -1,0 +1,430 @@
+"""The C diff core, its pure-Python reference, and the delta-v1 encoder/decoder."""
+
+from __future__ import annotations
+
+import io
+import random
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from otapack.diff import (
+    DEFAULT_ALGORITHM,
+    DIFF_ALGORITHMS,
+    decode_patch,
+    encode_patch,
+    get_algorithm,
+    make_patch,
+)
+from otapack.diff import _core, reference
+from otapack.diff.encode import normalize_ctrl, split_windows
+from otapack.errors import CorruptPatchError, UsageError
+from otapack.formats.delta import DeltaHeader, Window
+
+FIXTURES = Path(__file__).parent / "fixtures" / "corpus"
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return (FIXTURES / "synthesizer-1.bin").read_bytes(), (FIXTURES / "synthesizer-2.bin").read_bytes()
+
+
+def apply_ctrl(old: bytes, ctrl, diff: bytes, extra: bytes) -> bytes:
+    """Apply (ctrl, diff, extra) directly, asserting every old read is in range."""
+    out = bytearray()
+    old_pos = dp = ep = 0
+    for add, copy, seek in ctrl:
+        assert add >= 0 and copy >= 0
+        assert 0 <= old_pos and old_pos + add <= len(old)
+        out += bytes((old[old_pos + i] + diff[dp + i]) & 0xFF for i in range(add))
+        old_pos += add
+        dp += add
+        out += extra[ep : ep + copy]
+        ep += copy
+        old_pos += seek
+        assert 0 <= old_pos <= len(old)
+    assert dp == len(diff) and ep == len(extra)
+    return bytes(out)
+
+
+def windows_of(stream: bytes):
+    """(header, [raw window bytes]) of a stream, parsed with the declarations."""
+    f = io.BytesIO(stream)
+    header = DeltaHeader.parse_stream(f)
+    raws = []
+    while f.tell() < len(stream):
+        start = f.tell()
+        Window.parse_stream(f)
+        raws.append(stream[start : f.tell()])
+    return header, raws
+
+
+def mutate(rnd: random.Random, data: bytes, edits: int) -> bytes:
+    out = bytearray(data)
+    for _ in range(edits):
+        at = rnd.randint(0, len(out))
+        out[at : at + rnd.randint(0, 6)] = bytes(rnd.randrange(256) for _ in range(rnd.randint(0, 8)))
+    return bytes(out)
+
+
+# --------------------------------------------------------------------------
+# suffix array and matcher: C against the reference
+
+
+def test_suffix_array_matches_sorting():
+    rnd = random.Random(1)
+    for _ in range(500):
+        data = bytes(rnd.randrange(rnd.choice([1, 2, 3, 256])) for _ in range(rnd.randint(0, 80)))
+        assert _core.suffix_array(data) == reference.suffix_array(data)
+
+
+def test_suffix_array_repetitive_inputs():
+    for data in (b"", b"a", b"\0" * 1000, b"ab" * 500, b"abc" * 333 + b"ab", bytes(range(256)) * 4):
+        assert _core.suffix_array(data) == reference.suffix_array(data)
+
+
+def test_c_scan_equals_reference_on_random_edits():
+    rnd = random.Random(2)
+    for _ in range(300):
+        k = rnd.choice([2, 4, 256])
+        old = bytes(rnd.randrange(k) for _ in range(rnd.randint(0, 300)))
+        new = mutate(rnd, old, rnd.randint(0, 12))
+        assert _core.diff(old, new) == reference.diff(old, new)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [dict(min_gain=8, ext_pct=50, seek_weight=0), dict(min_gain=0, ext_pct=30, seek_weight=1), dict(min_gain=3, ext_pct=60, seek_weight=3)],
+)
+def test_c_scan_equals_reference_with_tuning_parameters(params):
+    rnd = random.Random(4)
+    for _ in range(100):
+        old = bytes(rnd.randrange(rnd.choice([2, 256])) for _ in range(rnd.randint(0, 300)))
+        new = mutate(rnd, old, rnd.randint(0, 12))
+        result = _core.diff(old, new, **params)
+        assert result == reference.diff(old, new, **params)
+        assert apply_ctrl(old, *result) == new
+
+
+def test_c_scan_rejects_bad_parameters():
+    with pytest.raises(ValueError):
+        _core.diff(b"a", b"b", ext_pct=0)
+    with pytest.raises(ValueError):
+        _core.diff(b"a", b"b", min_gain=-1)
+
+
+def test_c_scan_equals_reference_on_firmware_slices(synth):
+    old, new = synth
+    for start, size in ((0, 1500), (40_000, 2000), (150_000, 1200)):
+        o, n = old[start : start + size], new[start + 7 : start + 7 + size]
+        assert _core.diff(o, n) == reference.diff(o, n)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=200), st.binary(max_size=200))
+def test_c_equals_reference_hypothesis(old, new):
+    result = _core.diff(old, new)
+    assert result == reference.diff(old, new)
+    assert apply_ctrl(old, *result) == new
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(min_size=1, max_size=400), st.data())
+def test_related_inputs_restore(old, data):
+    rnd = random.Random(data.draw(st.integers(0, 2**32)))
+    new = mutate(rnd, old, data.draw(st.integers(0, 10)))
+    ws = data.draw(st.sampled_from([1, 2, 7, 64, 65536]))
+    mt = data.draw(st.sampled_from([1, 2, 3, 1024]))
+    for name in DIFF_ALGORITHMS:
+        stream = make_patch(old, new, name, window_size=ws, max_window_tuples=mt)
+        assert decode_patch(old, stream, len(new)) == new
+
+
+# --------------------------------------------------------------------------
+# edge cases
+
+
+@pytest.mark.parametrize(
+    "old,new",
+    [(b"", b""), (b"", b"new bytes"), (b"old bytes", b""), (b"x", b"x"), (b"x", b"y")],
+)
+def test_empty_and_tiny_inputs(old, new):
+    for name in DIFF_ALGORITHMS:
+        ctrl, diff, extra = DIFF_ALGORITHMS[name].function(old, new)
+        assert apply_ctrl(old, ctrl, diff, extra) == new
+        assert decode_patch(old, make_patch(old, new, name), len(new)) == new
+    assert _core.diff(old, new) == reference.diff(old, new)
+
+
+def test_empty_new_is_header_only():
+    stream = make_patch(b"some old image", b"")
+    assert stream == DeltaHeader.build({"window_size": 65536, "max_window_tuples": 1024})
+    assert decode_patch(b"some old image", stream, 0) == b""
+
+
+def test_empty_old_is_all_extra():
+    ctrl, diff, extra = _core.diff(b"", b"abc" * 100)
+    assert ctrl == [(0, 300, 0)] and diff == b"" and extra == b"abc" * 100
+
+
+def test_identical_inputs(synth):
+    old, _ = synth
+    ctrl, diff, extra = _core.diff(old, old)
+    assert ctrl == [(len(old), 0, 0)]
+    assert diff == bytes(len(old)) and extra == b""
+    assert decode_patch(old, make_patch(old, old), len(old)) == old
+
+
+def test_completely_different_inputs():
+    rnd = random.Random(3)
+    old = bytes(rnd.randrange(256) for _ in range(5000))
+    new = bytes(rnd.randrange(256) for _ in range(6000))
+    ctrl, diff, extra = _core.diff(old, new)
+    assert apply_ctrl(old, ctrl, diff, extra) == new
+    assert len(extra) > 5000  # next to nothing matches
+    assert decode_patch(old, make_patch(old, new), len(new)) == new
+
+
+def test_bsdiff_out_of_range_reads_never_happen():
+    # new longer than old with matches at old's end: a scan that treated
+    # reads past the end as 0 would produce adds running off old.
+    old = b"\x01\x02\x03" * 50
+    new = old + b"\x00" * 40 + old[-20:] + b"\x00" * 10
+    ctrl, diff, extra = _core.diff(old, new)
+    assert apply_ctrl(old, ctrl, diff, extra) == new
+
+
+# --------------------------------------------------------------------------
+# real firmware, determinism, threads
+
+
+@pytest.mark.parametrize("name", sorted(DIFF_ALGORITHMS))
+@pytest.mark.parametrize("ws,mt", [(65536, 1024), (4096, 4), (1 << 20, 1 << 16), (1000, 1)])
+def test_firmware_round_trip(synth, name, ws, mt):
+    old, new = synth
+    stream = make_patch(old, new, name, window_size=ws, max_window_tuples=mt)
+    assert decode_patch(old, stream, len(new)) == new
+    assert decode_patch(new, make_patch(new, old, name, window_size=ws, max_window_tuples=mt), len(old)) == old
+
+
+def test_firmware_patch_is_small(synth):
+    old, new = synth
+    ctrl, diff, extra = _core.diff(old, new)
+    assert len(extra) < 200 and len(ctrl) < 20
+
+
+def test_deterministic(synth):
+    old, new = synth
+    assert _core.diff(old, new) == _core.diff(old, new)
+    assert make_patch(old, new) == make_patch(old, new)
+
+
+def test_parallel_threads_give_the_same_result(synth):
+    old, new = synth
+    expected = _core.diff(old, new)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: _core.diff(old, new), range(8)))
+    assert all(r == expected for r in results)
+
+
+def test_accepts_bytes_like(synth):
+    old, new = synth
+    assert _core.diff(bytearray(old), memoryview(new)) == _core.diff(old, new)
+
+
+# --------------------------------------------------------------------------
+# encoder: windows
+
+
+@pytest.mark.parametrize("ws,mt", [(65536, 1024), (5000, 3), (1, 1), (777, 2)])
+def test_windows_within_bounds_and_round_trip(synth, ws, mt):
+    old, new = synth
+    new = new[:20000]
+    stream = make_patch(old, new, window_size=ws, max_window_tuples=mt)
+    header, raws = windows_of(stream)
+    assert (header.window_size, header.max_window_tuples) == (ws, mt)
+    total = 0
+    for raw in raws:
+        window = Window.parse(raw)
+        assert Window.build(window) == raw
+        count = window.head.count
+        output = sum(t["add"] + t["copy"] for t in window.head.tuples)
+        assert 1 <= count <= mt
+        assert output <= ws
+        total += output
+    assert total == len(new)
+    assert decode_patch(old, stream, len(new)) == new
+
+
+def test_windows_are_full_except_when_tuple_count_closes_them():
+    ctrl = [(10, 5, 3), (0, 0, -2), (7, 0, 1), (3, 20, 0)]
+    diff, extra = bytes(20), bytes(25)
+    windows = split_windows(normalize_ctrl(ctrl), 8, 1024)
+    assert [sum(a + c for a, c, _ in w) for w in windows] == [8, 8, 8, 8, 8, 5]
+    # split pieces carry no seek; the seek stays on the last piece
+    assert windows[0] == [(8, 0, 0)]
+    assert windows[1] == [(2, 5, 1), (1, 0, 0)]
+    stream = encode_patch(ctrl, diff, extra, window_size=8)
+    assert len(windows_of(stream)[1]) == 6
+
+
+def test_normalize_folds_and_merges():
+    assert normalize_ctrl([(0, 0, 5), (0, 3, 2), (4, 0, 0), (0, 0, 7), (2, 1, 9)]) == [
+        [0, 3, 7], [4, 0, 7], [2, 1, 0]
+    ]
+    assert normalize_ctrl([(3, 0, 0), (2, 4, 0), (0, 2, -3), (1, 0, 5)]) == [[5, 6, -3], [1, 0, 0]]
+    assert normalize_ctrl([(0, 0, 9), (4, 1, 2)]) == [[0, 0, 9], [4, 1, 0]]
+
+
+def test_encoder_rejects_bad_limits_and_mismatched_buffers():
+    with pytest.raises(UsageError):
+        encode_patch([(1, 0, 0)], b"\0", b"", window_size=0)
+    with pytest.raises(UsageError):
+        encode_patch([(1, 0, 0)], b"\0", b"", window_size=(1 << 20) + 1)
+    with pytest.raises(UsageError):
+        encode_patch([(1, 0, 0)], b"\0", b"", max_window_tuples=(1 << 16) + 1)
+    with pytest.raises(ValueError):
+        encode_patch([(2, 0, 0)], b"\0", b"")
+
+
+def test_unknown_algorithm_lists_valid_names():
+    with pytest.raises(UsageError, match=r"unknown diff algorithm 'nope'; valid: bsdiff4, otadiff"):
+        make_patch(b"a", b"b", "nope")
+    assert get_algorithm(DEFAULT_ALGORITHM).name == "otadiff"
+
+
+# --------------------------------------------------------------------------
+# decode_patch: every corruption class, exact messages
+
+
+def stream_of(windows, window_size=16, max_window_tuples=4) -> bytes:
+    out = DeltaHeader.build({"window_size": window_size, "max_window_tuples": max_window_tuples})
+    for tuples, extra, diff in windows:
+        out += Window.build(
+            {
+                "head": {"count": len(tuples), "tuples": [{"add": a, "copy": c, "seek": s} for a, c, s in tuples]},
+                "extra": extra,
+                "diff": diff,
+            }
+        )
+    return out
+
+
+OLD = b"abcdef"
+
+
+def corrupt(message: str, stream: bytes, new_size: int, old: bytes = OLD):
+    with pytest.raises(CorruptPatchError) as info:
+        decode_patch(old, stream, new_size)
+    assert str(info.value) == message
+
+
+def test_decode_valid_hand_made_stream():
+    # "cd" from old[2:4] after a seek of 2, then "XY" from extra, then "a"
+    stream = stream_of([([(0, 0, 2), (2, 2, -4), (1, 0, 0)], b"XY", b"\0\0\0")])
+    assert decode_patch(OLD, stream, 5) == b"cdXYa"
+
+
+def test_decode_add_past_new_size():
+    corrupt(
+        "window 0 tuple 0: add of 4 bytes at output offset 0 runs past the new size of 3 bytes (at offset 3)",
+        stream_of([([(4, 0, 0)], b"", bytes(4))]),
+        3,
+    )
+
+
+def test_decode_copy_past_new_size():
+    corrupt(
+        "window 0 tuple 1: copy of 5 bytes at output offset 1 runs past the new size of 4 bytes (at offset 6)",
+        stream_of([([(1, 0, 0), (0, 5, 0)], b"12345", b"\0")]),
+        4,
+    )
+
+
+def test_decode_old_read_outside_old():
+    corrupt(
+        "window 0 tuple 1: add of 3 bytes at old offset 5 reads outside the old partition of 6 bytes (at offset 6)",
+        stream_of([([(2, 0, 3), (3, 0, 0)], b"", bytes(5))]),
+        5,
+    )
+
+
+@pytest.mark.parametrize(
+    "seek,message",
+    [
+        (-3, "window 0 tuple 0: seek of -3 from old offset 2 leaves the old partition of 6 bytes (at offset 3)"),
+        (5, "window 0 tuple 0: seek of 5 from old offset 2 leaves the old partition of 6 bytes (at offset 3)"),
+    ],
+)
+def test_decode_seek_outside_old(seek, message):
+    corrupt(message, stream_of([([(2, 0, seek), (1, 0, 0)], b"", bytes(3))]), 3)
+
+
+def test_decode_seek_to_the_very_end_is_allowed():
+    assert decode_patch(OLD, stream_of([([(2, 0, 4), (0, 1, 0)], b"z", b"\0\0")]), 3) == b"abz"
+
+
+def test_decode_window_over_tuple_bound():
+    corrupt(
+        "window 0: 2 tuples, above the declared maximum of 1 (at offset 2)",
+        stream_of([([(1, 0, 0), (1, 0, 0)], b"", b"\0\0")], max_window_tuples=1),
+        2,
+    )
+
+
+def test_decode_window_over_size_bound():
+    corrupt(
+        "window 0 tuple 1: window output exceeds the declared window size of 4 bytes (at offset 6)",
+        stream_of([([(2, 0, 0), (1, 2, 0)], b"zz", b"\0\0\0")], window_size=4),
+        5,
+    )
+
+
+def test_decode_missing_window():
+    corrupt(
+        "stream ends after 1 windows with 3 of 5 bytes restored (at offset 9)",
+        stream_of([([(3, 0, 0)], b"", b"\0\0\0")]),
+        5,
+    )
+
+
+def test_decode_missing_diff_bytes():
+    stream = stream_of([([(3, 1, 0)], b"e", b"\0\0\0")])
+    corrupt("window 0: 3 diff bytes declared, 2 left in the stream (at offset 7)", stream[:-1], 4)
+
+
+def test_decode_missing_extra_bytes():
+    stream = stream_of([([(0, 3, 0)], b"xyz", b"")])
+    corrupt("window 0: 3 extra bytes declared, 1 left in the stream (at offset 6)", stream[:-2], 3)
+
+
+def test_decode_truncated_tuple():
+    stream = stream_of([([(1, 0, 0), (1, 0, 0)], b"", b"\0\0")])
+    with pytest.raises(CorruptPatchError, match=r"^window 0 tuple 1: malformed: .* \(at offset 6\)$"):
+        decode_patch(OLD, stream[:7], 2)
+
+
+def test_decode_trailing_bytes():
+    stream = stream_of([([(2, 0, 0)], b"", b"\0\0")])
+    corrupt("1 trailing bytes after the last window (at offset 8)", stream + b"\0", 2)
+
+
+def test_decode_bad_header_and_overlong_varint():
+    with pytest.raises(CorruptPatchError, match=r"^malformed delta header: .* \(at offset 0\)$"):
+        decode_patch(OLD, b"", 0)
+    with pytest.raises(CorruptPatchError, match=r"^malformed delta header: .* \(at offset 0\)$"):
+        decode_patch(OLD, b"\x00\x01", 0)  # window size 0
+    good = stream_of([([(1, 0, 0)], b"", b"\0")])
+    overlong = good[:2] + b"\x81\x00" + good[3:]  # count 1 written in two bytes
+    with pytest.raises(CorruptPatchError, match=r"^window 0: malformed tuple count: .* \(at offset 2\)$"):
+        decode_patch(OLD, overlong, 1)
+
+
+def test_decode_rejects_bsdiff4_stream_for_wrong_old(synth):
+    old, new = synth
+    stream = make_patch(old, new, "bsdiff4")
+    with pytest.raises(CorruptPatchError):
+        decode_patch(old[:1000], stream, len(new))
