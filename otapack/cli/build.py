@@ -9,7 +9,7 @@ from otapack.build import PackageOptions, build_delta, build_full
 from otapack.cli.common import SIZE, info, layout_option, output_option, progress_bar
 from otapack.codecs import DEFAULT_LZMA_DICT
 from otapack.diff import DEFAULT_ALGORITHM, DIFF_ALGORITHMS
-from otapack.errors import VerificationError
+from otapack.errors import UsageError, VerificationError
 from otapack.fileio import check_output_path, write_atomic
 from otapack.package import read_package
 from otapack.signing import load_private_key, make_signature_check, sign_package
@@ -17,6 +17,31 @@ from otapack.verify import DeviceOptions, verify_package
 
 #: ctx.meta key of the private key --sign-key loaded (see _sign).
 _SIGN_KEY = "otapack.sign_key"
+#: ctx.meta keys of --fs / --fs-partition (see load_new_image) and of "--fs was applied".
+_FS_DIR, _FS_PARTITION, _FS_DONE = "otapack.fs_dir", "otapack.fs_partition", "otapack.fs_done"
+
+
+def _remember(key):
+    """Store an option in ctx.meta (expose_value=False), like --sign-key."""
+    def callback(ctx, param, value):
+        if value is not None:
+            ctx.meta[key] = value
+        return value
+    return callback
+
+
+def load_new_image(ctx, path: str, layout, what: str = "new image"):
+    """load_firmware, then --fs: the user file-system partition rebuilt from a directory."""
+    image = load_firmware(path, layout, what)
+    fs_dir = ctx.meta.get(_FS_DIR)
+    if fs_dir is not None:
+        from otapack.fs import DEFAULT_PARTITION, replace_partition_with_fs
+
+        partition = ctx.meta.get(_FS_PARTITION, DEFAULT_PARTITION)
+        image = replace_partition_with_fs(image, fs_dir, partition, layout)
+        ctx.meta[_FS_DONE] = True
+        info(ctx, f"--fs: partition {partition!r} rebuilt as littlefs from {fs_dir}")
+    return image
 
 
 def _load_sign_key(ctx, param, value):
@@ -46,6 +71,11 @@ def package_options(func):
         click.option("--sign-key", type=click.Path(dir_okay=False, path_type=str), default=None,
                      expose_value=False, callback=_load_sign_key,
                      help="Private key (ed25519 or ecdsa-p256 PEM) to sign the package with; see `otapack keygen`."),
+        click.option("--fs", type=click.Path(file_okay=False, path_type=str), default=None,
+                     expose_value=False, callback=_remember(_FS_DIR),
+                     help="Directory to build the user file system (littlefs) from, replacing --fs-partition."),
+        click.option("--fs-partition", default=None, expose_value=False, callback=_remember(_FS_PARTITION),
+                     help="Partition --fs replaces (default customer_fs)."),
         layout_option,
         output_option,
     ]
@@ -75,6 +105,8 @@ def _self_check(ctx, package: bytes, old, new) -> None:
 
 
 def _write(ctx, path: str, package: bytes) -> None:
+    if ctx.meta.get(_FS_DIR) is not None and not ctx.meta.get(_FS_DONE):
+        raise UsageError(f"otapack {ctx.info_name} does not support --fs")
     package = _sign(ctx, package)
     write_atomic(path, package)
     info(ctx, f"wrote {path} ({len(package)} bytes)")
@@ -89,7 +121,7 @@ def full_cmd(ctx, new_image, model, target_version, security_counter, lzma_dict,
     opts = PackageOptions(model=model, target_version=target_version, security_counter=security_counter,
                           lzma_dict_size=lzma_dict, jobs=jobs)
     check_output_path(output)
-    new = load_firmware(new_image, layout, "new image")
+    new = load_new_image(ctx, new_image, layout)
     with progress_bar(ctx, len(new.partitions), "full") as bar:
         package = build_full(new, opts, progress=lambda name: bar.update(1))
     package = _sign(ctx, package)
@@ -114,7 +146,7 @@ def diff_cmd(ctx, old_image, new_image, source_version, algorithm, model, target
                           diff_algorithm=algorithm)
     check_output_path(output)
     old = load_firmware(old_image, layout, "old image")
-    new = load_firmware(new_image, layout, "new image")
+    new = load_new_image(ctx, new_image, layout)
     with progress_bar(ctx, len(new.partitions), "diff") as bar:
         package = build_delta(old, new, opts, progress=lambda name: bar.update(1))
     package = _sign(ctx, package)

@@ -1,3 +1,139 @@
-"""Placeholder: commands of this group land with their issue."""
+"""``otapack keygen``, ``pubkey``, ``sign`` and ``digest``: keys and signatures.
 
-COMMANDS: list = []
+The work is done in ``otapack.signing``; see docs/security.md for what is
+signed and how devices check it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from otapack.cli.common import info
+from otapack.errors import UsageError
+from otapack.fileio import read_input, write_atomic
+from otapack.signing import (
+    ALGORITHMS,
+    attach_signature,
+    c_array,
+    generate_key,
+    load_private_key,
+    load_public_key,
+    package_digest,
+    sign_package,
+    write_private_key,
+)
+
+_PATH = click.Path(dir_okay=False, path_type=str)
+
+
+def _emit_binary(data: bytes, what: str) -> None:
+    if sys.stdout.isatty():
+        raise UsageError(f"refusing to write {what} (binary) to a terminal; use -o FILE or a pipe")
+    stream = click.get_binary_stream("stdout")
+    stream.write(data)
+    stream.flush()
+
+
+@click.command("keygen")
+@click.option("--type", "key_type", type=click.Choice(list(ALGORITHMS)), default="ed25519", show_default=True,
+              help="Signature algorithm: " + "; ".join(f"{a.name}: {a.description}" for a in ALGORITHMS.values()))
+@click.option("-o", "--output", required=True, type=_PATH,
+              help="Private key file to create (PKCS#8 PEM, mode 0600); never overwritten.")
+@click.pass_context
+def keygen_cmd(ctx, key_type, output):
+    """Generate a signing key pair and write its private key to a new file."""
+    key = generate_key(key_type)
+    write_private_key(output, key)
+    info(ctx, f"wrote {output} ({key_type} private key, key id {key.public.key_id.hex()}, mode 0600); "
+              f"export the public key with: otapack pubkey {output} -o PUB.pem")
+
+
+@click.command("pubkey")
+@click.argument("key", type=_PATH)
+@click.option("-o", "--output", type=_PATH, default=None, help="File to write (atomically); default stdout.")
+@click.option("--format", "out_format", type=click.Choice(["pem", "der", "raw", "c-array"]), default="pem",
+              show_default=True,
+              help="pem/der: SubjectPublicKeyInfo; raw: the bytes a bootloader embeds (32-byte Ed25519 key, "
+                   "65-byte uncompressed P-256 point); c-array: raw bytes and key id as C source.")
+@click.option("--name", default="otapack_pubkey", show_default=True, help="C identifier for --format c-array.")
+@click.pass_context
+def pubkey_cmd(ctx, key, output, out_format, name):
+    """Export the public key of KEY (a private or public key file)."""
+    public = load_public_key(key, "key")
+    if out_format == "pem":
+        data = public.pem()
+    elif out_format == "der":
+        data = public.der()
+    elif out_format == "raw":
+        data = public.raw
+    else:
+        data = c_array(public, name).encode("ascii")
+    if output is None:
+        if out_format in ("der", "raw"):
+            _emit_binary(data, f"a {out_format} public key")
+        else:
+            click.echo(data.decode("ascii"), nl=False)
+    else:
+        write_atomic(output, data)
+        info(ctx, f"wrote {output} ({public.algorithm.name} public key, {out_format}, key id {public.key_id.hex()})")
+
+
+@click.command("sign")
+@click.argument("package", type=_PATH)
+@click.option("--key", "key_path", type=_PATH, default=None, help="Private key to sign with.")
+@click.option("--signature", "signature_path", type=_PATH, default=None,
+              help="A signature made elsewhere (HSM/KMS/openssl) over `otapack digest PACKAGE`: "
+                   "raw 64 bytes for ed25519; DER or raw r||s for ecdsa-p256.  Needs --pubkey.")
+@click.option("--pubkey", "pubkey_path", type=_PATH, default=None,
+              help="Public key of an external --signature; the signature is checked before insertion.")
+@click.option("-o", "--output", type=_PATH, default=None,
+              help="Signed package to write; default: replace PACKAGE in place (atomically).")
+@click.option("--replace", is_flag=True, help="Replace an existing signature instead of refusing.")
+@click.pass_context
+def sign_cmd(ctx, package, key_path, signature_path, pubkey_path, output, replace):
+    """Sign PACKAGE: fill its signature slot with a signature over its body digest."""
+    if (key_path is None) == (signature_path is None):
+        raise UsageError("give exactly one of --key KEY.pem or --signature SIG.bin (with --pubkey)")
+    if signature_path is not None and pubkey_path is None:
+        raise UsageError("--signature needs --pubkey: the external signature is checked before it is inserted")
+    if key_path is not None and pubkey_path is not None:
+        raise UsageError("--pubkey goes with --signature; with --key the public key is derived from it")
+    data = read_input(package, "package")
+    if key_path is not None:
+        key = load_private_key(key_path)
+        signed = sign_package(data, key, replace=replace)
+        public = key.public
+    else:
+        public = load_public_key(pubkey_path)
+        signature = read_input(signature_path, "signature")
+        signed = attach_signature(data, signature, public, replace=replace)
+    target = output or package
+    write_atomic(target, signed)
+    info(ctx, f"signed {target} with {public.algorithm.name} key id {public.key_id.hex()} ({len(signed)} bytes)")
+
+
+@click.command("digest")
+@click.argument("package", type=_PATH)
+@click.option("--binary", is_flag=True, help="The raw 32 bytes instead of hex.")
+@click.option("-o", "--output", type=_PATH, default=None, help="File to write; default stdout.")
+def digest_cmd(package, binary, output):
+    """Print the digest of PACKAGE that a signature covers (SHA-256 of header, table and payloads).
+
+    \b
+    Sign it externally, then insert with `otapack sign PACKAGE --signature SIG --pubkey PUB.pem`:
+      ed25519:    openssl pkeyutl -sign -inkey key.pem -rawin -in digest.bin -out sig.bin
+      ecdsa-p256: openssl dgst -sha256 -sign key.pem -out sig.der digest.bin
+    """
+    digest = package_digest(read_input(package, "package"))
+    data = digest if binary else (digest.hex() + "\n").encode("ascii")
+    if output is not None:
+        write_atomic(output, data)
+    elif binary:
+        _emit_binary(data, "the digest")
+    else:
+        click.echo(digest.hex())
+
+
+COMMANDS = [keygen_cmd, pubkey_cmd, sign_cmd, digest_cmd]
