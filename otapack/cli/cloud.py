@@ -1,3 +1,233 @@
-"""Placeholder: commands of this group land with their issue."""
+"""``otapack job``, ``otapack app`` and ``otapack fs``: what goes to the cloud and the user file system."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from otapack.app import DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_SIZE, AppOptions, build_app_release, fs_free_space, write_tree
+from otapack.cloud import PackageFile, UrlBase, check_job_bytes, fota_document
+from otapack.cli.common import SIZE, emit_json, info, json_option
+from otapack.errors import InputError, UsageError
+from otapack.fileio import read_input, write_atomic
+from otapack.fs import (
+    DEFAULT_BLOCK_SIZE,
+    DEFAULT_PARTITION,
+    LFS_VERSIONS,
+    FsOptions,
+    build_fs_image,
+    extract_fs_image,
+    fs_options_for,
+    read_fs_image,
+)
+
+_LFS_CHOICES = click.Choice(sorted(LFS_VERSIONS) + ["1"])
+
+url_base_option = click.option(
+    "--url-base", default=None, metavar="URL",
+    help="Where the files are served: http(s)://HOST/PREFIX, or for --aws-presigned "
+         "https://BUCKET.s3.REGION.amazonaws.com/PREFIX.",
+)
+presigned_option = click.option(
+    "--aws-presigned", is_flag=True,
+    help="Write ${aws:iot:s3-presigned-url:...} placeholders; AWS IoT turns them into presigned URLs.",
+)
+no_integrity_option = click.option(
+    "--no-integrity", is_flag=True,
+    help="Leave out fileSize/fileSha256 and write the bare seed shape.",
+)
+
+
+# -- job ----------------------------------------------------------------------------------
+
+
+def _check(ctx, path: str, as_json: bool) -> None:
+    result = check_job_bytes(read_input(path, "job document"), path)
+    if as_json:
+        emit_json({"path": path, **result.to_dict()})
+    if result.ok:
+        if not as_json:
+            click.echo(f"{path}: ok ({result.operation}, {result.files} file{'s' if result.files != 1 else ''})")
+        return
+    if not as_json:
+        for problem in result.problems:
+            click.echo(f"{path}: {problem}", err=True)
+    count = len(result.problems)
+    raise InputError(f"{path}: invalid job document ({count} problem{'s' if count != 1 else ''})")
+
+
+@click.command("job")
+@click.argument("packages", nargs=-1, type=click.Path(dir_okay=False, path_type=str))
+@url_base_option
+@presigned_option
+@click.option("--file-version", default=None, metavar="V",
+              help="fileVersion the device compares after the upgrade (default: the package's target version).")
+@no_integrity_option
+@click.option("--check", "check_path", default=None, type=click.Path(dir_okay=False, path_type=str),
+              metavar="JOB.json", help="Validate a job document (FOTA or app_fota) instead of writing one.")
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False, path_type=str),
+              help="Job document to write (atomically); default: stdout.")
+@json_option
+@click.pass_context
+def job_cmd(ctx, packages, url_base, aws_presigned, file_version, no_integrity, check_path, output, as_json):
+    """Write the FOTA job document for PACKAGE (or a minimal-system stage pair), or --check one.
+
+    One full or delta package gives one file (url1); a minimal-system pair
+    gives stage 1 then stage 2 (url1, url2), whatever order they are named in.
+    """
+    if check_path is not None:
+        if packages or url_base or output or file_version or aws_presigned:
+            raise UsageError("--check takes only the job document (no packages, --url-base, -o, ...)")
+        _check(ctx, check_path, as_json)
+        return
+    if not packages:
+        raise UsageError("no package given: otapack job PACKAGE... --url-base URL (or --check JOB.json)")
+    if not url_base:
+        raise UsageError("--url-base is required to write a job document")
+    base = UrlBase(url_base, aws_presigned)
+    files = [PackageFile(name=Path(p).name, data=read_input(p, "package")) for p in packages]
+    document = fota_document(files, base, file_version=file_version, include_integrity=not no_integrity)
+    data = document.to_bytes()
+    if output is None:
+        click.echo(data.decode(), nl=False)
+        return
+    write_atomic(output, data)
+    names = ", ".join(f.name for f in document.files)
+    info(ctx, f"wrote {output} (FOTA: {names}; fileVersion {document.files[0].version})")
+
+
+# -- app ----------------------------------------------------------------------------------
+
+
+@click.command("app")
+@click.argument("sources", nargs=-1, metavar="FILE_OR_DIR...")
+@click.option("--device-prefix", default="/usr", show_default=True,
+              help="Device directory the files live under (the user file system).")
+@click.option("--version", "version", required=True, metavar="V",
+              help="fileVersion of the release (the device compares it with its app version).")
+@url_base_option
+@presigned_option
+@click.option("--max-file-size", type=SIZE, default=DEFAULT_MAX_FILE_SIZE, show_default=True,
+              help="Reject files larger than this (0: no limit).")
+@click.option("--exclude", multiple=True, metavar="GLOB",
+              help=f"Skip files/directories whose name matches (repeatable; always: {', '.join(DEFAULT_EXCLUDES)}).")
+@click.option("--layout", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Partition layout: check the files fit the user file system's free space.")
+@click.option("--partition", default=DEFAULT_PARTITION, show_default=True,
+              help="User file-system partition in --layout.")
+@click.option("--fs-used", type=SIZE, default=0, show_default=True,
+              help="Bytes already used on the device's file system (with --layout).")
+@no_integrity_option
+@click.option("--force", is_flag=True, help="Replace OUT_DIR if it exists and is not empty.")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=str),
+              metavar="OUT_DIR", help="Upload folder to create (files under their keys, app_fota.json, manifest.json).")
+@json_option
+@click.pass_context
+def app_cmd(ctx, sources, device_prefix, version, url_base, aws_presigned, max_file_size, exclude, layout,
+            partition, fs_used, no_integrity, force, output, as_json):
+    """Publish app files for app_fota: upload folder, app_fota.json and manifest.json.
+
+    FILE_OR_DIR is a file (goes to PREFIX/NAME), a directory (its tree goes
+    under PREFIX) or SRC=TARGET (TARGET a device path under PREFIX, or
+    relative to it; end it with / for a directory).
+    """
+    if not url_base:
+        raise UsageError("--url-base is required (where the uploaded files will be served)")
+    if not sources:
+        raise UsageError("no app files given: otapack app FILE_OR_DIR... (empty file set)")
+    base = UrlBase(url_base, aws_presigned)
+    fs_free, block_size = None, DEFAULT_BLOCK_SIZE
+    if layout is not None:
+        fs_free, block_size = fs_free_space(layout, partition, used=fs_used)
+    elif fs_used:
+        raise UsageError("--fs-used needs --layout")
+    opts = AppOptions(
+        version=version, device_prefix=device_prefix, max_file_size=max_file_size or None,
+        excludes=DEFAULT_EXCLUDES + tuple(exclude), fs_free=fs_free, fs_block_size=block_size,
+    )
+    release = build_app_release(sources, opts, base, include_integrity=not no_integrity)
+    write_tree(output, release.outputs(), overwrite=force)
+    if as_json:
+        emit_json(release.manifest)
+    total = sum(f.size for f in release.files)
+    info(ctx, f"wrote {output}: {len(release.files)} files ({total} bytes), app_fota.json, manifest.json")
+
+
+# -- fs ------------------------------------------------------------------------------------
+
+
+@click.group("fs")
+def fs_group():
+    """Build, list and extract the littlefs image of the user file system (customer_fs)."""
+
+
+@fs_group.command("build")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=str))
+@click.option("--layout", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Partition layout: block size = erase block, block count = partition size / block size.")
+@click.option("--partition", default=DEFAULT_PARTITION, show_default=True, help="File-system partition in --layout.")
+@click.option("--block-size", type=SIZE, default=None, help=f"littlefs block size (default: the layout's erase block, else {DEFAULT_BLOCK_SIZE}).")
+@click.option("--block-count", type=click.IntRange(2), default=None, help="littlefs block count (default: from the layout; required without one).")
+@click.option("--lfs-version", type=_LFS_CHOICES, default=None,
+              help="littlefs on-disk version (default 2.0; 1.x cannot be built, see docs/cloud.md).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="Image to write (atomically).")
+@json_option
+@click.pass_context
+def fs_build_cmd(ctx, directory, layout, partition, block_size, block_count, lfs_version, output, as_json):
+    """Build the littlefs image of DIRECTORY for the user file-system partition."""
+    if layout is not None:
+        opts = fs_options_for(layout, partition, block_size=block_size, block_count=block_count,
+                              lfs_version=lfs_version)
+    else:
+        if block_count is None:
+            raise UsageError("give --layout (and --partition), or --block-count for the image size")
+        kwargs = {"block_count": block_count, "block_size": block_size or DEFAULT_BLOCK_SIZE}
+        if lfs_version:
+            kwargs["lfs_version"] = lfs_version
+        opts = FsOptions(**kwargs)
+    image = build_fs_image(directory, opts)
+    write_atomic(output, image)
+    listing = read_fs_image(image, block_size=opts.block_size, what=output)
+    if as_json:
+        emit_json({"output": output, **opts.to_dict(), "used_blocks": listing.used_blocks,
+                   "entries": [e.to_dict() for e in listing.entries]})
+    files = sum(1 for e in listing.entries if not e.is_dir)
+    info(ctx, f"wrote {output} ({opts.size} bytes: {opts.block_count} blocks of {opts.block_size}, "
+              f"littlefs {opts.lfs_version}; {files} files, {listing.used_blocks} blocks used)")
+
+
+@fs_group.command("ls")
+@click.argument("image", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--block-size", type=SIZE, default=None, help="littlefs block size (default: detected).")
+@json_option
+def fs_ls_cmd(image, block_size, as_json):
+    """List the files of a littlefs IMAGE (size and SHA-256 of each)."""
+    listing = read_fs_image(read_input(image, "file-system image"), block_size=block_size, what=image)
+    if as_json:
+        emit_json(listing.to_dict())
+        return
+    click.echo(f"# littlefs {listing.lfs_version}, {listing.block_count} blocks of {listing.block_size} bytes, "
+               f"{listing.used_blocks} used")
+    for entry in listing.entries:
+        if entry.is_dir:
+            click.echo(f"{'dir':>10}  {'':64}  {entry.path}/")
+        else:
+            click.echo(f"{entry.size:>10}  {entry.sha256}  {entry.path}")
+
+
+@fs_group.command("extract")
+@click.argument("image", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--block-size", type=SIZE, default=None, help="littlefs block size (default: detected).")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Directory to create (must not exist or be empty).")
+@click.pass_context
+def fs_extract_cmd(ctx, image, block_size, output):
+    """Extract every file of a littlefs IMAGE into a directory."""
+    listing = extract_fs_image(read_input(image, "file-system image"), output, block_size=block_size)
+    files = sum(1 for e in listing.entries if not e.is_dir)
+    info(ctx, f"extracted {files} files into {output}")
+
+
+COMMANDS = [job_cmd, app_cmd, fs_group]
