@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from otapack import __version__
-from otapack.codecs import CODECS, DEFAULT_LZMA_DICT, valid_dict_size
+from otapack.codecs import CODECS, DEFAULT_LZMA_DICT, MIN_LZMA_DICT, compress_fast_estimate, valid_dict_size
 from otapack.errors import IncompatibleImagesError, InputError, UsageError
 from otapack.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES
 from otapack.model import FirmwareImage, Partition, Policy
@@ -21,6 +21,10 @@ from otapack.package import PackageHeader, PartitionRecord, assemble, header_siz
 from otapack.restore.resources import ram_requirement
 
 MAX_STRING = 255
+#: lc/lp/pb tried on patch streams (mostly-zero diff bytes favour lc 0-1).
+DELTA_TUNINGS = ((1, 0, 0),)
+#: lc/lp/pb of a full payload considered as the fallback of a delta.
+FALLBACK_TUNINGS = ((3, 0, 2),)
 MAX_U32 = (1 << 32) - 1
 
 
@@ -82,20 +86,32 @@ class PlannedPartition:
     payload: bytes = b""
     #: sizes of the candidates considered, for ``info``/reports
     candidates: dict[str, int] = field(default_factory=dict)
+    #: patch window the payload uses (0: not a delta)
+    window_size: int = 0
 
 
 ProgressFn = Callable[[str], None]
 
 
-def _compress_full(data: bytes, dict_size: int) -> tuple[str, bytes]:
-    packed = CODECS["lzma2"].compress(data, dict_size)
+def dict_for(length: int, requested: int) -> int:
+    """The dictionary a payload of ``length`` bytes needs: no more than the
+    data (a larger one only costs device RAM), no more than requested."""
+    size = MIN_LZMA_DICT
+    while size < length and size < requested:
+        size <<= 1
+    return min(size, requested)
+
+
+def _compress_full(data: bytes, dict_size: int, tunings=None) -> tuple[str, bytes]:
+    dict_size = dict_for(len(data), dict_size)
+    packed = CODECS["lzma2"].compress(data, dict_size) if tunings is None else CODECS["lzma2"].compress(data, dict_size, tunings)
     if len(packed) < len(data):
         return "lzma2", packed
     return "none", bytes(data)
 
 
-def _replace(part: Partition, reason: str, opts: PackageOptions) -> PlannedPartition:
-    codec, payload = _compress_full(part.data, opts.lzma_dict_size)
+def _replace(part: Partition, reason: str, opts: PackageOptions, tunings=None) -> PlannedPartition:
+    codec, payload = _compress_full(part.data, opts.lzma_dict_size, tunings)
     record = PartitionRecord(
         name=part.name, address=part.address, operation="replace", reason=reason, codec=codec,
         target_size=part.size, target_sha256=part.sha256(), uncompressed_length=part.size,
@@ -138,19 +154,26 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
         return _replace(new, "policy-full", opts)
     if old is None or not old.data:
         return _replace(new, "no-source", opts)
-    full = _replace(new, "full-smaller", opts)
+    # One window for a partition smaller than the default: no RAM wasted.
+    window = max(1, min(opts.window_size, new.size))
     stream = make_patch(old.data, new.data, opts.diff_algorithm,
-                        window_size=opts.window_size, max_window_tuples=opts.max_window_tuples)
-    patch = CODECS["lzma2"].compress(stream, opts.lzma_dict_size)
-    candidates = {"full": len(full.payload), "delta": len(patch)}
-    if len(patch) >= len(full.payload):
-        return replace(full, candidates=candidates)
+                        window_size=window, max_window_tuples=opts.max_window_tuples)
+    patch = CODECS["lzma2"].compress(stream, dict_for(len(stream), opts.lzma_dict_size), DELTA_TUNINGS)
+    # The full payload is compressed at full effort only when it could win:
+    # a fast LZMA pass never comes out below half of the 9e size.
+    estimate = compress_fast_estimate(new.data, dict_for(new.size, opts.lzma_dict_size))
+    candidates = {"delta": len(patch), "full-estimate": estimate}
+    if 2 * len(patch) >= estimate:
+        full = _replace(new, "full-smaller", opts, FALLBACK_TUNINGS)
+        candidates["full"] = len(full.payload)
+        if len(patch) >= len(full.payload):
+            return replace(full, candidates=candidates)
     record = PartitionRecord(
         name=new.name, address=new.address, operation="delta", reason="delta-smaller", codec="lzma2",
         source_size=old.size, source_sha256=old.sha256(), target_size=new.size, target_sha256=new.sha256(),
         uncompressed_length=len(stream),
     )
-    return PlannedPartition(record, patch, candidates)
+    return PlannedPartition(record, patch, candidates, window)
 
 
 def _check_sizes(image: FirmwareImage) -> None:
@@ -163,7 +186,11 @@ def finish_package(kind: str, planned: list[PlannedPartition], opts: PackageOpti
     """Header resources from the plan, then assemble."""
     records = [p.record for p in planned]
     uses_lzma = any(r.codec == "lzma2" for r in records)
-    has_delta = any(r.operation == "delta" for r in records)
+    window = max((p.window_size for p in planned), default=0)
+    # Each payload was compressed with the dictionary it needs; the device
+    # needs the largest of them.
+    dict_size = max((dict_for(r.uncompressed_length, opts.lzma_dict_size) for r in records if r.codec == "lzma2"),
+                    default=0)
     header = PackageHeader(
         kind=opts.kind or kind,
         model=opts.model,
@@ -171,7 +198,7 @@ def finish_package(kind: str, planned: list[PlannedPartition], opts: PackageOpti
         source_version=opts.source_version if kind != "full" else "",
         security_counter=opts.security_counter,
         build_time=resolve_build_time(opts.build_time),
-        lzma_dict_size=opts.lzma_dict_size if uses_lzma else 0,
+        lzma_dict_size=dict_size,
         erase_block=erase_block,
         tool_version=__version__,
         extensions=tuple(opts.extensions),
@@ -179,8 +206,8 @@ def finish_package(kind: str, planned: list[PlannedPartition], opts: PackageOpti
     ram = ram_requirement(
         lzma_dict_size=header.lzma_dict_size, erase_block=erase_block,
         header_length=header_size(header, records), uses_lzma=uses_lzma,
-        window_size=opts.window_size if has_delta else 0,
-        max_window_tuples=opts.max_window_tuples if has_delta else 0,
+        window_size=window,
+        max_window_tuples=opts.max_window_tuples if window else 0,
     )
     # A delta partition is rebuilt in a staging area while its old copy is
     # still read; everything else is written in place.

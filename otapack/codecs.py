@@ -21,9 +21,9 @@ DEFAULT_LZMA_DICT = 1 << 20
 MIN_LZMA_DICT = 4096
 MAX_LZMA_DICT = 64 << 20
 
-#: lc/lp/pb settings the builder tries per payload (smallest wins).  Patch
-#: streams favour lc=1,lp=0,pb=0; code favours the defaults.
-LZMA_TUNINGS: tuple[tuple[int, int, int], ...] = ((1, 0, 0), (3, 0, 2), (0, 0, 0))
+#: lc/lp/pb settings the builder tries on full payloads (smallest wins);
+#: patch streams use their own (otapack.build.DELTA_TUNINGS).
+LZMA_TUNINGS: tuple[tuple[int, int, int], ...] = ((3, 0, 2), (1, 0, 0), (0, 2, 2))
 
 
 def lzma2_filters(dict_size: int, lc: int = 3, lp: int = 0, pb: int = 2) -> list[dict]:
@@ -56,6 +56,12 @@ def compress_lzma2(data: bytes, dict_size: int, tunings=LZMA_TUNINGS) -> bytes:
             best = out
     assert best is not None
     return best
+
+
+def compress_fast_estimate(data: bytes, dict_size: int) -> int:
+    """Size of a quick LZMA2 pass: a cheap upper bound for planning."""
+    filters = [{"id": lzma.FILTER_LZMA2, "preset": 0, "dict_size": dict_size}]
+    return len(lzma.compress(data, format=lzma.FORMAT_RAW, filters=filters))
 
 
 def decompress_lzma2(payload: bytes, dict_size: int, expected_length: int) -> bytes:

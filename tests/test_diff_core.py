@@ -22,7 +22,7 @@ from otapack.diff import (
 from otapack.diff import _core, reference
 from otapack.diff.encode import normalize_ctrl, split_windows
 from otapack.errors import CorruptPatchError, UsageError
-from otapack.formats.delta import DeltaHeader, Window
+from otapack.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES, DeltaHeader, Window
 
 FIXTURES = Path(__file__).parent / "fixtures" / "corpus"
 
@@ -161,7 +161,7 @@ def test_empty_and_tiny_inputs(old, new):
 
 def test_empty_new_is_header_only():
     stream = make_patch(b"some old image", b"")
-    assert stream == DeltaHeader.build({"window_size": 65536, "max_window_tuples": 1024})
+    assert stream == DeltaHeader.build({"window_size": DEFAULT_WINDOW_SIZE, "max_window_tuples": DEFAULT_WINDOW_TUPLES})
     assert decode_patch(b"some old image", stream, 0) == b""
 
 

@@ -39,7 +39,8 @@ def structure_problem(old: FirmwareImage, new: FirmwareImage) -> str | None:
         q = new.get(p.name)
         if p.address != q.address:
             return f"partition {p.name!r} is at {p.address:#x} in {o} but at {q.address:#x} in {n}"
-        if p.capacity != q.capacity:
+        # A slot of unknown size (a bare image) may hold data of any length.
+        if p.slot_size is not None and q.slot_size is not None and p.slot_size != q.slot_size:
             return (
                 f"partition {p.name!r} has a {p.capacity:#x}-byte slot in {o} but a "
                 f"{q.capacity:#x}-byte slot in {n}"

@@ -270,7 +270,14 @@ def _read_pac(data: bytes, *, label: str, layout: Layout | None, name: str = "im
 
 
 def _sniff_elf(data: bytes) -> bool:
-    return data[:4] == b"\x7fELF"
+    """ELF *executables* are firmware images; a shared object or relocatable
+    file (e.g. a Linux library shipped as is) is a file to diff byte for byte."""
+    if data[:4] != b"\x7fELF":
+        return False
+    if len(data) < 18 or data[4] not in (1, 2) or data[5] not in (1, 2):
+        return True  # malformed: let the ELF reader say what is wrong
+    e_type = int.from_bytes(data[16:18], "big" if data[5] == 2 else "little")
+    return e_type not in (1, 3)  # ET_REL, ET_DYN
 
 
 def _sniff_pac(data: bytes) -> bool:
