@@ -23,8 +23,6 @@ from otapack.restore.resources import ram_requirement
 MAX_STRING = 255
 #: lc/lp/pb tried on patch streams (mostly-zero diff bytes favour lc 0-1).
 DELTA_TUNINGS = ((1, 0, 0),)
-#: lc/lp/pb of a full payload considered as the fallback of a delta.
-FALLBACK_TUNINGS = ((3, 0, 2),)
 MAX_U32 = (1 << 32) - 1
 
 
@@ -102,16 +100,15 @@ def dict_for(length: int, requested: int) -> int:
     return min(size, requested)
 
 
-def _compress_full(data: bytes, dict_size: int, tunings=None) -> tuple[str, bytes]:
-    dict_size = dict_for(len(data), dict_size)
-    packed = CODECS["lzma2"].compress(data, dict_size) if tunings is None else CODECS["lzma2"].compress(data, dict_size, tunings)
+def _compress_full(data: bytes, dict_size: int) -> tuple[str, bytes]:
+    packed = CODECS["lzma2"].compress(data, dict_for(len(data), dict_size))
     if len(packed) < len(data):
         return "lzma2", packed
     return "none", bytes(data)
 
 
-def _replace(part: Partition, reason: str, opts: PackageOptions, tunings=None) -> PlannedPartition:
-    codec, payload = _compress_full(part.data, opts.lzma_dict_size, tunings)
+def _replace(part: Partition, reason: str, opts: PackageOptions) -> PlannedPartition:
+    codec, payload = _compress_full(part.data, opts.lzma_dict_size)
     record = PartitionRecord(
         name=part.name, address=part.address, operation="replace", reason=reason, codec=codec,
         target_size=part.size, target_sha256=part.sha256(), uncompressed_length=part.size,
@@ -164,7 +161,7 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
     estimate = compress_fast_estimate(new.data, dict_for(new.size, opts.lzma_dict_size))
     candidates = {"delta": len(patch), "full-estimate": estimate}
     if 2 * len(patch) >= estimate:
-        full = _replace(new, "full-smaller", opts, FALLBACK_TUNINGS)
+        full = _replace(new, "full-smaller", opts)
         candidates["full"] = len(full.payload)
         if len(patch) >= len(full.payload):
             return replace(full, candidates=candidates)
