@@ -18,6 +18,7 @@ from otapack.errors import IncompatibleImagesError, InputError, UsageError
 from otapack.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES
 from otapack.model import FirmwareImage, Partition, Policy
 from otapack.package import PackageHeader, PartitionRecord, assemble, header_size
+from otapack.restore.engine import layout_digest
 from otapack.restore.resources import ram_requirement
 
 MAX_STRING = 255
@@ -66,10 +67,12 @@ class PackageOptions:
     window_size: int = DEFAULT_WINDOW_SIZE
     max_window_tuples: int = DEFAULT_WINDOW_TUPLES
     extensions: tuple[tuple[str, bytes], ...] = ()
+    #: Board/hardware identifier the package binds to (``hardware-id``).
+    hardware_id: str = ""
     kind: str | None = None  # override for minimal-system stages
 
     def __post_init__(self) -> None:
-        for name in ("model", "target_version", "source_version"):
+        for name in ("model", "target_version", "source_version", "hardware_id"):
             _check_string(name.replace("_", " "), getattr(self, name))
         if not 0 <= self.security_counter <= MAX_U32:
             raise UsageError(f"security counter {self.security_counter} outside 0..{MAX_U32}")
@@ -179,7 +182,19 @@ def _check_sizes(image: FirmwareImage) -> None:
             raise InputError(f"partition {part.name!r} does not fit the 32-bit fields of package format v1")
 
 
-def finish_package(kind: str, planned: list[PlannedPartition], opts: PackageOptions, erase_block: int) -> bytes:
+def binding_extensions(image: FirmwareImage, opts: PackageOptions) -> tuple[tuple[str, bytes], ...]:
+    """hardware-id and layout-digest: what ties a package to a device class."""
+    out = []
+    if opts.hardware_id:
+        out.append(("hardware-id", opts.hardware_id.encode("ascii")))
+    if image.partitions and all(p.slot_size is not None for p in image.partitions):
+        out.append(("layout-digest", layout_digest((p.name, p.address, p.slot_size) for p in image.partitions)))
+    names = {name for name, _ in opts.extensions}
+    return tuple(e for e in out if e[0] not in names)
+
+
+def finish_package(kind: str, planned: list[PlannedPartition], opts: PackageOptions, erase_block: int,
+                   image: FirmwareImage | None = None) -> bytes:
     """Header resources from the plan, then assemble."""
     records = [p.record for p in planned]
     uses_lzma = any(r.codec == "lzma2" for r in records)
@@ -198,7 +213,7 @@ def finish_package(kind: str, planned: list[PlannedPartition], opts: PackageOpti
         lzma_dict_size=dict_size,
         erase_block=erase_block,
         tool_version=__version__,
-        extensions=tuple(opts.extensions),
+        extensions=tuple(opts.extensions) + (binding_extensions(image, opts) if image is not None else ()),
     )
     ram = ram_requirement(
         lzma_dict_size=header.lzma_dict_size, erase_block=erase_block,
@@ -236,7 +251,7 @@ def build_full(image: FirmwareImage, opts: PackageOptions = PackageOptions(), pr
     if not image.partitions:
         raise InputError("the image has no partitions")
     planned = _map(lambda p: plan_full_partition(p, opts), list(image.partitions), opts.jobs, progress)
-    return finish_package("full", planned, opts, image.erase_block)
+    return finish_package("full", planned, opts, image.erase_block, image)
 
 
 def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = PackageOptions(),
@@ -247,7 +262,7 @@ def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = P
     check_structure(old, new)
     pairs = [(old.get(p.name), p) for p in new.partitions]
     planned = _map(lambda pair: plan_delta_partition(pair[0], pair[1], opts), pairs, opts.jobs, progress)
-    return finish_package("delta", planned, opts, new.erase_block)
+    return finish_package("delta", planned, opts, new.erase_block, new)
 
 
 def check_structure(old: FirmwareImage, new: FirmwareImage) -> None:

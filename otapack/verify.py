@@ -27,6 +27,7 @@ class DeviceOptions:
     download_capacity: int | None = None
     signature_check: Callable[[bytes, bytes], str] | None = None
     chain_check: Callable | None = None
+    hardware_id: str | None = None
 
 
 @dataclass
@@ -56,6 +57,7 @@ def make_device(old: FirmwareImage | None, opts: DeviceOptions = DeviceOptions()
         erase_block=block, erased_value=erased, model=opts.model, security_counter=opts.security_counter,
         ram_budget=opts.ram_budget, download_capacity=opts.download_capacity,
         signature_check=opts.signature_check, chain_check=opts.chain_check, create_missing=old is None,
+        hardware_id=opts.hardware_id,
     )
     for part in old.partitions if old else ():
         flash = SimFlash.holding(part.data, part.capacity, block, erased, part.name)

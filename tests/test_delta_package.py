@@ -197,3 +197,32 @@ def test_cli_diff_with_layout_and_jobs(tmp_path, capsys):
     capsys.readouterr()
     old_fw = read_firmware_bytes(old_path.read_bytes(), layout=COMPOSITE_LAYOUT)
     assert flatten(old_fw) == old_path.read_bytes()
+
+
+def test_hardware_id_binds_the_package(firmware):
+    from otapack.errors import IncompatibleDeviceError
+    from otapack.verify import DeviceOptions
+
+    old, new = firmware
+    pkg = build_delta(old, new, PackageOptions(**{**OPTS.__dict__, "hardware_id": "EC600N-PCB-V1.2"}))
+    assert dict(read_package(pkg).header.extensions)["hardware-id"] == b"EC600N-PCB-V1.2"
+    assert verify_package(pkg, old, new, DeviceOptions(hardware_id="EC600N-PCB-V1.2")).ok
+    report = verify_package(pkg, old, new, DeviceOptions(hardware_id="EC600N-PCB-V2.0"))
+    assert isinstance(report.error, IncompatibleDeviceError)
+    assert str(report.error) == "package is for hardware 'EC600N-PCB-V1.2', device is 'EC600N-PCB-V2.0'"
+    assert report.restore.bytes_written == 0
+
+
+def test_layout_digest_refuses_another_partition_layout(firmware):
+    from otapack.errors import IncompatibleDeviceError
+
+    old, new = firmware
+    pkg = build_delta(old, new, OPTS)
+    assert "layout-digest" in dict(read_package(pkg).header.extensions)
+    # Same addresses, but the device's nv slot is twice as large: another layout.
+    other = image(*(part(p.name, p.address, p.data, p.type, p.policy, 0x2000 if p.name == "nv" else p.slot_size)
+                    for p in old.partitions))
+    report = verify_package(pkg, other, new)
+    assert isinstance(report.error, IncompatibleDeviceError)
+    assert str(report.error).startswith("package is for partition layout ")
+    assert [c.name for c in report.checks if c.status == "fail"] == ["compatibility"]

@@ -19,6 +19,8 @@ from otapack.verify import DeviceOptions, verify_package
 _SIGN_KEY = "otapack.sign_key"
 #: ctx.meta keys of --fs / --fs-partition (see load_new_image) and of "--fs was applied".
 _FS_DIR, _FS_PARTITION, _FS_DONE = "otapack.fs_dir", "otapack.fs_partition", "otapack.fs_done"
+#: ctx.meta key of --hardware-id (see package_settings).
+_HARDWARE_ID = "otapack.hardware_id"
 
 
 def _remember(key):
@@ -76,6 +78,8 @@ def package_options(func):
                      help="Directory to build the user file system (littlefs) from, replacing --fs-partition."),
         click.option("--fs-partition", default=None, expose_value=False, callback=_remember(_FS_PARTITION),
                      help="Partition --fs replaces (default customer_fs)."),
+        click.option("--hardware-id", default=None, expose_value=False, callback=_remember(_HARDWARE_ID),
+                     help="Board/hardware identifier the package binds to; the device refuses another."),
         layout_option,
         output_option,
     ]
@@ -112,14 +116,19 @@ def _write(ctx, path: str, package: bytes) -> None:
     info(ctx, f"wrote {path} ({len(package)} bytes)")
 
 
+def package_settings(ctx, **fields) -> PackageOptions:
+    """PackageOptions from a command's own options plus the shared ones kept in ctx.meta."""
+    return PackageOptions(hardware_id=ctx.meta.get(_HARDWARE_ID) or "", **fields)
+
+
 @click.command("full")
 @click.argument("new_image", type=click.Path(dir_okay=False, path_type=str))
 @package_options
 @click.pass_context
 def full_cmd(ctx, new_image, model, target_version, security_counter, lzma_dict, jobs, no_verify, layout, output):
     """Build a full package of NEW_IMAGE (every partition compressed in full)."""
-    opts = PackageOptions(model=model, target_version=target_version, security_counter=security_counter,
-                          lzma_dict_size=lzma_dict, jobs=jobs)
+    opts = package_settings(ctx, model=model, target_version=target_version, security_counter=security_counter,
+                            lzma_dict_size=lzma_dict, jobs=jobs)
     check_output_path(output)
     new = load_new_image(ctx, new_image, layout)
     with progress_bar(ctx, len(new.partitions), "full") as bar:
@@ -141,9 +150,9 @@ def full_cmd(ctx, new_image, model, target_version, security_counter, lzma_dict,
 def diff_cmd(ctx, old_image, new_image, source_version, algorithm, model, target_version, security_counter,
              lzma_dict, jobs, no_verify, layout, output):
     """Build a delta package that takes OLD_IMAGE to NEW_IMAGE."""
-    opts = PackageOptions(model=model, target_version=target_version, source_version=source_version,
-                          security_counter=security_counter, lzma_dict_size=lzma_dict, jobs=jobs,
-                          diff_algorithm=algorithm)
+    opts = package_settings(ctx, model=model, target_version=target_version, source_version=source_version,
+                            security_counter=security_counter, lzma_dict_size=lzma_dict, jobs=jobs,
+                            diff_algorithm=algorithm)
     check_output_path(output)
     old = load_firmware(old_image, layout, "old image")
     new = load_new_image(ctx, new_image, layout)

@@ -83,10 +83,28 @@ class Device:
     #: Partitions that appear in the package but not on the device are made
     #: (a blank device receiving a full package).
     create_missing: bool = False
+    #: Board/hardware identifier; a package binding another one is refused.
+    hardware_id: str | None = None
+
+    def layout_digest(self) -> bytes | None:
+        """Digest of this device's partition layout, or None when slots are unknown."""
+        parts = list(self.partitions.values())
+        if not parts or any(p.capacity is None for p in parts):
+            return None
+        return layout_digest((p.name, p.address, p.capacity) for p in parts)
 
     def image(self, name: str) -> bytes:
         part = self.partitions[name]
         return part.flash.read(0, part.size)
+
+
+def layout_digest(partitions) -> bytes:
+    """SHA-256 over (name, address, slot size) of each partition, in address
+    order: what the ``layout-digest`` extension carries."""
+    sha = hashlib.sha256()
+    for name, address, slot in sorted(partitions, key=lambda p: (p[1], p[0])):
+        sha.update(name.encode("ascii") + b"\0" + address.to_bytes(4, "little") + slot.to_bytes(4, "little"))
+    return sha.digest()
 
 
 @dataclass
@@ -302,6 +320,20 @@ class Restore:
             raise IncompatibleDeviceError(
                 f"package is for {header.erase_block}-byte erase blocks, device has {dev.erase_block}"
             )
+        wanted_hw = header.extensions.get("hardware-id")
+        if wanted_hw is not None:
+            hw = wanted_hw.decode("ascii", "replace")
+            if dev.hardware_id is not None and hw != dev.hardware_id:
+                raise IncompatibleDeviceError(f"package is for hardware {hw!r}, device is {dev.hardware_id!r}")
+            notes.append(f"hardware {hw}" + ("" if dev.hardware_id is not None else " (not checked)"))
+        wanted_layout = header.extensions.get("layout-digest")
+        if wanted_layout is not None:
+            have = dev.layout_digest()
+            if have is not None and have != wanted_layout:
+                raise IncompatibleDeviceError(
+                    f"package is for partition layout {wanted_layout.hex()[:16]}, device has {have.hex()[:16]}"
+                )
+            notes.append("layout matches" if have is not None else "layout not known to the device")
         if dev.chain_check is not None:
             notes.append(dev.chain_check(header))
         elif header.kind == "minimal-stage2" and "chain-prev-state" in header.extensions:
