@@ -88,7 +88,7 @@ def test_partitions_forced_kind(capsys, tmp_path):
 
 def test_partitions_errors(capsys, tmp_path, images):
     code, out, err = run(capsys, "partitions", tmp_path / "absent.bin")
-    assert (code, out, err) == (3, "", "error: absent.bin: no such file\n")
+    assert (code, out, err) == (3, "", f"error: firmware {tmp_path / 'absent.bin'} does not exist\n")
     bad = tmp_path / "bad.toml"
     bad.write_text('[[partitions]]\nname = "a"\noffset = 0\nsize = 0x1000\ntpye = "code"\n')
     code, out, err = run(capsys, "partitions", images[0], "--layout", bad)

@@ -405,15 +405,15 @@ def test_forced_kind():
 def test_missing_empty_and_directory_inputs(tmp_path):
     with pytest.raises(InputError) as info:
         read_firmware(tmp_path / "absent.bin")
-    assert str(info.value) == "absent.bin: no such file"
+    assert str(info.value) == f"firmware {tmp_path / 'absent.bin'} does not exist"
     empty = tmp_path / "empty.bin"
     empty.write_bytes(b"")
     with pytest.raises(InputError) as info:
         read_firmware(empty)
-    assert str(info.value) == "empty.bin: file is empty"
+    assert str(info.value) == f"firmware {empty} is empty"
     with pytest.raises(InputError) as info:
         read_firmware(tmp_path)
-    assert str(info.value) == f"{tmp_path.name}: is a directory, not a firmware file"
+    assert str(info.value) == f"firmware {tmp_path} is a directory, not a file"
 
 
 def test_erased_and_random_regions():

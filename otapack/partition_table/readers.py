@@ -22,6 +22,7 @@ from typing import Callable
 
 import bincopy
 
+from otapack.fileio import read_input
 from otapack.errors import ImageFormatError, InputError, LayoutError
 from otapack.model import FirmwareImage, Partition, PartitionType
 from otapack.partition_table.detect import DETECTORS, classify, detect_content
@@ -356,18 +357,13 @@ def read_firmware_bytes(
     return _read(bytes(data), label=label or name, name=name, layout=layout, kind=kind, suffix="")
 
 
-def read_firmware(path: str | Path, layout: LayoutSource | None = None, *, kind: str | None = None) -> FirmwareImage:
-    """Read a firmware file (ELF, PAC, HEX, S-record or raw) into partitions."""
+def read_firmware(path: str | Path, layout: LayoutSource | None = None, *, kind: str | None = None,
+                  what: str = "firmware") -> FirmwareImage:
+    """Read a firmware file (ELF, PAC, HEX, S-record or raw) into partitions;
+    ``what`` names the input in errors ("old image", ...)."""
     path = Path(path)
     label = path.name or str(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{label}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{label}: is a directory, not a firmware file") from None
-    except OSError as exc:
-        raise InputError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    data = read_input(path, what)
     image = _read(data, label=label, name="image", layout=layout, kind=kind, suffix=path.suffix)
     image.details["path"] = str(path)
     return image
