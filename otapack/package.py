@@ -347,6 +347,10 @@ def parse_header(data: bytes) -> tuple[PackageHeader, tuple[PartitionRecord, ...
         header_length=raw.header_length,
         body_length=raw.body_length,
     )
+    tags = [name for name, _ in header.extensions]
+    for tag in tags:
+        if tags.count(tag) > 1:  # the device reader refuses them too (restore/wire.py)
+            raise PackageFormatError(f"header extension {tag} appears twice")
     records = tuple(_record(entry) for entry in raw.partitions)
     return header, records
 

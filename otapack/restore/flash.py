@@ -21,8 +21,10 @@ class SimFlash:
         self.size = size
         self.erase_block = erase_block
         self.erased_value = erased_value
-        self.memory = bytearray([erased_value]) * size
-        self._erased = bytes([erased_value]) * erase_block
+        # Materialized lazily: bytes past len(memory) are erased.  A hostile
+        # package declaring a 4 GiB target or erase block must not cost 4 GiB
+        # of host RAM.
+        self.memory = bytearray()
         self.blocks_erased = 0
         self.bytes_written = 0
         self.write_calls = 0
@@ -37,18 +39,23 @@ class SimFlash:
     def read(self, offset: int, length: int) -> bytes:
         if offset < 0 or length < 0 or offset > self.size or length > self.size - offset:
             raise FlashFault(f"{self.name}: read of {length} bytes at {offset} outside {self.size}-byte flash")
-        return bytes(self.memory[offset : offset + length])
+        data = bytes(self.memory[offset : offset + length])
+        return data + bytes([self.erased_value]) * (length - len(data))
 
     def erase(self, block_index: int) -> None:
         start = block_index * self.erase_block
         if block_index < 0 or start >= self.size:
             raise FlashFault(f"{self.name}: erase of block {block_index} outside the flash")
-        self.memory[start : start + self.erase_block] = self._erased
+        end = min(start + self.erase_block, len(self.memory))
+        if start < end:
+            self.memory[start:end] = bytes([self.erased_value]) * (end - start)
         self.blocks_erased += 1
 
     def write(self, offset: int, data: bytes) -> None:
         if offset < 0 or offset > self.size or len(data) > self.size - offset:
             raise FlashFault(f"{self.name}: write of {len(data)} bytes at {offset} outside {self.size}-byte flash")
+        if offset + len(data) > len(self.memory):
+            self.memory += bytes([self.erased_value]) * (offset + len(data) - len(self.memory))
         current = self.memory[offset : offset + len(data)]
         if current.count(self.erased_value) != len(current):
             raise FlashFault(f"{self.name}: write at {offset} to memory that is not erased")

@@ -83,7 +83,7 @@ class LzmaReader:
                 if not data:
                     raise TruncatedPackageError(f"{self.where}: payload ends early", offset=self.reader.position)
                 self.remaining_input -= len(data)
-            elif self._decoder.needs_input:
+            elif self._decoder.needs_input or self._decoder.eof:  # eof: decompress() would raise EOFError
                 raise PackageFormatError(
                     f"{self.where}: LZMA2 stream ends before its {self.remaining_output} remaining declared bytes",
                     offset=self.reader.position,

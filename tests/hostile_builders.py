@@ -1,0 +1,345 @@
+"""Builders for hostile packages: hand-made patch streams in valid envelopes.
+
+A hostile input only reaches the inner code (LZMA wrapper, control tuples,
+table fields) if the outer integrity checks pass, so everything here ends in
+``otapack.package.assemble`` or ``seal``: CRC32 and SHA-256 are always valid
+unless a test breaks them on purpose.
+
+Patch streams are written byte by byte (not with the construct declarations,
+which refuse to build out-of-range values) so that any varint, count or
+length can be put on the wire.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import replace
+from pathlib import Path
+
+from otapack.codecs import compress_lzma2
+from otapack.formats import package as fmt
+from otapack.formats.delta import MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES
+from otapack.formats.varint import encode_varint, zigzag
+from otapack.model import FirmwareImage
+from otapack.package import PackageHeader, PartitionRecord, assemble, header_size, seal
+from otapack.restore.resources import ram_requirement
+
+CORPUS = Path(__file__).parent / "fixtures" / "corpus"
+
+#: Small dictionary: hostile streams are tiny and the tests build many.
+DICT = 1 << 16
+#: Only raw LZMA2 with default lc/lp/pb: one compression per stream.
+FAST_TUNING = ((3, 0, 2),)
+
+MODEL = "EC600NCNLC"
+#: A 4 KiB old partition whose every byte says where it is (mod 256).
+OLD_FILL = bytes(range(256)) * 16
+NAME = "image"
+
+
+def corpus(name: str) -> bytes:
+    return (CORPUS / name).read_bytes()
+
+
+def sha(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def lzma2(data: bytes, dict_size: int = DICT) -> bytes:
+    return compress_lzma2(data, dict_size, FAST_TUNING)
+
+
+# ------------------------------------------------------------- patch streams
+
+
+def varint(value: int) -> bytes:
+    return encode_varint(value)
+
+
+def overlong(value: int, extra: int = 1) -> bytes:
+    """``value`` as a non-canonical varint padded with ``extra`` zero groups."""
+    out = bytearray(encode_varint(value))
+    out[-1] |= 0x80
+    out += b"\x80" * (extra - 1) + b"\x00"
+    return bytes(out)
+
+
+def tuple_bytes(add: int, copy: int, seek: int) -> bytes:
+    return varint(add) + varint(copy) + varint(zigzag(seek))
+
+
+def window(tuples, extra: bytes = b"", diff: bytes | None = None) -> bytes:
+    """One window; ``diff`` defaults to zeros for every add (copy old bytes)."""
+    if diff is None:
+        diff = bytes(sum(t[0] for t in tuples))
+    return varint(len(tuples)) + b"".join(tuple_bytes(*t) for t in tuples) + extra + diff
+
+
+def stream(*windows: bytes, window_size: int = 4096, max_tuples: int = 16) -> bytes:
+    return varint(window_size) + varint(max_tuples) + b"".join(windows)
+
+
+# ------------------------------------------------------------------ packages
+
+
+def _header(kind: str, records, *, lzma: bool, window_size: int, max_tuples: int, **kw) -> PackageHeader:
+    header = PackageHeader(kind=kind, model=MODEL, lzma_dict_size=DICT if lzma else 0, erase_block=4096)
+    header = replace(header, **{k: v for k, v in kw.items() if k != "ram_required"})
+    ram = ram_requirement(
+        lzma_dict_size=header.lzma_dict_size, erase_block=header.erase_block,
+        header_length=header_size(header, records), uses_lzma=lzma,
+        window_size=window_size, max_window_tuples=max_tuples,
+    )
+    return replace(header, ram_required=kw.get("ram_required", ram))
+
+
+def delta_package(
+    old: bytes,
+    patch: bytes,
+    target: bytes | None = None,
+    *,
+    target_size: int | None = None,
+    uncompressed_length: int | None = None,
+    payload: bytes | None = None,
+    codec: str = "lzma2",
+    source: bytes | None = None,
+    address: int = 0,
+    name: str = NAME,
+    **header_kw,
+) -> bytes:
+    """A delta package whose only partition is restored by ``patch`` (raw stream).
+
+    ``target`` sets the declared target hash and size (by default: what a
+    correct restore would have to produce is unknown, so 1 byte of zeros).
+    ``payload`` replaces the compressed stream (bombs, trailing bytes).
+    """
+    target = b"" if target is None else target
+    if payload is None:
+        payload = lzma2(patch) if codec == "lzma2" else patch
+    base = old if source is None else source
+    record = PartitionRecord(
+        name=name, address=address, operation="delta", reason="delta-smaller", codec=codec,
+        source_size=len(base), source_sha256=sha(base),
+        target_size=len(target) if target_size is None else target_size, target_sha256=sha(target),
+        uncompressed_length=len(patch) if uncompressed_length is None else uncompressed_length,
+    )
+    header = _header("delta", [record], lzma=codec == "lzma2", window_size=MAX_WINDOW_SIZE,
+                     max_tuples=MAX_WINDOW_TUPLES, **header_kw)
+    return assemble(header, [(record, payload)])
+
+
+def full_package(
+    data: bytes,
+    *,
+    payload: bytes | None = None,
+    codec: str = "lzma2",
+    target_size: int | None = None,
+    uncompressed_length: int | None = None,
+    name: str = NAME,
+    address: int = 0,
+    **header_kw,
+) -> bytes:
+    """A full package with one replace partition holding ``data``."""
+    if payload is None:
+        payload = lzma2(data) if codec == "lzma2" else data
+    record = PartitionRecord(
+        name=name, address=address, operation="replace", reason="full-package", codec=codec,
+        target_size=len(data) if target_size is None else target_size, target_sha256=sha(data),
+        uncompressed_length=len(data) if uncompressed_length is None else uncompressed_length,
+    )
+    header = _header("full", [record], lzma=codec == "lzma2", window_size=0, max_tuples=0, **header_kw)
+    return assemble(header, [(record, payload)])
+
+
+# ---------------------------------------------------------- field locations
+
+FIXED_FIELDS = {
+    "format_version": (4, 2), "kind": (6, 1), "flags": (7, 1), "header_length": (8, 4),
+    "body_length": (12, 4), "security_counter": (16, 4), "build_time": (20, 8), "ram_required": (28, 4),
+    "scratch_flash": (32, 4), "lzma_dict_size": (36, 4), "erase_block": (40, 4),
+}
+
+
+def field_map(pkg: bytes) -> dict[str, tuple[int, int]]:
+    """name -> (offset, size) of every header and table field of ``pkg``.
+
+    Entry fields are ``"<index>.<field>"`` (``"0.target_size"``); strings
+    and extension values map to their length prefix.
+    """
+    out = dict(FIXED_FIELDS)
+    pos = 44
+    for name in ("model", "source_version", "target_version", "tool_version"):
+        out[name] = (pos, 1)
+        pos += 1 + pkg[pos]
+    out["extension_count"] = (pos, 1)
+    count = pkg[pos]
+    pos += 1
+    for i in range(count):
+        out[f"ext{i}.tag"] = (pos, 1)
+        out[f"ext{i}.length"] = (pos + 1, 2)
+        pos += 3 + int.from_bytes(pkg[pos + 1 : pos + 3], "little")
+    out["partition_count"] = (pos, 1)
+    count = pkg[pos]
+    pos += 1
+    for i in range(count):
+        out[f"{i}.name"] = (pos, 1)
+        pos += 1 + pkg[pos]
+        out[f"{i}.address"] = (pos, 4)
+        out[f"{i}.operation"] = (pos + 4, 1)
+        out[f"{i}.codec"] = (pos + 5, 1)
+        out[f"{i}.reason"] = (pos + 6, 1)
+        op = fmt.OPERATIONS
+        op_id = pkg[pos + 4]
+        pos += 7
+        if op_id == op["delta"]:
+            out[f"{i}.source_size"] = (pos, 4)
+            out[f"{i}.source_sha256"] = (pos + 4, 32)
+            pos += 36
+        if op_id in (op["keep"], op["replace"], op["delta"]):
+            out[f"{i}.target_size"] = (pos, 4)
+            out[f"{i}.target_sha256"] = (pos + 4, 32)
+            pos += 36
+        if op_id in (op["replace"], op["delta"]):
+            out[f"{i}.payload_offset"] = (pos, 4)
+            out[f"{i}.payload_length"] = (pos + 4, 4)
+            out[f"{i}.uncompressed_length"] = (pos + 8, 4)
+            pos += 12
+    out["end"] = (pos, 0)
+    return out
+
+
+def body_of(pkg: bytes) -> bytes:
+    """Header + table + payloads (what the SHA-256 covers)."""
+    sig = int.from_bytes(pkg[-fmt.TRAILER_SIZE : -fmt.TRAILER_SIZE + 2], "little")
+    return pkg[: len(pkg) - fmt.TRAILER_SIZE - sig]
+
+
+def with_field(pkg: bytes, name: str, value: int | bytes) -> bytes:
+    """``pkg`` with one field overwritten and CRC/SHA-256 recomputed."""
+    offset, size = field_map(pkg)[name]
+    body = bytearray(body_of(pkg))
+    raw = value if isinstance(value, bytes) else value.to_bytes(size, "little")
+    body[offset : offset + len(raw)] = raw
+    return seal(bytes(body))
+
+
+def field_value(pkg: bytes, name: str) -> int:
+    offset, size = field_map(pkg)[name]
+    return int.from_bytes(pkg[offset : offset + size], "little")
+
+
+# ---------------------------------------------------------------- mutations
+
+
+def mutate(rnd: random.Random, data: bytes) -> bytes:
+    """One random corruption: overwrite (up to len/4), insert, delete or truncate."""
+    out = bytearray(data)
+    kind = rnd.randrange(6)
+    if kind <= 2:  # overwrite: one byte, a few bytes, or up to a quarter
+        count = (1, rnd.randint(1, 8), rnd.randint(1, max(1, len(out) // 4)))[kind]
+        for _ in range(count):
+            if out:
+                out[rnd.randrange(len(out))] = rnd.randrange(256)
+    elif kind == 3:  # insert
+        at = rnd.randint(0, len(out))
+        out[at:at] = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 16)))
+    elif kind == 4:  # delete
+        at = rnd.randint(0, len(out))
+        del out[at : at + rnd.randint(1, 16)]
+    else:  # truncate
+        del out[rnd.randint(0, len(out)) :]
+    return bytes(out)
+
+
+def mutate_bits(rnd: random.Random, data: bytes, flips: int) -> bytes:
+    out = bytearray(data)
+    for _ in range(flips):
+        bit = rnd.randrange(8 * len(out))
+        out[bit >> 3] ^= 1 << (bit & 7)
+    return bytes(out)
+
+
+def single(data: bytes, name: str = NAME, address: int = 0) -> FirmwareImage:
+    return FirmwareImage.single(data, name=name, address=address)
+
+
+# ------------------------------------------------- the device's header reader
+
+
+def wire_read(pkg: bytes):
+    """``read_package``'s checks done with the device's stdlib reader
+    (``otapack.restore.wire``): trailer, CRC32, header, tiling, SHA-256.
+
+    Returns ``(header, trailer)``; raises the reader's PackageFormatError.
+    """
+    import zlib
+
+    from otapack.errors import IntegrityError, PackageFormatError, TruncatedPackageError
+    from otapack.restore import wire
+
+    trailer = wire.parse_trailer(pkg[-wire.TRAILER_SIZE :] if len(pkg) >= wire.TRAILER_SIZE else pkg)
+    if trailer.total_length != len(pkg):
+        raise TruncatedPackageError("total length")
+    body_length = len(pkg) - wire.TRAILER_SIZE - trailer.signature_length
+    if body_length < wire.FIXED_HEADER_SIZE:
+        raise PackageFormatError("no room for a header")
+    if zlib.crc32(pkg[:-8]) & 0xFFFFFFFF != trailer.crc32:
+        raise IntegrityError("crc32")
+    _, header_length = wire.parse_fixed(pkg[: wire.FIXED_HEADER_SIZE])
+    if header_length > body_length:
+        raise PackageFormatError("header_length past the body")
+    header = wire.parse_header(pkg[:header_length])
+    if header.body_length != body_length:
+        raise PackageFormatError("body_length")
+    position, names = header_length, set()
+    for e in header.entries:
+        if e.name in names:
+            raise PackageFormatError("duplicate name")
+        names.add(e.name)
+        if e.operation in ("replace", "delta"):
+            if e.payload_offset != position or e.payload_length > body_length - position:
+                raise PackageFormatError("tiling")
+            position += e.payload_length
+    if position != body_length:
+        raise PackageFormatError("tiling end")
+    if sha(pkg[:body_length]) != trailer.body_sha256:
+        raise IntegrityError("sha256")
+    return header, trailer
+
+
+def compare_readers(pkg: bytes) -> bool:
+    """Both header readers on ``pkg``: same verdict, same fields.  Returns accepted."""
+    from otapack.errors import OtapackError
+    from otapack.package import read_package
+
+    try:
+        parsed = read_package(pkg)
+    except OtapackError as exc:
+        parsed = exc
+    try:
+        device = wire_read(pkg)
+    except OtapackError as exc:
+        device = exc
+    a_ok, b_ok = not isinstance(parsed, Exception), not isinstance(device, Exception)
+    assert a_ok == b_ok, f"construct says {parsed!r}, device reader says {device!r}"
+    if not a_ok:
+        return False
+    header, trailer = device
+    h = parsed.header
+    assert (h.format_version, h.kind, h.header_length, h.body_length, h.security_counter, h.build_time,
+            h.ram_required, h.scratch_flash, h.lzma_dict_size, h.erase_block, h.model, h.source_version,
+            h.target_version, h.tool_version) == (
+        header.format_version, header.kind, header.header_length, header.body_length, header.security_counter,
+        header.build_time, header.ram_required, header.scratch_flash, header.lzma_dict_size, header.erase_block,
+        header.model, header.source_version, header.target_version, header.tool_version)
+    assert dict(h.extensions) == header.extensions and len(h.extensions) == len(header.extensions)
+    assert len(parsed.partitions) == len(header.entries)
+    for r, e in zip(parsed.partitions, header.entries):
+        assert (r.name, r.address, r.operation, r.codec, r.source_size, r.source_sha256, r.target_size,
+                r.target_sha256, r.payload_offset, r.payload_length, r.uncompressed_length) == (
+            e.name, e.address, e.operation, e.codec, e.source_size, e.source_sha256, e.target_size,
+            e.target_sha256, e.payload_offset, e.payload_length, e.uncompressed_length)
+    assert (len(parsed.signature_slot), parsed.total_length, parsed.body_sha256, parsed.crc32) == (
+        trailer.signature_length, trailer.total_length, trailer.body_sha256, trailer.crc32)
+    return True

@@ -1,0 +1,150 @@
+"""Mutation stress (checklist 7E, E3, HDiffPatch style): thousands of random
+corruptions of real packages, with a fixed seed.
+
+(a) as is: the trailer or the CRC32 rejects every mutant before anything is
+    decoded, or the mutant is byte-identical in effect and restores NEW;
+(b) resealed (CRC32 and SHA-256 recomputed over the mutated body): the parser
+    and the restore see the corruption; every mutant ends in an OtapackError
+    or restores exactly NEW, and the two header readers agree on it;
+(c) inner: the decompressed patch stream itself is mutated and re-wrapped;
+    the device restore and the reference applier agree byte for byte.
+
+Never another exception, never a wrong accept (a restore that succeeds but
+differs from NEW), and every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import lzma
+import random
+import time
+
+import pytest
+
+from hostile_builders import (
+    DICT, MODEL, body_of, compare_readers, corpus, delta_package, mutate, sha, single,
+)
+from otapack.build import PackageOptions, build_delta, build_full
+from otapack.diff import decode_patch, make_patch
+from otapack.errors import CorruptPatchError, OtapackError, PackageFormatError
+from otapack.model import FirmwareImage, Partition, PartitionType, Policy
+from otapack.package import seal
+from otapack.verify import verify_package
+
+OPTS = PackageOptions(model=MODEL, security_counter=2, lzma_dict_size=1 << 16)
+
+
+def _layout(app: bytes, data: bytes) -> FirmwareImage:
+    return FirmwareImage((
+        Partition("boot", 0, corpus("programmer-0.8.0.bin")[:4096], policy=Policy.KEEP),
+        Partition("app", 0x10000, app),
+        Partition("data", 0x40000, data, type=PartitionType.DATA),
+        Partition("nvram", 0x60000, b"\x00" * 4096, type=PartitionType.NV, policy=Policy.SKIP),
+    ))
+
+
+@pytest.fixture(scope="module")
+def seeds():
+    """(name, package, old image or None, new image)."""
+    s1, s2 = corpus("synthesizer-1.bin"), corpus("synthesizer-2.bin")
+    prog = corpus("programmer-0.8.0.bin")
+    prog2 = bytearray(prog)
+    prog2[1000:1016] = b"otapack mutation"
+    prog2[9000:9004] = b"\x01\x02\x03\x04"
+    prog2 = bytes(prog2)
+    out = [
+        ("synth-delta", build_delta(single(s1), single(s2), OPTS), single(s1), single(s2)),
+        # an erased slot of the same name and address: on a blank simulated device
+        # (old None) any partition name or address is taken as given, so a mutated
+        # name would restore correctly into another partition
+        ("programmer-full", build_full(single(prog), OPTS), single(b"\xff" * len(prog)), single(prog)),
+    ]
+    old, new = _layout(prog, s1[:20000]), _layout(prog2, s2[:20000])
+    out.append(("layout-delta", build_delta(old, new, OPTS), old, new))
+    for name, pkg, o, n in out:
+        report = verify_package(pkg, o, n)
+        assert report.ok, (name, report.error)
+        assert compare_readers(pkg)
+    return out
+
+
+def _run(pkg, old, new):
+    start = time.perf_counter()
+    report = verify_package(pkg, old, new)  # must not raise: any exception fails the test
+    elapsed = time.perf_counter() - start
+    assert elapsed < 5, f"restore of a {len(pkg)}-byte mutant took {elapsed:.1f} s"
+    if report.restore.error is None:
+        # the restore accepted it: the device must now hold exactly NEW
+        assert report.error is None, f"wrong accept: {report.error}"
+    else:
+        assert isinstance(report.error, OtapackError)
+    return report
+
+
+@pytest.mark.parametrize("index", [0, 1, 2], ids=["synth-delta", "programmer-full", "layout-delta"])
+def test_mutants_as_is_fail_integrity(seeds, index):
+    name, pkg, old, new = seeds[index]
+    rnd = random.Random(1000 + index)
+    outcomes = {"accepted": 0, "rejected": 0}
+    for _ in range(3000):
+        mutant = mutate(rnd, pkg)
+        report = _run(mutant, old, new)
+        if report.ok:
+            outcomes["accepted"] += 1
+            continue
+        outcomes["rejected"] += 1
+        assert isinstance(report.error, PackageFormatError), (name, report.error)
+        failed = [c.name for c in report.checks if c.status == "fail"]
+        assert failed in (["trailer"], ["crc32"]), (name, failed, report.error)
+        assert report.restore.decompress_calls == 0 and report.restore.bytes_written == 0
+    assert outcomes["rejected"] > 2900
+
+
+@pytest.mark.parametrize("index", [0, 1, 2], ids=["synth-delta", "programmer-full", "layout-delta"])
+def test_resealed_mutants_typed_errors_only(seeds, index):
+    name, pkg, old, new = seeds[index]
+    body = body_of(pkg)
+    rnd = random.Random(2000 + index)
+    seen: dict[str, int] = {}
+    for _ in range(3000):
+        mutant = seal(mutate(rnd, body))
+        report = _run(mutant, old, new)
+        key = type(report.error).__name__ if report.error else "ok"
+        seen[key] = seen.get(key, 0) + 1
+        compare_readers(mutant)
+    # the corruption reached the inner checks, not only the outer ones
+    assert len(seen) >= 4, seen
+
+
+def _fast_lzma(data: bytes) -> bytes:
+    return lzma.compress(data, format=lzma.FORMAT_RAW,
+                         filters=[{"id": lzma.FILTER_LZMA2, "preset": 0, "dict_size": DICT}])
+
+
+def test_inner_stream_mutants_device_equals_reference():
+    """Mutate the decompressed patch stream itself; both appliers must agree."""
+    s1, s2 = corpus("synthesizer-1.bin"), corpus("synthesizer-2.bin")
+    old, new = s1[30000:36000], s2[30000:36500]
+    patch = make_patch(old, new, window_size=1024, max_window_tuples=8)
+    rnd = random.Random(3000)
+    accepted = 0
+    for _ in range(2000):
+        mutant = mutate(rnd, patch)
+        pkg = delta_package(old, mutant, new, payload=_fast_lzma(mutant))
+        report = _run(pkg, single(old), single(new))
+        try:
+            reference = decode_patch(old, mutant, len(new))
+        except CorruptPatchError:
+            reference = None
+        failed = [c.name for c in report.checks if c.status == "fail"]
+        if not failed:
+            accepted += 1
+            assert reference == new  # same bytes as the device restored
+        elif failed == ["target:image"]:
+            # a valid stream restoring other bytes: both appliers made the same ones
+            assert reference is not None, report.error
+            assert sha(reference).hex() in str(report.error)
+        else:
+            assert failed in (["resources"], ["restore:image"]), (failed, report.error)
+            assert reference is None, f"reference accepted what the device refused: {report.error}"
+    assert accepted < 2000
