@@ -7,6 +7,7 @@ import datetime
 import click
 
 from otapack.cli.common import emit_json, json_option
+from otapack.errors import OtapackError
 from otapack.fileio import read_input
 from otapack.package import Package, read_package
 
@@ -30,6 +31,9 @@ def render_info(package: Package) -> str:
     ]
     for name, value in h.extensions:
         lines.append(f"extension      {name}: {value.hex()}")
+    from otapack.minimal_system import describe_extensions
+
+    lines += describe_extensions(package)
     lines.append("")
     lines.append(f"{'partition':<16} {'address':>10} {'operation':<9} {'codec':<6} {'payload':>12} {'target':>12}  reason")
     for p in package.partitions:
@@ -55,7 +59,15 @@ def info_cmd(package, as_json):
     """Show the header, partition table and footer of PACKAGE."""
     parsed = read_package(read_input(package, "package"))
     if as_json:
-        emit_json(parsed.to_dict())
+        from otapack.minimal_system import STAGE_KINDS, decode_extensions
+
+        document = parsed.to_dict()
+        if parsed.header.kind in STAGE_KINDS:
+            try:
+                document["minimal_system"] = decode_extensions(parsed)
+            except OtapackError as exc:
+                document["minimal_system"] = {"error": str(exc)}
+        emit_json(document)
     else:
         click.echo(render_info(parsed))
 

@@ -50,17 +50,27 @@ def _signature_check(pubkeys):
 
 @click.command("verify")
 @click.argument("package", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("package2", required=False, type=click.Path(dir_okay=False, path_type=str))
 @device_options
 @click.option("--new", "new_image", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="Expected firmware after the upgrade: the result must be byte-identical.")
 @json_option
-def verify_cmd(package, old_image, layout, model, device_counter, ram_budget, pubkeys, new_image, as_json):
-    """Run PACKAGE through the device restore on a simulated module and report every check."""
+def verify_cmd(package, package2, old_image, layout, model, device_counter, ram_budget, pubkeys, new_image, as_json):
+    """Run PACKAGE through the device restore on a simulated module and report every check.
+
+    With PACKAGE2 (the stages of a minimal-system upgrade, stage 1 first),
+    both run on one device with a reboot between them."""
     data = read_input(package, "package", allow_empty=True)
     old = load_firmware(old_image, layout, "old image") if old_image else None
     new = load_firmware(new_image, layout, "new image") if new_image else None
     opts = DeviceOptions(model=model, security_counter=device_counter, ram_budget=ram_budget,
                          signature_check=_signature_check(pubkeys))
+    from otapack.cli.minimal import is_stage, verify_stages
+
+    if package2 is not None or is_stage(data):
+        verify_stages([(package, data)] + ([(package2, read_input(package2, "package", allow_empty=True))]
+                                           if package2 is not None else []), old, new, opts, layout, as_json)
+        return
     report = verify_package(data, old, new, opts)
     if as_json:
         emit_json(report.to_dict())

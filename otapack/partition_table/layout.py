@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Union
 
+from otapack.fileio import read_input
 from otapack.errors import InputError, LayoutError
 from otapack.model import DEFAULT_POLICY, PartitionType, Policy
 
@@ -33,8 +34,18 @@ else:  # pragma: no cover - Python 3.10
 
 #: Allowed top-level keys.  Extend here; non-core keys go to ``Layout.extras``.
 LAYOUT_KEYS: frozenset[str] = frozenset(
-    {"description", "base_address", "erase_block", "flash_size", "erased_value", "partitions"}
+    {"description", "base_address", "erase_block", "flash_size", "erased_value", "partitions",
+     "minimal_system"}
 )
+#: Allowed keys of the optional ``[minimal_system]`` table (docs/minimal-system.md):
+#: the partition stage 1 installs the minimal system into, and the flash free
+#: for a downloaded package in each phase (bytes, or partition name(s)).
+#: The raw table stays in ``Layout.extras``; ``minimal_system_table`` validates it
+#: (every user of the table calls it, so a typo is always a precise LayoutError).
+MINIMAL_SYSTEM_KEYS: frozenset[str] = frozenset(
+    {"partition", "stage1_download", "stage2_download", "description"}
+)
+MINIMAL_DOWNLOAD_KEYS = ("stage1_download", "stage2_download")
 #: Allowed keys of one ``[[partitions]]`` table; non-core keys go to
 #: ``LayoutPartition.extras``.
 PARTITION_KEYS: frozenset[str] = frozenset(
@@ -119,14 +130,7 @@ def load_layout(path_or_text: LayoutSource, *, source: str | None = None) -> Lay
     ):
         path = Path(path_or_text)
         src = source or path.name
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise InputError(f"{src}: no such layout file") from None
-        except IsADirectoryError:
-            raise InputError(f"{src}: is a directory, not a layout file") from None
-        except OSError as exc:
-            raise InputError(f"{src}: cannot read layout: {exc.strerror or exc}") from None
+        raw = read_input(path, "layout", allow_empty=True)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -263,6 +267,57 @@ def _partition_from_dict(src: str, entry: dict, index: int) -> LayoutPartition:
         description=_str(src, entry, "description", where),
         extras={k: v for k, v in entry.items() if k not in CORE_PARTITION_KEYS},
     )
+
+
+def minimal_system_table(layout: Layout) -> dict | None:
+    """The layout's ``[minimal_system]`` table, validated, or None when absent.
+
+    Returns ``{"partition": str, "stage1_download": int | tuple[str, ...],
+    "stage2_download": ..., "description": str}``; unknown keys, wrong types
+    and names of partitions the layout lacks are LayoutErrors.
+    """
+    table = layout.extras.get("minimal_system")
+    if table is None:
+        return None
+    src, names = layout.source, layout.names()
+    if not isinstance(table, dict):
+        raise LayoutError(f"{src}: 'minimal_system' must be a table ([minimal_system]), not {_toml_type(table)}")
+    where = "in [minimal_system]"
+    _check_keys(src, table, MINIMAL_SYSTEM_KEYS, where)
+    out: dict[str, Any] = {"description": _str(src, table, "description", where)}
+    if "partition" not in table:
+        raise LayoutError(f"{src}: [minimal_system] is missing required key 'partition' "
+                          f"(the partition stage 1 installs the minimal system into)")
+    out["partition"] = _str(src, table, "partition", where)
+    refs = [("partition", out["partition"])]
+    for key in MINIMAL_DOWNLOAD_KEYS:
+        if key not in table:
+            raise LayoutError(f"{src}: [minimal_system] is missing required key {key!r} "
+                              f"(free bytes, or the partition name(s) free in that phase)")
+        value = table[key]
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, bool):
+            raise LayoutError(f"{src}: key {key!r} {where} must be a byte count or partition name(s), not boolean")
+        if isinstance(value, int):
+            if value < 0:
+                raise LayoutError(f"{src}: key {key!r} {where} must not be negative ({value})")
+            out[key] = value
+        elif isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+            out[key] = tuple(value)
+            refs += [(key, name) for name in value]
+        else:
+            raise LayoutError(
+                f"{src}: key {key!r} {where} must be a byte count, a partition name or an array of names, "
+                f"not {_toml_type(value)}"
+            )
+    for key, name in refs:
+        if name not in names:
+            raise LayoutError(
+                f"{src}: [minimal_system] {key} names partition {name!r}, which the layout does not have "
+                f"({_suggest(name, names, 'partitions')})"
+            )
+    return out
 
 
 # -- validation ------------------------------------------------------------------
