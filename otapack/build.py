@@ -15,7 +15,7 @@ from typing import Callable
 from otapack import __version__
 from otapack.codecs import CODECS, DEFAULT_LZMA_DICT, MIN_LZMA_DICT, compress_fast_estimate, valid_dict_size
 from otapack.errors import IncompatibleImagesError, InputError, UsageError
-from otapack.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES
+from otapack.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES, MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES
 from otapack.model import FirmwareImage, Partition, Policy
 from otapack.package import PackageHeader, PartitionRecord, assemble, header_size
 from otapack.restore.engine import layout_digest
@@ -79,6 +79,10 @@ class PackageOptions:
         valid_dict_size(self.lzma_dict_size)
         if self.jobs < 1:
             raise UsageError(f"--jobs must be at least 1, got {self.jobs}")
+        if not 1 <= self.window_size <= MAX_WINDOW_SIZE:
+            raise UsageError(f"patch window {self.window_size} outside 1..{MAX_WINDOW_SIZE} bytes")
+        if not 2 <= self.max_window_tuples <= MAX_WINDOW_TUPLES:
+            raise UsageError(f"tuples per window {self.max_window_tuples} outside 2..{MAX_WINDOW_TUPLES}")
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ def plan_full_partition(part: Partition, opts: PackageOptions) -> PlannedPartiti
 
 def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOptions) -> PlannedPartition:
     """One partition of a delta package: keep, full, or patch, by policy and size."""
-    from otapack.diff import make_patch
+    from otapack.diff import make_patches
 
     if new.policy is Policy.SKIP:
         return _skip(new)
@@ -156,13 +160,20 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
         return _replace(new, "no-source", opts)
     # One window for a partition smaller than the default: no RAM wasted.
     window = max(1, min(opts.window_size, new.size))
-    stream = make_patch(old.data, new.data, opts.diff_algorithm,
-                        window_size=window, max_window_tuples=opts.max_window_tuples)
-    patch = CODECS["lzma2"].compress(stream, dict_for(len(stream), opts.lzma_dict_size), DELTA_TUNINGS)
+    streams = make_patches(old.data, new.data, opts.diff_algorithm,
+                           window_size=window, max_window_tuples=opts.max_window_tuples)
+    # Each diff coding compressed (liblzma releases the GIL: in parallel);
+    # the smallest wins, ties to the first coding.
+    with ThreadPoolExecutor(max_workers=len(streams)) as pool:
+        packed = list(pool.map(
+            lambda s: CODECS["lzma2"].compress(s, dict_for(len(s), opts.lzma_dict_size), DELTA_TUNINGS),
+            streams.values()))
+    coding, stream, patch = min(zip(streams, streams.values(), packed), key=lambda item: len(item[2]))
     # The full payload is compressed at full effort only when it could win:
     # a fast LZMA pass never comes out below half of the 9e size.
     estimate = compress_fast_estimate(new.data, dict_for(new.size, opts.lzma_dict_size))
-    candidates = {"delta": len(patch), "full-estimate": estimate}
+    candidates = {f"delta-{name}": len(p) for name, p in zip(streams, packed)}
+    candidates["full-estimate"] = estimate
     if 2 * len(patch) >= estimate:
         full = _replace(new, "full-smaller", opts)
         candidates["full"] = len(full.payload)

@@ -76,8 +76,8 @@ def window(tuples, extra: bytes = b"", diff: bytes | None = None) -> bytes:
     return varint(len(tuples)) + b"".join(tuple_bytes(*t) for t in tuples) + extra + diff
 
 
-def stream(*windows: bytes, window_size: int = 4096, max_tuples: int = 16) -> bytes:
-    return varint(window_size) + varint(max_tuples) + b"".join(windows)
+def stream(*windows: bytes, window_size: int = 4096, max_tuples: int = 16, diff_coding: int = 0) -> bytes:
+    return varint(window_size) + varint(max_tuples) + varint(diff_coding) + b"".join(windows)
 
 
 # ------------------------------------------------------------------ packages

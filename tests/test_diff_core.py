@@ -22,7 +22,7 @@ from otapack.diff import (
 from otapack.diff import _core, reference
 from otapack.diff.encode import normalize_ctrl, split_windows
 from otapack.errors import CorruptPatchError, UsageError
-from otapack.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES, DeltaHeader, Window
+from otapack.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES, DIFF_CODINGS, DeltaHeader, Window
 
 FIXTURES = Path(__file__).parent / "fixtures" / "corpus"
 
@@ -137,10 +137,11 @@ def test_related_inputs_restore(old, data):
     rnd = random.Random(data.draw(st.integers(0, 2**32)))
     new = mutate(rnd, old, data.draw(st.integers(0, 10)))
     ws = data.draw(st.sampled_from([1, 2, 7, 64, 65536]))
-    mt = data.draw(st.sampled_from([1, 2, 3, 1024]))
+    mt = data.draw(st.sampled_from([2, 3, 1024]))
     for name in DIFF_ALGORITHMS:
-        stream = make_patch(old, new, name, window_size=ws, max_window_tuples=mt)
-        assert decode_patch(old, stream, len(new)) == new
+        for coding in DIFF_CODINGS:
+            stream = make_patch(old, new, name, window_size=ws, max_window_tuples=mt, diff_coding=coding)
+            assert decode_patch(old, stream, len(new)) == new
 
 
 # --------------------------------------------------------------------------
@@ -202,12 +203,13 @@ def test_bsdiff_out_of_range_reads_never_happen():
 
 
 @pytest.mark.parametrize("name", sorted(DIFF_ALGORITHMS))
-@pytest.mark.parametrize("ws,mt", [(65536, 1024), (4096, 4), (1 << 20, 1 << 16), (1000, 1)])
-def test_firmware_round_trip(synth, name, ws, mt):
+@pytest.mark.parametrize("coding", sorted(DIFF_CODINGS))
+@pytest.mark.parametrize("ws,mt", [(65536, 1024), (4096, 4), (1 << 20, 1 << 16), (1000, 2)])
+def test_firmware_round_trip(synth, name, ws, mt, coding):
     old, new = synth
-    stream = make_patch(old, new, name, window_size=ws, max_window_tuples=mt)
-    assert decode_patch(old, stream, len(new)) == new
-    assert decode_patch(new, make_patch(new, old, name, window_size=ws, max_window_tuples=mt), len(old)) == old
+    kw = dict(window_size=ws, max_window_tuples=mt, diff_coding=coding)
+    assert decode_patch(old, make_patch(old, new, name, **kw), len(new)) == new
+    assert decode_patch(new, make_patch(new, old, name, **kw), len(old)) == old
 
 
 def test_firmware_patch_is_small(synth):
@@ -239,7 +241,7 @@ def test_accepts_bytes_like(synth):
 # encoder: windows
 
 
-@pytest.mark.parametrize("ws,mt", [(65536, 1024), (5000, 3), (1, 1), (777, 2)])
+@pytest.mark.parametrize("ws,mt", [(65536, 1024), (5000, 3), (1, 2), (777, 2)])
 def test_windows_within_bounds_and_round_trip(synth, ws, mt):
     old, new = synth
     new = new[:20000]
@@ -330,7 +332,7 @@ def test_decode_valid_hand_made_stream():
 
 def test_decode_add_past_new_size():
     corrupt(
-        "window 0 tuple 0: add of 4 bytes at output offset 0 runs past the new size of 3 bytes (at offset 3)",
+        "window 0 tuple 0: add of 4 bytes at output offset 0 runs past the new size of 3 bytes (at offset 4)",
         stream_of([([(4, 0, 0)], b"", bytes(4))]),
         3,
     )
@@ -338,7 +340,7 @@ def test_decode_add_past_new_size():
 
 def test_decode_copy_past_new_size():
     corrupt(
-        "window 0 tuple 1: copy of 5 bytes at output offset 1 runs past the new size of 4 bytes (at offset 6)",
+        "window 0 tuple 1: copy of 5 bytes at output offset 1 runs past the new size of 4 bytes (at offset 7)",
         stream_of([([(1, 0, 0), (0, 5, 0)], b"12345", b"\0")]),
         4,
     )
@@ -346,7 +348,7 @@ def test_decode_copy_past_new_size():
 
 def test_decode_old_read_outside_old():
     corrupt(
-        "window 0 tuple 1: add of 3 bytes at old offset 5 reads outside the old partition of 6 bytes (at offset 6)",
+        "window 0 tuple 1: add of 3 bytes at old offset 5 reads outside the old partition of 6 bytes (at offset 7)",
         stream_of([([(2, 0, 3), (3, 0, 0)], b"", bytes(5))]),
         5,
     )
@@ -355,8 +357,8 @@ def test_decode_old_read_outside_old():
 @pytest.mark.parametrize(
     "seek,message",
     [
-        (-3, "window 0 tuple 0: seek of -3 from old offset 2 leaves the old partition of 6 bytes (at offset 3)"),
-        (5, "window 0 tuple 0: seek of 5 from old offset 2 leaves the old partition of 6 bytes (at offset 3)"),
+        (-3, "window 0 tuple 0: seek of -3 from old offset 2 leaves the old partition of 6 bytes (at offset 4)"),
+        (5, "window 0 tuple 0: seek of 5 from old offset 2 leaves the old partition of 6 bytes (at offset 4)"),
     ],
 )
 def test_decode_seek_outside_old(seek, message):
@@ -369,15 +371,15 @@ def test_decode_seek_to_the_very_end_is_allowed():
 
 def test_decode_window_over_tuple_bound():
     corrupt(
-        "window 0: 2 tuples, above the declared maximum of 1 (at offset 2)",
-        stream_of([([(1, 0, 0), (1, 0, 0)], b"", b"\0\0")], max_window_tuples=1),
-        2,
+        "window 0: 3 tuples, above the declared maximum of 2 (at offset 3)",
+        stream_of([([(1, 0, 0), (1, 0, 0), (1, 0, 0)], b"", b"\0\0\0")], max_window_tuples=2),
+        3,
     )
 
 
 def test_decode_window_over_size_bound():
     corrupt(
-        "window 0 tuple 1: window output exceeds the declared window size of 4 bytes (at offset 6)",
+        "window 0 tuple 1: window output exceeds the declared window size of 4 bytes (at offset 7)",
         stream_of([([(2, 0, 0), (1, 2, 0)], b"zz", b"\0\0\0")], window_size=4),
         5,
     )
@@ -385,7 +387,7 @@ def test_decode_window_over_size_bound():
 
 def test_decode_missing_window():
     corrupt(
-        "stream ends after 1 windows with 3 of 5 bytes restored (at offset 9)",
+        "stream ends after 1 windows with 3 of 5 bytes restored (at offset 10)",
         stream_of([([(3, 0, 0)], b"", b"\0\0\0")]),
         5,
     )
@@ -393,23 +395,23 @@ def test_decode_missing_window():
 
 def test_decode_missing_diff_bytes():
     stream = stream_of([([(3, 1, 0)], b"e", b"\0\0\0")])
-    corrupt("window 0: 3 diff bytes declared, 2 left in the stream (at offset 7)", stream[:-1], 4)
+    corrupt("window 0: 3 diff bytes declared, 2 left in the stream (at offset 8)", stream[:-1], 4)
 
 
 def test_decode_missing_extra_bytes():
     stream = stream_of([([(0, 3, 0)], b"xyz", b"")])
-    corrupt("window 0: 3 extra bytes declared, 1 left in the stream (at offset 6)", stream[:-2], 3)
+    corrupt("window 0: 3 extra bytes declared, 1 left in the stream (at offset 7)", stream[:-2], 3)
 
 
 def test_decode_truncated_tuple():
     stream = stream_of([([(1, 0, 0), (1, 0, 0)], b"", b"\0\0")])
-    with pytest.raises(CorruptPatchError, match=r"^window 0 tuple 1: malformed: .* \(at offset 6\)$"):
-        decode_patch(OLD, stream[:7], 2)
+    with pytest.raises(CorruptPatchError, match=r"^window 0 tuple 1: malformed: .* \(at offset 7\)$"):
+        decode_patch(OLD, stream[:8], 2)
 
 
 def test_decode_trailing_bytes():
     stream = stream_of([([(2, 0, 0)], b"", b"\0\0")])
-    corrupt("1 trailing bytes after the last window (at offset 8)", stream + b"\0", 2)
+    corrupt("1 trailing bytes after the last window (at offset 9)", stream + b"\0", 2)
 
 
 def test_decode_bad_header_and_overlong_varint():
@@ -418,8 +420,8 @@ def test_decode_bad_header_and_overlong_varint():
     with pytest.raises(CorruptPatchError, match=r"^malformed delta header: .* \(at offset 0\)$"):
         decode_patch(OLD, b"\x00\x01", 0)  # window size 0
     good = stream_of([([(1, 0, 0)], b"", b"\0")])
-    overlong = good[:2] + b"\x81\x00" + good[3:]  # count 1 written in two bytes
-    with pytest.raises(CorruptPatchError, match=r"^window 0: malformed tuple count: .* \(at offset 2\)$"):
+    overlong = good[:3] + b"\x81\x00" + good[4:]  # count 1 written in two bytes
+    with pytest.raises(CorruptPatchError, match=r"^window 0: malformed tuple count: .* \(at offset 3\)$"):
         decode_patch(OLD, overlong, 1)
 
 

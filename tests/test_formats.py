@@ -85,10 +85,35 @@ def test_versions_table_is_the_dispatch():
 
 
 def test_delta_structures_roundtrip():
-    roundtrip(delta.DeltaHeader, dict(window_size=65536, max_window_tuples=1024))
+    roundtrip(delta.DeltaHeader, dict(window_size=65536, max_window_tuples=1024, diff_coding=0))
+    roundtrip(delta.DeltaHeader, dict(window_size=1, max_window_tuples=2, diff_coding=1))
     roundtrip(delta.ControlTuple, dict(add=5, copy=0, seek=-3))
-    roundtrip(delta.Window, dict(head=dict(count=2, tuples=[dict(add=3, copy=1, seek=-5), dict(add=0, copy=2, seek=7)]),
-                                 extra=b"abc", diff=b"xyz"))
+    head = dict(count=2, tuples=[dict(add=3, copy=1, seek=-5), dict(add=4, copy=2, seek=7)])
+    roundtrip(delta.Window, dict(head=head, extra=b"abc", diff=b"xyz\0\0\0w"))
+    blob = roundtrip(delta.WINDOWS["zero-run"], dict(head=head, extra=b"abc", diff=b"xy\0\0\0\0w"))
+    assert blob.endswith(b"\x00\x02xy\x04\x01w")
+
+
+@pytest.mark.parametrize("diff", [b"", b"\0", b"\0" * 9, b"a", b"\0a\0", b"ab\0\0cd", bytes(range(256))])
+def test_zero_run_coding_roundtrip(diff):
+    coded = delta.ZeroRunBytes(len(diff))
+    assert coded.parse(coded.build(diff)) == diff
+
+
+@pytest.mark.parametrize("blob, message", [
+    (b"\x00\x00", "no literals before the end"),        # (0, 0) with bytes left
+    (b"\x01\x01a\x00\x01b", "no zeros after a literal run"),
+    (b"\x00\x02a\x00", "zero byte inside a literal run"),
+    (b"\x03\x01a", "overruns"),
+])
+def test_zero_run_coding_is_canonical(blob, message):
+    with pytest.raises(ConstructError, match=message):
+        delta.ZeroRunBytes(3).parse(blob)
+
+
+def test_delta_header_needs_two_tuples_per_window():
+    with pytest.raises(ConstructError):
+        delta.DeltaHeader.parse(b"\x10\x01\x00")
 
 
 @settings(max_examples=300, deadline=None)

@@ -233,6 +233,8 @@ def _expected(pkg: bytes, name: str, value: int):
                 f"{P}: wrong base image: device has 4096 bytes with SHA-256 {have}, "
                 f"package expects {value} bytes with SHA-256 {have}", "precondition")
     if name == "0.target_size":
+        if U > 32 + 16 * (value + 1):
+            return E.PackageFormatError, f"{P}: a {U}-byte patch stream is implausible for a {value}-byte target", "table"
         if value < 150:
             return (E.CorruptPatchError,
                     f"{P}: window 0 (output offset 0): window writes 150 bytes, only {value} left of the target",
@@ -247,6 +249,8 @@ def _expected(pkg: bytes, name: str, value: int):
             return E.PackageFormatError, f"payloads end at {H + value} but body_length is {B}", "table"
         return E.PackageFormatError, f"{P}: payload runs past the end of the body", "table"
     if name == "0.uncompressed_length":
+        if value > 32 + 16 * (150 + 1):
+            return E.PackageFormatError, f"{P}: a {value}-byte patch stream is implausible for a 150-byte target", "table"
         if value < 3:  # the 3-byte stream header itself is cut: found by the resources peek
             return E.PackageFormatError, re.compile(rf"{P}: needs \d more decoded bytes, only \d declared \(at offset \d+\)"), "resources"
         if value < U:

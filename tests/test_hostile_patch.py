@@ -117,11 +117,11 @@ CASES = [
      CorruptPatchError, f"{T0}: seek varint longer than 10 bytes", None),
     # stream header: read at the resources check, before any write -------------
     ("window-size-0", varint(0) + varint(16) + window([(5, 0, 0)]), OLD[:5], {},
-     CorruptPatchError, f"{P}: window size and tuples per window must be at least 1", "resources"),
+     CorruptPatchError, f"{P}: window size must be at least 1 and tuples per window at least 2", "resources"),
     ("window-size-over-max", varint(MAX_WINDOW_SIZE + 1) + varint(16) + window([(5, 0, 0)]), OLD[:5], {},
      CorruptPatchError, f"{P}: window size 1048577 exceeds 1048576", "resources"),
     ("tuples-0", varint(4096) + varint(0) + window([(5, 0, 0)]), OLD[:5], {},
-     CorruptPatchError, f"{P}: window size and tuples per window must be at least 1", "resources"),
+     CorruptPatchError, f"{P}: window size must be at least 1 and tuples per window at least 2", "resources"),
     ("tuples-over-max", varint(4096) + varint(MAX_WINDOW_TUPLES + 1) + window([(5, 0, 0)]), OLD[:5], {},
      CorruptPatchError, f"{P}: tuples per window 65537 exceeds 65536", "resources"),
     ("overlong-window-size", overlong(4096) + varint(16) + window([(5, 0, 0)]), OLD[:5], {},
@@ -153,12 +153,25 @@ def test_valid_baseline_and_reference_agree():
     assert reference == OLD[:100] + X == report.device.image("image")
 
 
-def test_seek_only_windows_are_valid():
-    """Zero-output windows (a leading seek with max_window_tuples=1) are legal."""
-    patch = stream(window([(0, 0, 1)]), window([(0, 0, 1)]), window([(5, 0, 0)]))
+def test_leading_bare_seek_is_valid():
+    """The first match need not start at old offset 0: one leading bare seek."""
+    patch = stream(window([(0, 0, 2), (5, 0, 0)]))
     report, reference = restore(patch, OLD[2:7])
     assert report.ok, report.error
     assert reference == OLD[2:7] == report.device.image("image")
+
+
+@pytest.mark.parametrize("windows, where", [
+    ((window([(0, 0, 1)]), window([(0, 0, 1)]), window([(5, 0, 0)])), "window 1 (output offset 0), tuple 0"),
+    ((window([(1, 0, 0), (0, 0, 1), (4, 0, 0)]),), "window 0 (output offset 0), tuple 1"),
+])
+def test_tuples_that_write_nothing_are_refused(windows, where):
+    """Only the stream's first tuple may be a bare seek: the work a stream
+    causes stays bounded by the target size (no endless seek-only windows)."""
+    report, reference = restore(stream(*windows), OLD[1:6])
+    assert_rejected(report, reference, CorruptPatchError,
+                    f"{P}: {where}: writes nothing (only the stream's first tuple may be a bare seek)",
+                    "restore:image")
 
 
 def test_seek_to_exact_old_end_is_valid():
@@ -280,7 +293,7 @@ def test_bomb_header_declared_small_zeros_stream(bomb):
     pkg = delta_package(OLD, bytes(100), OLD[:5], payload=bomb, uncompressed_length=100)
     report, peak, _ = _bounded(lambda: verify_package(pkg, single(OLD), single(OLD[:5])))
     assert type(report.error) is CorruptPatchError
-    assert str(report.error) == f"{P}: window size and tuples per window must be at least 1"
+    assert str(report.error) == f"{P}: window size must be at least 1 and tuples per window at least 2"
     assert peak < 4 << 20
 
 

@@ -23,6 +23,7 @@ from otapack.diff.encode import (
     encode_patch,
 )
 from otapack.errors import UsageError
+from otapack.formats.delta import DIFF_CODINGS
 
 Ctrl = list[tuple[int, int, int]]
 DiffResult = tuple[Ctrl, bytes, bytes]
@@ -35,6 +36,7 @@ __all__ = [
     "encode_patch",
     "get_algorithm",
     "make_patch",
+    "make_patches",
 ]
 
 
@@ -104,9 +106,26 @@ def make_patch(
     *,
     window_size: int = DEFAULT_WINDOW_SIZE,
     max_window_tuples: int = DEFAULT_WINDOW_TUPLES,
+    diff_coding: str = "raw",
 ) -> bytes:
     """The uncompressed delta-v1 stream restoring ``new`` from ``old``."""
+    return make_patches(old, new, algorithm, window_size=window_size, max_window_tuples=max_window_tuples,
+                        diff_codings=(diff_coding,))[diff_coding]
+
+
+def make_patches(
+    old: bytes,
+    new: bytes,
+    algorithm: str = DEFAULT_ALGORITHM,
+    *,
+    window_size: int = DEFAULT_WINDOW_SIZE,
+    max_window_tuples: int = DEFAULT_WINDOW_TUPLES,
+    diff_codings: tuple[str, ...] = tuple(DIFF_CODINGS),
+) -> dict[str, bytes]:
+    """One match, encoded once per diff coding: coding name -> stream."""
     ctrl, diff, extra = get_algorithm(algorithm).function(old, new)
-    return encode_patch(
-        ctrl, diff, extra, window_size=window_size, max_window_tuples=max_window_tuples
-    )
+    return {
+        coding: encode_patch(ctrl, diff, extra, window_size=window_size,
+                             max_window_tuples=max_window_tuples, diff_coding=coding)
+        for coding in diff_codings
+    }

@@ -26,10 +26,12 @@ from otapack.formats.delta import (
     MAX_PARTITION_SIZE,
     MAX_WINDOW_SIZE,
     MAX_WINDOW_TUPLES,
+    DIFF_CODINGS,
+    WINDOWS,
     ControlTuple,
     DeltaHeader,
-    Window,
     WindowHead,
+    ZeroRunBytes,
 )
 
 __all__ = [
@@ -124,9 +126,9 @@ def split_windows(
 def _check_limits(window_size: int, max_window_tuples: int) -> None:
     if not isinstance(window_size, int) or not 1 <= window_size <= MAX_WINDOW_SIZE:
         raise UsageError(f"window size {window_size!r} outside 1..{MAX_WINDOW_SIZE} bytes")
-    if not isinstance(max_window_tuples, int) or not 1 <= max_window_tuples <= MAX_WINDOW_TUPLES:
+    if not isinstance(max_window_tuples, int) or not 2 <= max_window_tuples <= MAX_WINDOW_TUPLES:
         raise UsageError(
-            f"tuples per window {max_window_tuples!r} outside 1..{MAX_WINDOW_TUPLES}"
+            f"tuples per window {max_window_tuples!r} outside 2..{MAX_WINDOW_TUPLES}"
         )
 
 
@@ -137,6 +139,7 @@ def encode_patch(
     *,
     window_size: int = DEFAULT_WINDOW_SIZE,
     max_window_tuples: int = DEFAULT_WINDOW_TUPLES,
+    diff_coding: str = "raw",
 ) -> bytes:
     """The uncompressed delta-v1 stream for ``(ctrl, diff, extra)``.
 
@@ -144,6 +147,9 @@ def encode_patch(
     the window in which the output reaches that size.
     """
     _check_limits(window_size, max_window_tuples)
+    if diff_coding not in DIFF_CODINGS:
+        raise UsageError(f"unknown diff coding {diff_coding!r}; valid: {', '.join(DIFF_CODINGS)}")
+    window_struct = WINDOWS[diff_coding]
     tuples = normalize_ctrl(ctrl)
     total_add = sum(t[0] for t in tuples)
     total_copy = sum(t[1] for t in tuples)
@@ -157,13 +163,14 @@ def encode_patch(
     if total_add + total_copy == 0:
         tuples = []  # an empty image needs no window at all
     out = io.BytesIO()
-    out.write(DeltaHeader.build({"window_size": window_size, "max_window_tuples": max_window_tuples}))
+    out.write(DeltaHeader.build({"window_size": window_size, "max_window_tuples": max_window_tuples,
+                                 "diff_coding": DIFF_CODINGS[diff_coding]}))
     dp = ep = 0
     for window in split_windows(tuples, window_size, max_window_tuples):
         n_add = sum(t[0] for t in window)
         n_copy = sum(t[1] for t in window)
         out.write(
-            Window.build(
+            window_struct.build(
                 {
                     "head": {
                         "count": len(window),
@@ -208,6 +215,7 @@ def decode_patch(old: bytes, stream: bytes, new_size: int) -> bytes:
         raise CorruptPatchError(f"malformed delta header: {_why(exc)}", offset=0) from None
     window_size = header.window_size
     max_tuples = header.max_window_tuples
+    zero_runs = header.diff_coding == DIFF_CODINGS["zero-run"]
 
     out = bytearray()
     old_pos = 0
@@ -239,6 +247,11 @@ def decode_patch(old: bytes, stream: bytes, new_size: int) -> bytes:
             except ConstructError as exc:
                 raise CorruptPatchError(f"window {w} tuple {t}: malformed: {_why(exc)}", offset=at) from None
             a, c, s = tup["add"], tup["copy"], tup["seek"]
+            if a == 0 and c == 0 and (w or t):
+                raise CorruptPatchError(
+                    f"window {w} tuple {t}: writes nothing (only the stream's first tuple may be a bare seek)",
+                    offset=at,
+                )
             # output of the window so far is n_add + n_copy <= window_size
             if a > window_size - (n_add + n_copy) or c > window_size - (n_add + n_copy) - a:
                 raise CorruptPatchError(
@@ -256,14 +269,22 @@ def decode_patch(old: bytes, stream: bytes, new_size: int) -> bytes:
             )
         extra = stream[pos : pos + n_copy]
         pos += n_copy
-        if n_add > end - pos:
-            raise CorruptPatchError(
-                f"window {w}: {n_add} diff bytes declared, {end - pos} left in the stream",
-                offset=pos,
-            )
-        diff = stream[pos : pos + n_add]
-        pos += n_add
-        f.seek(pos)
+        if zero_runs:
+            f.seek(pos)
+            try:
+                diff = ZeroRunBytes(n_add).parse_stream(f)
+            except ConstructError as exc:
+                raise CorruptPatchError(f"window {w}: malformed zero-run diff: {_why(exc)}", offset=pos) from None
+            pos = f.tell()
+        else:
+            if n_add > end - pos:
+                raise CorruptPatchError(
+                    f"window {w}: {n_add} diff bytes declared, {end - pos} left in the stream",
+                    offset=pos,
+                )
+            diff = stream[pos : pos + n_add]
+            pos += n_add
+            f.seek(pos)
 
         dp = ep = 0
         for t, (a, c, s, at) in enumerate(tuples):

@@ -7,6 +7,8 @@ Reads outside the old partition are errors, not zeros.  Standard library only.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from otapack.errors import CorruptPatchError
 from otapack.restore.resources import DECODE_CHUNK, TUPLE_BYTES, RamMeter
 
@@ -31,12 +33,80 @@ def read_varint(stream, limit: int, what: str, where: str) -> int:
     raise CorruptPatchError(f"{where}: {what} varint longer than 10 bytes")
 
 
-def read_stream_header(stream, where: str) -> tuple[int, int]:
+@dataclass(frozen=True)
+class PatchHeader:
+    window_size: int
+    max_tuples: int
+    zero_runs: bool  # diff bytes coded as (zero run, literal run) pairs
+
+
+def read_stream_header(stream, where: str) -> PatchHeader:
     window_size = read_varint(stream, MAX_WINDOW_SIZE, "window size", where)
     max_tuples = read_varint(stream, MAX_WINDOW_TUPLES, "tuples per window", where)
-    if window_size < 1 or max_tuples < 1:
-        raise CorruptPatchError(f"{where}: window size and tuples per window must be at least 1")
-    return window_size, max_tuples
+    if window_size < 1 or max_tuples < 2:
+        raise CorruptPatchError(f"{where}: window size must be at least 1 and tuples per window at least 2")
+    coding = read_varint(stream, 1, "diff coding", where)
+    return PatchHeader(window_size, max_tuples, coding == 1)
+
+
+class RawDiff:
+    """Diff bytes stored as they are."""
+
+    def __init__(self, stream, where: str):
+        self.stream = stream
+
+    def start_window(self, total: int, where: str) -> None:
+        pass
+
+    def pieces(self, n: int):
+        while n:
+            k = min(DECODE_CHUNK, n)
+            yield self.stream.read(k)
+            n -= k
+
+
+class ZeroRunDiff:
+    """Diff bytes as (zeros, literals) pairs: zeros cost nothing to apply."""
+
+    def __init__(self, stream, where: str):
+        self.stream = stream
+        self.zeros = self.literals = self.left = self.pairs = 0
+        self.where = where
+
+    def start_window(self, total: int, where: str) -> None:
+        self.left, self.pairs, self.where = total, 0, where
+
+    def _next_pair(self) -> None:
+        zeros = read_varint(self.stream, MAX_WINDOW_SIZE, "zero run", self.where)
+        literals = read_varint(self.stream, MAX_WINDOW_SIZE, "literal run", self.where)
+        if zeros > self.left or literals > self.left - zeros:
+            raise CorruptPatchError(f"{self.where}: zero-run pair ({zeros}, {literals}) overruns the "
+                                    f"{self.left} diff bytes left in the window")
+        if self.pairs and not zeros:
+            raise CorruptPatchError(f"{self.where}: non-canonical zero-run pair: no zeros after a literal run")
+        if not literals and zeros != self.left:
+            raise CorruptPatchError(f"{self.where}: non-canonical zero-run pair: no literals before the end")
+        self.left -= zeros + literals
+        self.zeros, self.literals = zeros, literals
+        self.pairs += 1
+
+    def pieces(self, n: int):
+        """Pieces of the next ``n`` diff bytes: an int is that many zeros."""
+        while n:
+            if not self.zeros and not self.literals:
+                self._next_pair()
+            if self.zeros:
+                k = min(self.zeros, n)
+                self.zeros -= k
+            else:
+                k = min(self.literals, n, DECODE_CHUNK)
+                data = self.stream.read(k)
+                if data.count(0):
+                    raise CorruptPatchError(f"{self.where}: non-canonical zero-run pair: zero byte inside a literal run")
+                self.literals -= k
+                k = data
+            n -= k if isinstance(k, int) else len(k)
+            yield k
 
 
 def add_bytes(old: bytes, diff: bytes) -> bytes:
@@ -51,8 +121,10 @@ def add_bytes(old: bytes, diff: bytes) -> bytes:
 
 
 def apply_delta(stream, read_old, old_size: int, writer, target_size: int, ram: RamMeter, where: str,
-                window_size: int, max_tuples: int) -> None:
+                header: PatchHeader) -> None:
     """Decode windows from ``stream`` and write exactly ``target_size`` bytes."""
+    window_size, max_tuples = header.window_size, header.max_tuples
+    diff = (ZeroRunDiff if header.zero_runs else RawDiff)(stream, where)
     out = 0
     old_pos = 0
     window_index = 0
@@ -71,6 +143,8 @@ def apply_delta(stream, read_old, old_size: int, writer, target_size: int, ram: 
             copy = read_varint(stream, window_size, "copy length", tat)
             seek = read_varint(stream, 2 * MAX_SEEK, "seek", tat)
             seek = (seek >> 1) ^ -(seek & 1)
+            if add == 0 and copy == 0 and (window_index or index):
+                raise CorruptPatchError(f"{tat}: writes nothing (only the stream's first tuple may be a bare seek)")
             if add > window_size - window_out:
                 raise CorruptPatchError(f"{tat}: add length {add} overflows the {window_size}-byte window")
             window_out += add
@@ -86,18 +160,26 @@ def apply_delta(stream, read_old, old_size: int, writer, target_size: int, ram: 
         ram.hold("extra buffer", copy_total)
         extra = stream.read(copy_total)
         extra_pos = 0
+        diff.start_window(window_out - copy_total, at)
         for index, (add, copy, seek) in enumerate(tuples):
             if add:
                 if old_pos > old_size or add > old_size - old_pos:
                     raise CorruptPatchError(
                         f"{at}, tuple {index}: reads {add} old bytes at {old_pos}, past the {old_size}-byte old partition"
                     )
-                done = 0
-                while done < add:
-                    piece = min(DECODE_CHUNK, add - done)
-                    ram.hold("old read", piece)
-                    writer.write(add_bytes(read_old(old_pos + done, piece), stream.read(piece)))
-                    done += piece
+                position = old_pos
+                for piece in diff.pieces(add):
+                    if isinstance(piece, int):  # a zero run: the old bytes unchanged
+                        while piece:
+                            k = min(DECODE_CHUNK, piece)
+                            ram.hold("old read", k)
+                            writer.write(read_old(position, k))
+                            position += k
+                            piece -= k
+                    else:
+                        ram.hold("old read", len(piece))
+                        writer.write(add_bytes(read_old(position, len(piece)), piece))
+                        position += len(piece)
                 old_pos += add
             if copy:
                 writer.write(extra[extra_pos : extra_pos + copy])

@@ -353,6 +353,13 @@ class Restore:
                 if e.payload_length > header.body_length - position:
                     raise PackageFormatError(f"partition {e.name!r}: payload runs past the end of the body")
                 position += e.payload_length
+            if e.operation == "delta" and e.uncompressed_length > 32 + 16 * (e.target_size + 1):
+                # A longer stream cannot be valid; refusing it bounds the work a
+                # tiny, highly compressible payload can cause (decompression bomb).
+                raise PackageFormatError(
+                    f"partition {e.name!r}: a {e.uncompressed_length}-byte patch stream is implausible "
+                    f"for a {e.target_size}-byte target"
+                )
             if e.operation == "skip":
                 continue
             part = self.device.partitions.get(e.name)
@@ -387,11 +394,11 @@ class Restore:
             if e.operation != "delta":
                 continue
             stream = self._decoder(header, e, self._forward(e.payload_offset))
-            window, tuples = read_stream_header(stream, f"partition {e.name!r}")
+            patch = read_stream_header(stream, f"partition {e.name!r}")
             self.ram.release("lzma decoder")
             need = ram_requirement(lzma_dict_size=header.lzma_dict_size, erase_block=header.erase_block,
-                                   header_length=header.header_length,
-                                   uses_lzma=e.codec == "lzma2", window_size=window, max_window_tuples=tuples)
+                                   header_length=header.header_length, uses_lzma=e.codec == "lzma2",
+                                   window_size=patch.window_size, max_window_tuples=patch.max_tuples)
             if need > header.ram_required:
                 raise ResourceLimitError(
                     f"partition {e.name!r}: patch windows need {need} bytes of RAM, the header declares {header.ram_required}"
@@ -465,10 +472,9 @@ class Restore:
             else:
                 staging = SimFlash.holding(b"", e.target_size, dev.erase_block, dev.erased_value, f"{e.name} (staging)")
                 writer = _HashingWriter(FlashWriter(staging, e.target_size))
-                window, tuples = read_stream_header(stream, f"partition {e.name!r}")
-                old_size = part.size
-                apply_delta(stream, part.flash.read, old_size, writer, e.target_size, self.ram,
-                            f"partition {e.name!r}", window, tuples)
+                patch = read_stream_header(stream, f"partition {e.name!r}")
+                apply_delta(stream, part.flash.read, part.size, writer, e.target_size, self.ram,
+                            f"partition {e.name!r}", patch)
                 stream.finish()
                 self._staged.append((part, staging, e.target_size))
             self.result.decompress_calls += stream.decompress_calls
