@@ -146,3 +146,18 @@ def test_varint_limit():
         CanonicalVarInt(300).parse(encode_varint(301))
     with pytest.raises(ConstructError):
         CanonicalVarInt(300).build(301)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 300), st.integers(0, 300), st.integers(-(1 << 32) + 1, (1 << 32) - 1)),
+                min_size=1, max_size=20),
+       st.sampled_from(sorted(delta.DIFF_CODINGS)), st.randoms(use_true_random=False))
+def test_fast_window_builder_matches_the_declaration(tuples, coding, rnd):
+    n_add = sum(t[0] for t in tuples)
+    n_copy = sum(t[1] for t in tuples)
+    diff = bytes(rnd.choice((0, 0, 0, rnd.randrange(256))) for _ in range(n_add))
+    extra = bytes(rnd.randrange(256) for _ in range(n_copy))
+    declared = delta.WINDOWS[coding].build(dict(
+        head=dict(count=len(tuples), tuples=[dict(add=a, copy=c, seek=s) for a, c, s in tuples]),
+        extra=extra, diff=diff))
+    assert delta.build_window(tuples, extra, diff, coding) == declared

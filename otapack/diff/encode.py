@@ -27,11 +27,11 @@ from otapack.formats.delta import (
     MAX_WINDOW_SIZE,
     MAX_WINDOW_TUPLES,
     DIFF_CODINGS,
-    WINDOWS,
     ControlTuple,
     DeltaHeader,
     WindowHead,
     ZeroRunBytes,
+    build_window,
 )
 
 __all__ = [
@@ -149,7 +149,6 @@ def encode_patch(
     _check_limits(window_size, max_window_tuples)
     if diff_coding not in DIFF_CODINGS:
         raise UsageError(f"unknown diff coding {diff_coding!r}; valid: {', '.join(DIFF_CODINGS)}")
-    window_struct = WINDOWS[diff_coding]
     tuples = normalize_ctrl(ctrl)
     total_add = sum(t[0] for t in tuples)
     total_copy = sum(t[1] for t in tuples)
@@ -169,18 +168,7 @@ def encode_patch(
     for window in split_windows(tuples, window_size, max_window_tuples):
         n_add = sum(t[0] for t in window)
         n_copy = sum(t[1] for t in window)
-        out.write(
-            window_struct.build(
-                {
-                    "head": {
-                        "count": len(window),
-                        "tuples": [{"add": a, "copy": c, "seek": s} for a, c, s in window],
-                    },
-                    "extra": extra[ep : ep + n_copy],
-                    "diff": diff[dp : dp + n_add],
-                }
-            )
-        )
+        out.write(build_window(window, extra[ep : ep + n_copy], diff[dp : dp + n_add], diff_coding))
         dp += n_add
         ep += n_copy
     return out.getvalue()
