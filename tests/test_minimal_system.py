@@ -361,4 +361,4 @@ def test_example_regenerates_and_runs(tmp_path, capsys, monkeypatch):
     code, out, err = cli(capsys, "verify", s1, s2, "--old", e + "old.bin", "--new", e + "new.bin",
                          "--layout", e + "layout.toml")
     assert code == 0, err
-    assert [len(s1.read_bytes()), len(s2.read_bytes())] == [13930, 53583]  # docs/minimal-system.md
+    assert [len(s1.read_bytes()), len(s2.read_bytes())] == [14066, 53536]  # docs/minimal-system.md
