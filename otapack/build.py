@@ -200,6 +200,8 @@ def binding_extensions(image: FirmwareImage, opts: PackageOptions) -> tuple[tupl
         out.append(("hardware-id", opts.hardware_id.encode("ascii")))
     if image.partitions and all(p.slot_size is not None for p in image.partitions):
         out.append(("layout-digest", layout_digest((p.name, p.address, p.slot_size) for p in image.partitions)))
+    if image.source != "single":  # where the partitions came from, for `info`
+        out.append(("image-source", image.source.encode("ascii")))
     names = {name for name, _ in opts.extensions}
     return tuple(e for e in out if e[0] not in names)
 

@@ -115,7 +115,8 @@ class PackageHeader:
                 "lzma_dict_size": self.lzma_dict_size,
                 "erase_block": self.erase_block,
             },
-            "extensions": {name: value.hex() for name, value in self.extensions},
+            "extensions": {name: value.decode("ascii", "replace") if name in fmt.TEXT_EXTENSIONS else value.hex()
+                           for name, value in self.extensions},
             "header_length": self.header_length,
             "body_length": self.body_length,
         }

@@ -190,6 +190,7 @@ def test_cli_diff_with_layout_and_jobs(tmp_path, capsys):
     assert outs[0] == outs[1]
     assert ops(outs[0]) == {"bootloader": ("keep", "unchanged"), "app": ("delta", "delta-smaller"),
                             "customer_fs": ("replace", "policy-full"), "nv": ("skip", "policy-skip")}
+    assert dict(read_package(outs[0]).header.extensions)["image-source"] == b"layout"  # shown by `info`
     restored = tmp_path / "restored.bin"
     assert main(["apply", str(tmp_path / "j1.pack"), "--old", str(old_path), "--layout", str(COMPOSITE_LAYOUT),
                  "-o", str(restored)]) == 0

@@ -324,7 +324,7 @@ def with_extension() -> bytes:
     return full_package(OLD[:300], extensions=(("hardware-id", b"EC600N-V2"),))
 
 
-@pytest.mark.parametrize("tag", [0, 6, 127, 255])
+@pytest.mark.parametrize("tag", [0, 7, 127, 255])
 def test_unknown_extension_tag(with_extension, tag):
     pkg = with_field(with_extension, "ext0.tag", tag)
     at = field_map(with_extension)["ext0.tag"][0]

@@ -29,8 +29,8 @@ def render_info(package: Package) -> str:
         f"device needs   RAM {_size(h.ram_required)} (LZMA dict {_size(h.lzma_dict_size)}), "
         f"scratch flash {_size(h.scratch_flash)}, erase block {_size(h.erase_block)}",
     ]
-    for name, value in h.extensions:
-        lines.append(f"extension      {name}: {value.hex()}")
+    for name, value in h.to_dict()["extensions"].items():
+        lines.append(f"extension      {name}: {value}")
     from otapack.minimal_system import describe_extensions
 
     lines += describe_extensions(package)

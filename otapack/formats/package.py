@@ -69,7 +69,10 @@ EXTENSION_TAGS = {
     "budget": 3,  # flash budget figures of a minimal-system stage
     "hardware-id": 4,  # hardware/board identifier the package binds to
     "layout-digest": 5,  # SHA-256 of the partition layout it was built for
+    "image-source": 6,  # how the builder found the partitions (informational)
 }
+#: Extensions whose value is ASCII text (shown as text by ``info``).
+TEXT_EXTENSIONS = frozenset({"hardware-id", "image-source"})
 
 #: Signature algorithms in the signature slot.
 SIGNATURE_ALGORITHMS = {"ed25519": 1, "ecdsa-p256": 2}

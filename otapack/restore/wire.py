@@ -24,7 +24,8 @@ MAX_SIGNATURE_LENGTH = 1024
 KIND_NAMES = {1: "full", 2: "delta", 3: "minimal-stage1", 4: "minimal-stage2"}
 OPERATION_NAMES = {0: "keep", 1: "replace", 2: "delta", 3: "skip"}
 CODEC_NAMES = {0: "none", 1: "lzma2"}
-EXTENSION_NAMES = {1: "chain-prev-state", 2: "chain-next-package", 3: "budget", 4: "hardware-id", 5: "layout-digest"}
+EXTENSION_NAMES = {1: "chain-prev-state", 2: "chain-next-package", 3: "budget", 4: "hardware-id", 5: "layout-digest",
+                   6: "image-source"}
 REASON_COUNT = 8
 
 
