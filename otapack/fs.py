@@ -14,7 +14,7 @@ clear ``UsageError`` rather than an image the device cannot mount.
 
 Geometry comes from the layout: block size = the layout's erase block,
 block count = partition size / block size.  Per-partition layout keys
-(``LAYOUT_FS_KEYS``, read from ``LayoutPartition.extras``) override that
+(``FS_PARTITION_KEYS`` of the layout, in ``LayoutPartition.extras``) override that
 once the layout loader accepts them; CLI options override everything.
 """
 
@@ -39,9 +39,7 @@ DEFAULT_PARTITION = "customer_fs"
 DEFAULT_BLOCK_SIZE = 4096
 #: littlefs' own default, and the limit of the QuecPython builds.
 DEFAULT_NAME_MAX = 255
-#: Optional per-partition layout keys this module understands (in
-#: ``LayoutPartition.extras``); the layout loader must allow them first.
-LAYOUT_FS_KEYS = ("fs_block_size", "fs_lfs_version", "fs_read_size", "fs_prog_size")
+
 #: Littlefs v2 needs at least this block size (two tags, a CRC, a superblock entry).
 MIN_BLOCK_SIZE = 128
 #: Block sizes ``list_fs_image`` tries when none is given, most common first.
@@ -135,9 +133,12 @@ class FsEntry:
 # -- geometry ----------------------------------------------------------------------
 
 
-def _extra(partition, key: str):
-    extras = getattr(partition, "extras", None) or {}
-    return extras.get(key)
+def _extra(partition, key: str, kind: type):
+    """A per-partition ``fs_*`` layout key (FS_PARTITION_KEYS), type-checked."""
+    value = (getattr(partition, "extras", None) or {}).get(key)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise InputError(f"layout: partition {partition.name!r}: {key} must be {kind.__name__}, got {value!r}")
+    return value
 
 
 def fs_options_for(
@@ -162,7 +163,7 @@ def fs_options_for(
             f"{loaded.source}: no partition {partition_name!r} for the file system "
             f"(partitions: {', '.join(loaded.names())}; choose one with --partition)"
         )
-    bs = block_size or _extra(part, "fs_block_size") or loaded.erase_block
+    bs = block_size or _extra(part, "fs_block_size", int) or loaded.erase_block
     if part.size % bs:
         raise InputError(
             f"{loaded.source}: partition {partition_name!r} size {part.size:#x} is not a multiple of the "
@@ -177,9 +178,9 @@ def fs_options_for(
     return FsOptions(
         block_size=bs,
         block_count=count,
-        lfs_version=lfs_version or _extra(part, "fs_lfs_version") or DEFAULT_LFS_VERSION,
-        read_size=_extra(part, "fs_read_size"),
-        prog_size=_extra(part, "fs_prog_size"),
+        lfs_version=lfs_version or _extra(part, "fs_lfs_version", str) or DEFAULT_LFS_VERSION,
+        read_size=_extra(part, "fs_read_size", int),
+        prog_size=_extra(part, "fs_prog_size", int),
     )
 
 

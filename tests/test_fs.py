@@ -337,3 +337,15 @@ def test_fs_missing_partition_cli(tmp_path, capsys, tree, programmer_new):
     assert code == InputError.exit_code
     assert "--fs: the firmware has no partition 'customer_fs'" in error_line(err)
     assert not (tmp_path / "p.pack").exists()
+
+
+def test_layout_fs_keys_set_the_geometry(tmp_path):
+    from otapack.errors import InputError
+    from otapack.fs import fs_options_for
+
+    layout = ('erase_block = 0x1000\nflash_size = 0x20000\n[[partitions]]\nname = "customer_fs"\n'
+              'offset = 0\nsize = 0x10000\ntype = "filesystem"\nfs_block_size = 0x2000\nfs_lfs_version = "2.1"\n')
+    opts = fs_options_for(layout)
+    assert (opts.block_size, opts.block_count, opts.lfs_version) == (0x2000, 8, "2.1")
+    with pytest.raises(InputError, match=r"^layout: partition 'customer_fs': fs_block_size must be int, got '4K'$"):
+        fs_options_for(layout.replace("fs_block_size = 0x2000", 'fs_block_size = "4K"'))

@@ -48,8 +48,10 @@ MINIMAL_SYSTEM_KEYS: frozenset[str] = frozenset(
 MINIMAL_DOWNLOAD_KEYS = ("stage1_download", "stage2_download")
 #: Allowed keys of one ``[[partitions]]`` table; non-core keys go to
 #: ``LayoutPartition.extras``.
+#: Per-partition littlefs geometry, read by otapack.fs (``fs build``, ``--fs``).
+FS_PARTITION_KEYS = ("fs_block_size", "fs_lfs_version", "fs_read_size", "fs_prog_size")
 PARTITION_KEYS: frozenset[str] = frozenset(
-    {"name", "offset", "size", "type", "policy", "description"}
+    {"name", "offset", "size", "type", "policy", "description", *FS_PARTITION_KEYS}
 )
 #: The keys this module itself interprets.
 CORE_LAYOUT_KEYS = frozenset(
