@@ -24,6 +24,9 @@ from otapack.restore.resources import ram_requirement
 MAX_STRING = 255
 #: lc/lp/pb tried on patch streams (mostly-zero diff bytes favour lc 0-1).
 DELTA_TUNINGS = ((1, 0, 0),)
+#: Partitions up to this size get the thorough candidate search.
+THOROUGH_LIMIT = 1 << 20
+THOROUGH_TUNINGS = ((1, 0, 0), (0, 0, 0), (2, 0, 0))
 MAX_U32 = (1 << 32) - 1
 
 
@@ -142,7 +145,7 @@ def plan_full_partition(part: Partition, opts: PackageOptions) -> PlannedPartiti
 
 def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOptions) -> PlannedPartition:
     """One partition of a delta package: keep, full, or patch, by policy and size."""
-    from otapack.diff import make_patches
+    from otapack.diff import make_candidates
 
     if new.policy is Policy.SKIP:
         return _skip(new)
@@ -160,20 +163,28 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
         return _replace(new, "no-source", opts)
     # One window for a partition smaller than the default: no RAM wasted.
     window = max(1, min(opts.window_size, new.size))
-    streams = make_patches(old.data, new.data, opts.diff_algorithm,
-                           window_size=window, max_window_tuples=opts.max_window_tuples)
-    # Each diff coding compressed (liblzma releases the GIL: in parallel);
-    # the smallest wins, ties to the first coding.
-    with ThreadPoolExecutor(max_workers=len(streams)) as pool:
+    # Small partitions are cheap to search: every matcher setting and more
+    # LZMA tunings; large ones use the defaults.  Every diff coding always.
+    thorough = new.size <= THOROUGH_LIMIT
+    streams = [stream
+               for by_coding in make_candidates(old.data, new.data, opts.diff_algorithm, window_size=window,
+                                                max_window_tuples=opts.max_window_tuples,
+                                                settings=None if thorough else ({},))
+               for stream in by_coding.values()]
+    tunings = THOROUGH_TUNINGS if thorough else DELTA_TUNINGS
+    jobs = [(stream, tuning) for stream in streams for tuning in tunings]
+    # liblzma releases the GIL: candidates compress in parallel.  The
+    # smallest wins; ties go to the earliest candidate, so output is stable.
+    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 2)) as pool:
         packed = list(pool.map(
-            lambda s: CODECS["lzma2"].compress(s, dict_for(len(s), opts.lzma_dict_size), DELTA_TUNINGS),
-            streams.values()))
-    coding, stream, patch = min(zip(streams, streams.values(), packed), key=lambda item: len(item[2]))
+            lambda job: CODECS["lzma2"].compress(job[0], dict_for(len(job[0]), opts.lzma_dict_size), (job[1],)),
+            jobs))
+    best = min(range(len(jobs)), key=lambda index: (len(packed[index]), index))
+    stream, patch = jobs[best][0], packed[best]
     # The full payload is compressed at full effort only when it could win:
     # a fast LZMA pass never comes out below half of the 9e size.
     estimate = compress_fast_estimate(new.data, dict_for(new.size, opts.lzma_dict_size))
-    candidates = {f"delta-{name}": len(p) for name, p in zip(streams, packed)}
-    candidates["full-estimate"] = estimate
+    candidates = {"delta": len(patch), "delta-candidates": len(jobs), "full-estimate": estimate}
     if 2 * len(patch) >= estimate:
         full = _replace(new, "full-smaller", opts)
         candidates["full"] = len(full.payload)
