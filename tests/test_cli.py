@@ -181,3 +181,14 @@ def test_every_command_has_help(capsys):
         assert code == 0 and out.startswith("Usage: otapack " + name)
         helps.add(out)
     assert len(helps) == len(cli.commands)
+
+
+def test_hardware_id_end_to_end(tmp_path, capsys):
+    pkg = tmp_path / "hw.pack"
+    assert run(capsys, "-q", "full", NEW, "-o", pkg, "--hardware-id", "EC600N-PCB-V1")[0] == 0
+    code, out, _ = run(capsys, "info", pkg, "--json")
+    assert json.loads(out)["header"]["extensions"] == {"hardware-id": "EC600N-PCB-V1"}
+    assert run(capsys, "verify", pkg, "--hardware-id", "EC600N-PCB-V1")[0] == 0
+    code, _, err = run(capsys, "verify", pkg, "--hardware-id", "EC600N-PCB-V2")
+    assert code == 8
+    assert one_error_line(err) == "error: package is for hardware 'EC600N-PCB-V1', device is 'EC600N-PCB-V2'"

@@ -24,6 +24,12 @@ def info(ctx: click.Context, message: str) -> None:
         click.echo(message, err=True)
 
 
+def check_line(check) -> str:
+    """One named restore check as a report line."""
+    mark = {"pass": "ok  ", "fail": "FAIL", "skipped": "skip"}[check.status]
+    return f"{mark} {check.name:<18} {check.detail}"
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one sorted JSON document on stdout.")
 
 _UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}

@@ -12,7 +12,7 @@ import click
 from otapack.api import load_firmware
 from otapack.build import PackageOptions
 from otapack.cli.build import _FS_DIR, _FS_PARTITION, _SIGN_KEY, _load_sign_key, _remember, _sign, _write, load_new_image
-from otapack.cli.common import SIZE, emit_json, info, json_option, layout_option
+from otapack.cli.common import SIZE, check_line, emit_json, info, json_option, layout_option
 from otapack.codecs import DEFAULT_LZMA_DICT
 from otapack.diff import DEFAULT_ALGORITHM, DIFF_ALGORITHMS
 from otapack.errors import BudgetError, UsageError, VerificationError
@@ -195,8 +195,6 @@ def _capacities(layout, image) -> tuple[int | None, int | None]:
     return chain_capacities(MinimalConfig.from_layout(layout), image)
 
 
-_MARK = {"pass": "ok  ", "fail": "FAIL", "skipped": "skip"}
-
 
 def render_chain(report) -> str:
     lines, scope = [], None
@@ -204,7 +202,7 @@ def render_chain(report) -> str:
         if where != scope and where != "chain":
             lines.append(f"== {where}")
         scope = where
-        lines.append(f"{_MARK[c.status]} {c.name:<18} {c.detail}")
+        lines.append(check_line(c))
     for name, stage in zip(report.names, report.stages):
         r = stage.restore
         lines.append(f"{name}: peak RAM {r.ram_peak} B of {r.ram_declared} B declared; read {r.package_bytes_read} "

@@ -5,16 +5,15 @@ from __future__ import annotations
 import click
 
 from otapack.api import load_firmware
-from otapack.cli.common import SIZE, emit_json, json_option, layout_option
+from otapack.cli.common import SIZE, check_line, emit_json, json_option, layout_option
 from otapack.fileio import check_output_path, read_input, write_atomic
 from otapack.signing import load_public_key, make_signature_check
 from otapack.verify import DeviceOptions, VerifyReport, apply_package, flatten, verify_package
 
-_MARK = {"pass": "ok  ", "fail": "FAIL", "skipped": "skip"}
 
 
 def render_report(report: VerifyReport) -> str:
-    lines = [f"{_MARK[c.status]} {c.name:<18} {c.detail}" for c in report.checks]
+    lines = [check_line(c) for c in report.checks]
     r = report.restore
     lines.append(
         f"peak RAM {r.ram_peak} B of {r.ram_declared} B declared; read {r.package_bytes_read} package bytes; "
@@ -35,17 +34,18 @@ def device_options(func):
         click.option("--ram-budget", type=SIZE, default=None, help="RAM the device can give the restore."),
         click.option("--pubkey", "pubkeys", multiple=True, type=click.Path(dir_okay=False, path_type=str),
                      help="Public key the device trusts (repeatable): a valid signature by one of them is required."),
+        click.option("--hardware-id", default=None, help="The device's board/hardware identifier: reject packages for another."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _signature_check(pubkeys):
-    """--pubkey: the keys the device trusts; none given means no signature required."""
-    if not pubkeys:
-        return None
-    return make_signature_check([load_public_key(path) for path in pubkeys])
+def device_settings(model, device_counter, ram_budget, pubkeys, hardware_id) -> DeviceOptions:
+    """DeviceOptions from the device_options; no --pubkey means no signature required."""
+    check = make_signature_check([load_public_key(path) for path in pubkeys]) if pubkeys else None
+    return DeviceOptions(model=model, security_counter=device_counter, ram_budget=ram_budget,
+                         signature_check=check, hardware_id=hardware_id)
 
 
 @click.command("verify")
@@ -55,7 +55,7 @@ def _signature_check(pubkeys):
 @click.option("--new", "new_image", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="Expected firmware after the upgrade: the result must be byte-identical.")
 @json_option
-def verify_cmd(package, package2, old_image, layout, model, device_counter, ram_budget, pubkeys, new_image, as_json):
+def verify_cmd(package, package2, old_image, layout, new_image, as_json, **device):
     """Run PACKAGE through the device restore on a simulated module and report every check.
 
     With PACKAGE2 (the stages of a minimal-system upgrade, stage 1 first),
@@ -63,8 +63,7 @@ def verify_cmd(package, package2, old_image, layout, model, device_counter, ram_
     data = read_input(package, "package", allow_empty=True)
     old = load_firmware(old_image, layout, "old image") if old_image else None
     new = load_firmware(new_image, layout, "new image") if new_image else None
-    opts = DeviceOptions(model=model, security_counter=device_counter, ram_budget=ram_budget,
-                         signature_check=_signature_check(pubkeys))
+    opts = device_settings(**device)
     from otapack.cli.minimal import is_stage, verify_stages
 
     if package2 is not None or is_stage(data):
@@ -85,14 +84,12 @@ def verify_cmd(package, package2, old_image, layout, model, device_counter, ram_
 @device_options
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="Restored firmware image to write (atomically).")
-def apply_cmd(package, old_image, layout, model, device_counter, ram_budget, pubkeys, output):
+def apply_cmd(package, old_image, layout, output, **device):
     """Restore the firmware PACKAGE produces (from --old for delta packages)."""
     check_output_path(output)
     data = read_input(package, "package", allow_empty=True)
     old = load_firmware(old_image, layout, "old image") if old_image else None
-    opts = DeviceOptions(model=model, security_counter=device_counter, ram_budget=ram_budget,
-                         signature_check=_signature_check(pubkeys))
-    image = apply_package(data, old, opts)
+    image = apply_package(data, old, device_settings(**device))
     write_atomic(output, flatten(image))
 
 
