@@ -225,6 +225,7 @@ class Restore:
             body_length = total - wire.TRAILER_SIZE - trailer.signature_length
             if body_length < wire.FIXED_HEADER_SIZE:
                 raise PackageFormatError(f"signature slot of {trailer.signature_length} bytes leaves no room for a header")
+            c.detail = f"{total} bytes: body {body_length}, signature slot {trailer.signature_length}"
         with self.check("crc32") as c:
             crc = 0
             sha = hashlib.sha256()
