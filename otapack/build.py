@@ -184,7 +184,7 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
     # The full payload is compressed at full effort only when it could win:
     # a fast LZMA pass never comes out below half of the 9e size.
     estimate = compress_fast_estimate(new.data, dict_for(new.size, opts.lzma_dict_size))
-    candidates = {"delta": len(patch), "delta-candidates": len(jobs), "full-estimate": estimate}
+    candidates = {"delta": len(patch), "full-estimate": estimate}
     if 2 * len(patch) >= estimate:
         full = _replace(new, "full-smaller", opts)
         candidates["full"] = len(full.payload)
