@@ -9,27 +9,39 @@ command is a thin layer over it (see docs/api.md)::
     assert verify_package(pkg, FirmwareImage.single(old), FirmwareImage.single(new)).ok
 """
 
-__version__ = "0.1.0"
+from otapack.version import __version__
 
-from otapack.build import PackageOptions, build_delta, build_full  # noqa: E402
-from otapack.errors import OtapackError  # noqa: E402
-from otapack.model import FirmwareImage, Partition, PartitionType, Policy  # noqa: E402
-from otapack.package import Package, read_package  # noqa: E402
-from otapack.verify import DeviceOptions, apply_package, verify_package  # noqa: E402
+#: Public name -> defining module; resolved on first use (PEP 562), so the
+#: command line and ``import otapack.x`` do not load every dependency.
+_API = {
+    "PackageOptions": "otapack.build",
+    "build_delta": "otapack.build",
+    "build_full": "otapack.build",
+    "OtapackError": "otapack.errors",
+    "FirmwareImage": "otapack.model",
+    "Partition": "otapack.model",
+    "PartitionType": "otapack.model",
+    "Policy": "otapack.model",
+    "Package": "otapack.package",
+    "read_package": "otapack.package",
+    "DeviceOptions": "otapack.verify",
+    "apply_package": "otapack.verify",
+    "verify_package": "otapack.verify",
+}
 
-__all__ = [
-    "DeviceOptions",
-    "FirmwareImage",
-    "OtapackError",
-    "Package",
-    "PackageOptions",
-    "Partition",
-    "PartitionType",
-    "Policy",
-    "__version__",
-    "apply_package",
-    "build_delta",
-    "build_full",
-    "read_package",
-    "verify_package",
-]
+__all__ = sorted(_API) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'otapack' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from otapack import __version__
+from otapack.version import __version__
 from otapack.codecs import CODECS, DEFAULT_LZMA_DICT, MIN_LZMA_DICT, compress_fast_estimate, valid_dict_size
 from otapack.errors import IncompatibleImagesError, InputError, UsageError
 from otapack.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES, MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES

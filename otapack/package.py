@@ -14,7 +14,7 @@ from typing import Any
 
 from construct import ConstructError
 
-from otapack import __version__
+from otapack.version import __version__
 from otapack.codecs import CODEC_BY_ID, CODECS
 from otapack.errors import (
     IntegrityError,

@@ -173,14 +173,19 @@ def test_exit_code_table_in_docs_matches_code():
 
 
 def test_every_command_has_help(capsys):
-    from otapack.cli import cli
+    import importlib
 
+    from otapack.cli import COMMAND_MODULES
+
+    defined = {command.name: module for module in set(COMMAND_MODULES.values())
+               for command in importlib.import_module(module).COMMANDS}
+    assert defined == COMMAND_MODULES  # the lazy table names every command, and only those
     helps = set()
-    for name in cli.commands:
+    for name in COMMAND_MODULES:
         code, out, _ = run(capsys, name, "--help")
         assert code == 0 and out.startswith("Usage: otapack " + name)
         helps.add(out)
-    assert len(helps) == len(cli.commands)
+    assert len(helps) == len(COMMAND_MODULES)
 
 
 def test_hardware_id_end_to_end(tmp_path, capsys):

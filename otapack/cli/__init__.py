@@ -13,27 +13,48 @@ import traceback
 
 import click
 
-from otapack import __version__
+from otapack.version import __version__
 from otapack.errors import OtapackError, UsageError
 
-#: Every command module; each exports ``COMMANDS`` (a list of click commands).
-COMMAND_MODULES = (
-    "otapack.cli.build",
-    "otapack.cli.inspect",
-    "otapack.cli.verify",
-    "otapack.cli.partitions",
-    "otapack.cli.minimal",
-    "otapack.cli.cloud",
-    "otapack.cli.keys",
-)
+#: Command name -> the module that defines it (each module exports
+#: ``COMMANDS``).  Modules load only when their command runs, so a command
+#: does not pay for the others' dependencies (cryptography, littlefs, ...);
+#: a test checks this table against every module's COMMANDS.
+COMMAND_MODULES: dict[str, str] = {
+    "full": "otapack.cli.build",
+    "diff": "otapack.cli.build",
+    "info": "otapack.cli.inspect",
+    "verify": "otapack.cli.verify",
+    "apply": "otapack.cli.verify",
+    "partitions": "otapack.cli.partitions",
+    "compare": "otapack.cli.partitions",
+    "minimal": "otapack.cli.minimal",
+    "plan": "otapack.cli.minimal",
+    "job": "otapack.cli.cloud",
+    "app": "otapack.cli.cloud",
+    "fs": "otapack.cli.cloud",
+    "keygen": "otapack.cli.keys",
+    "pubkey": "otapack.cli.keys",
+    "sign": "otapack.cli.keys",
+    "digest": "otapack.cli.keys",
+}
 
 
-class _Group(click.Group):
+class _LazyGroup(click.Group):
     def list_commands(self, ctx):
-        return sorted(self.commands)
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx, name):
+        module = COMMAND_MODULES.get(name)
+        if module is None:
+            return None
+        for command in importlib.import_module(module).COMMANDS:
+            if command.name == name:
+                return command
+        raise RuntimeError(f"{module} does not define command {name!r}")
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="otapack")
 @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or messages on stderr.")
@@ -43,11 +64,6 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     ctx.obj["quiet"] = quiet
-
-
-for _name in COMMAND_MODULES:
-    for _command in importlib.import_module(_name).COMMANDS:
-        cli.add_command(_command)
 
 
 def _wants_debug(argv: list[str]) -> bool:
