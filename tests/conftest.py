@@ -45,3 +45,20 @@ def synth_new() -> bytes:
 def _fixed_build_time(monkeypatch):
     # Builds must not depend on the caller's environment unless a test says so.
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+
+
+def run(capsys, *args):
+    """Run the CLI in-process: (exit code, stdout, stderr)."""
+    from otapack.cli import main
+
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def error_line(err: str) -> str:
+    """The single ``error: ...`` line a failed command prints (no traceback)."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]

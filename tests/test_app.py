@@ -23,6 +23,7 @@ from otapack.errors import InputError, OutputError, UsageError
 
 from conftest import FIXTURES
 from test_cloud import device_receives
+from conftest import run, error_line  # noqa: E402
 
 APP = FIXTURES / "app"
 S3 = "https://qpyota.s3.us-west-2.amazonaws.com/app/2.0"
@@ -41,16 +42,6 @@ size = 0x{fs_size:x}
 """
 
 
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
 
 
 @pytest.fixture

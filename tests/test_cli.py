@@ -16,24 +16,12 @@ from otapack.cli import main
 from otapack.errors import EXIT_CODES
 
 from conftest import FIXTURES
+from conftest import error_line, run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD = FIXTURES / "corpus" / "programmer-0.8.0.bin"
 NEW = FIXTURES / "corpus" / "programmer-0.9.0.bin"
 
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def test_full_info_verify_apply(tmp_path, capsys):
@@ -84,7 +72,7 @@ def test_wrong_base_is_refused_before_any_write(tmp_path, capsys):
     failed = [c for c in report["checks"] if c["status"] == "fail"]
     assert [c["name"] for c in failed] == ["precondition"]
     assert report["flash"] == {"blocks_erased": 0, "bytes_written": 0}
-    line = one_error_line(err)
+    line = error_line(err)
     assert re.fullmatch(r"error: partition 'image': wrong base image: device has 23504 bytes with SHA-256 [0-9a-f]{64}, "
                         r"package expects 23504 bytes with SHA-256 [0-9a-f]{64}", line)
 
@@ -110,7 +98,7 @@ def test_bad_input_gives_one_line_and_exit_code(tmp_path, capsys, monkeypatch, a
     (tmp_path / "v9.pack").write_bytes((FIXTURES / "corrupt" / "unknown-version.pack").read_bytes())
     got, out, err = run(capsys, *args)
     assert got == code, err
-    line = one_error_line(err)
+    line = error_line(err)
     if message is not None:
         assert line == message
     assert not (tmp_path / "x.pack").exists()
@@ -163,7 +151,7 @@ def test_source_date_epoch_sets_build_time(tmp_path, capsys, monkeypatch):
     assert json.loads(out)["header"]["build_time"] == 1700000000
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
     code, _, err = run(capsys, "full", NEW, "-o", pkg)
-    assert code == 2 and one_error_line(err) == "error: SOURCE_DATE_EPOCH must be a decimal number of seconds, got 'yesterday'"
+    assert code == 2 and error_line(err) == "error: SOURCE_DATE_EPOCH must be a decimal number of seconds, got 'yesterday'"
 
 
 def test_exit_code_table_in_docs_matches_code():
@@ -196,4 +184,4 @@ def test_hardware_id_end_to_end(tmp_path, capsys):
     assert run(capsys, "verify", pkg, "--hardware-id", "EC600N-PCB-V1")[0] == 0
     code, _, err = run(capsys, "verify", pkg, "--hardware-id", "EC600N-PCB-V2")
     assert code == 8
-    assert one_error_line(err) == "error: package is for hardware 'EC600N-PCB-V1', device is 'EC600N-PCB-V2'"
+    assert error_line(err) == "error: package is for hardware 'EC600N-PCB-V1', device is 'EC600N-PCB-V2'"

@@ -22,6 +22,7 @@ from otapack.cloud import (
 )
 from otapack.errors import InputError, PackageFormatError, UsageError
 from otapack.model import FirmwareImage
+from conftest import run  # noqa: E402
 
 S3 = "https://qpyota.s3.us-west-2.amazonaws.com"
 
@@ -63,11 +64,6 @@ def device_receives(document) -> dict:
         out["ota_data"] = ota_data
     return out
 
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def error_line(err: str) -> str:

@@ -27,6 +27,7 @@ from otapack.partition_table import read_firmware_bytes
 from otapack.verify import apply_package, verify_package
 
 from conftest import FIXTURES
+from conftest import run, error_line  # noqa: E402
 
 APP = FIXTURES / "app"
 
@@ -49,16 +50,6 @@ size = 0x8000
 """
 
 
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
 
 
 @pytest.fixture

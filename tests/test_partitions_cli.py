@@ -19,12 +19,8 @@ from test_partitions_fixtures import (
     pac_files,
 )
 from test_partitions_compare import new_composite
+from conftest import run  # noqa: E402
 
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -16,15 +16,11 @@ import pytest
 from otapack import signing
 from otapack.cli import main
 from otapack.package import read_package
+from conftest import run  # noqa: E402
 
 ALGS = sorted(signing.ALGORITHMS)
 OPENSSL = shutil.which("openssl")
 
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line_error(err: str) -> str:
