@@ -23,7 +23,7 @@ from otapack.errors import InputError, OutputError, UsageError
 
 from conftest import FIXTURES
 from test_cloud import device_receives
-from conftest import run, error_line  # noqa: E402
+from conftest import error_line, run
 
 APP = FIXTURES / "app"
 S3 = "https://qpyota.s3.us-west-2.amazonaws.com/app/2.0"

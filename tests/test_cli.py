@@ -15,8 +15,7 @@ import pytest
 from otapack.cli import main
 from otapack.errors import EXIT_CODES
 
-from conftest import FIXTURES
-from conftest import error_line, run  # noqa: E402
+from conftest import FIXTURES, error_line, run
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD = FIXTURES / "corpus" / "programmer-0.8.0.bin"

@@ -22,7 +22,7 @@ from otapack.cloud import (
 )
 from otapack.errors import InputError, PackageFormatError, UsageError
 from otapack.model import FirmwareImage
-from conftest import run  # noqa: E402
+from conftest import run
 
 S3 = "https://qpyota.s3.us-west-2.amazonaws.com"
 

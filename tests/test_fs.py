@@ -26,8 +26,7 @@ from otapack.model import FirmwareImage, Partition, PartitionType, Policy
 from otapack.partition_table import read_firmware_bytes
 from otapack.verify import apply_package, verify_package
 
-from conftest import FIXTURES
-from conftest import run, error_line  # noqa: E402
+from conftest import FIXTURES, error_line, run
 
 APP = FIXTURES / "app"
 

@@ -19,7 +19,7 @@ from test_partitions_fixtures import (
     pac_files,
 )
 from test_partitions_compare import new_composite
-from conftest import run  # noqa: E402
+from conftest import run
 
 
 

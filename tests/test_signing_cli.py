@@ -16,7 +16,7 @@ import pytest
 from otapack import signing
 from otapack.cli import main
 from otapack.package import read_package
-from conftest import run  # noqa: E402
+from conftest import run
 
 ALGS = sorted(signing.ALGORITHMS)
 OPENSSL = shutil.which("openssl")
