@@ -430,3 +430,24 @@ def test_decode_rejects_bsdiff4_stream_for_wrong_old(synth):
     stream = make_patch(old, new, "bsdiff4")
     with pytest.raises(CorruptPatchError):
         decode_patch(old[:1000], stream, len(new))
+
+
+def test_large_inputs_get_their_own_defaults():
+    # Left-out settings depend on len(new) (a large new image gets a heavy
+    # seek weight: short far-away matches stay extra); C core and reference
+    # agree on them.
+    assert reference.default_settings(1 << 20) == (2, 40, 2)
+    assert reference.default_settings((1 << 20) + 1) == (0, 45, 8)
+    rnd = random.Random(5)
+    old = rnd.randbytes(1 << 20)
+    new = bytearray(old)
+    for at in range(0, len(new) - 200, 4096):  # 16-byte snippets from far away
+        src = rnd.randrange(len(old) - 16)
+        new[at : at + 40] = rnd.randbytes(12) + old[src : src + 16] + rnd.randbytes(12)
+    small, large = bytes(new[: 1 << 20]), bytes(new) + b"tail"
+    for data in (small, large):
+        mg, ext, sw = reference.default_settings(len(data))
+        result = _core.diff(old, data)
+        assert result == _core.diff(old, data, min_gain=mg, ext_pct=ext, seek_weight=sw)
+        assert apply_ctrl(old, *result) == data
+    assert len(_core.diff(old, small)[0]) > 2 * len(_core.diff(old, large)[0])

@@ -25,6 +25,16 @@
  *     8); defaults 2 and 2;
  *   - the approximate extensions keep going while at least ``ext_pct`` % of
  *     their bytes are equal (bsdiff: 50; default 40);
+ *   - a new image over LARGE_INPUT bytes (the builder tries only the
+ *     default there, no other settings) gets defaults of its own: min_gain
+ *     0, ext_pct 45, seek_weight 8.  In a large image that changed a lot,
+ *     short far-away matches are mostly chance hits in unrelated code, and
+ *     each costs a tuple with a high-entropy seek plus noisy diff bytes
+ *     where the same bytes as extra compress better; a heavy seek weight
+ *     leaves them out while near seeks (code shifted by an edit) stay
+ *     cheap.  Measured: libpython 3.6.6->3.7.2 (3.5 MB) 7.8 % smaller,
+ *     3.7.2->3.7.3 0.2 % smaller; the small images lose with these
+ *     (coldcard 4.0.1->4.0.2 +25 %), hence the split;
  *   - adjacent tuples are merged where that is lossless.
  *
  * All heavy work runs without the GIL.  The output only depends on the
@@ -32,6 +42,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -474,12 +485,16 @@ scan(const matcher *M, const scan_params *P, ctrl_vec *ctrl, uint8_t *diff,
 /* Python binding                                                      */
 /* ------------------------------------------------------------------ */
 
+/* New images above this size get the large-input defaults (see the top). */
+#define LARGE_INPUT (1 << 20)
+#define UNSET LLONG_MIN
+
 static PyObject *
 core_diff(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"old", "new", "min_gain", "ext_pct", "seek_weight", NULL};
     Py_buffer ob, nb;
-    long long min_gain = 2, ext_pct = 40, seek_weight = 2;
+    long long min_gain = UNSET, ext_pct = UNSET, seek_weight = UNSET;
     PyObject *diff_obj = NULL, *extra_obj = NULL, *list = NULL, *result = NULL;
     int32_t *SA = NULL;
     ctrl_vec ctrl = {NULL, 0, 0};
@@ -494,6 +509,15 @@ core_diff(PyObject *self, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_OverflowError,
                         "diff inputs are limited to 2 GiB - 1 bytes");
         goto out;
+    }
+    {
+        int large = nb.len > LARGE_INPUT;
+        if (min_gain == UNSET)
+            min_gain = large ? 0 : 2;
+        if (ext_pct == UNSET)
+            ext_pct = large ? 45 : 40;
+        if (seek_weight == UNSET)
+            seek_weight = large ? 8 : 2;
     }
     if (min_gain < 0 || ext_pct < 1 || ext_pct > 99 || seek_weight < 0) {
         PyErr_SetString(PyExc_ValueError, "min_gain must be >= 0, ext_pct in 1..99");
@@ -618,9 +642,11 @@ out:
 
 static PyMethodDef core_methods[] = {
     {"diff", (PyCFunction)(void (*)(void))core_diff, METH_VARARGS | METH_KEYWORDS,
-     "diff(old, new) -> (ctrl, diff, extra)\n\n"
+     "diff(old, new, min_gain=, ext_pct=, seek_weight=) -> (ctrl, diff, extra)\n\n"
      "ctrl is a list of (add, copy, seek) tuples; diff holds the add bytes\n"
-     "(new - old mod 256), extra the copy bytes.  Deterministic."},
+     "(new - old mod 256), extra the copy bytes.  Settings left out take\n"
+     "defaults that depend on len(new) (over 1 MiB: 0, 45, 8; else 2, 40, 2).\n"
+     "Deterministic."},
     {"suffix_array", core_suffix_array, METH_VARARGS,
      "suffix_array(data) -> list[int]: the suffix array of data (SA-IS)."},
     {NULL, NULL, 0, NULL},

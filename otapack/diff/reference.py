@@ -11,6 +11,18 @@ from __future__ import annotations
 DEFAULT_MIN_GAIN = 2
 DEFAULT_EXT_PCT = 40
 DEFAULT_SEEK_WEIGHT = 2
+#: New images above LARGE_INPUT bytes get these defaults instead (see _core.c).
+LARGE_INPUT = 1 << 20
+LARGE_MIN_GAIN = 0
+LARGE_EXT_PCT = 45
+LARGE_SEEK_WEIGHT = 8
+
+
+def default_settings(new_len: int) -> tuple[int, int, int]:
+    """(min_gain, ext_pct, seek_weight) used where a setting is left out."""
+    if new_len > LARGE_INPUT:
+        return LARGE_MIN_GAIN, LARGE_EXT_PCT, LARGE_SEEK_WEIGHT
+    return DEFAULT_MIN_GAIN, DEFAULT_EXT_PCT, DEFAULT_SEEK_WEIGHT
 
 
 def seek_cost(delta: int) -> int:
@@ -83,12 +95,18 @@ def _push(ctrl: list[list[int]], add: int, copy: int, seek: int) -> None:
 def diff(
     old: bytes,
     new: bytes,
-    min_gain: int = DEFAULT_MIN_GAIN,
-    ext_pct: int = DEFAULT_EXT_PCT,
-    seek_weight: int = DEFAULT_SEEK_WEIGHT,
+    min_gain: int | None = None,
+    ext_pct: int | None = None,
+    seek_weight: int | None = None,
 ):
     """(ctrl, diff, extra) exactly as ``otapack.diff._core.diff`` returns them."""
     old, new = bytes(old), bytes(new)
+    defaults = default_settings(len(new))
+    min_gain = defaults[0] if min_gain is None else min_gain
+    ext_pct = defaults[1] if ext_pct is None else ext_pct
+    seek_weight = defaults[2] if seek_weight is None else seek_weight
+    if min_gain < 0 or not 1 <= ext_pct <= 99 or seek_weight < 0:
+        raise ValueError("min_gain must be >= 0, ext_pct in 1..99")
     olen, nlen = len(old), len(new)
     sa = suffix_array(old)
     ctrl: list[list[int]] = []
