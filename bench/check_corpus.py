@@ -71,7 +71,17 @@ def main() -> int:
                         f"{delta[3]:.2f} | {'byte-identical' if ok else 'FAILED'} |")
             print(rows[-1], flush=True)
     if args.out:
-        args.out.write_text("\n".join(rows) + "\n")
+        import datetime
+
+        from otapack.version import __version__
+
+        head = ["# Corpus round trips through the CLI", "",
+                f"Written by `python bench/check_corpus.py --out {args.out}` on "
+                f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC with otapack {__version__}.",
+                "For every pair: `otapack full` of old and new, `info --json`, `verify --new` and `apply` of each;",
+                "`otapack diff`, `verify --old --new` and `apply --old` of the delta; every restored image is",
+                "compared byte for byte with the original. Sizes in bytes; times include process start.", ""]
+        args.out.write_text("\n".join(head + rows) + f"\n\n{failures} failures.\n")
     print(f"{failures} failures", file=sys.stderr)
     return 1 if failures else 0
 
