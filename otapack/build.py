@@ -143,6 +143,31 @@ def plan_full_partition(part: Partition, opts: PackageOptions) -> PlannedPartiti
     return _replace(part, "full-package", opts)
 
 
+def _smallest_patch(streams: list[bytes], tunings, lzma_dict: int) -> tuple[bytes, bytes]:
+    """The candidate stream that compresses smallest, and its payload.
+
+    Every stream is compressed with the first tuning; the other tunings are
+    tried on the two best only (a tuning's effect hardly depends on the
+    stream, and this halves the work).  liblzma releases the GIL, so each
+    round runs in parallel.  Ties go to the earliest job: output is stable.
+    """
+    def run(jobs):
+        with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 2)) as pool:
+            return list(pool.map(
+                lambda job: CODECS["lzma2"].compress(streams[job[0]], dict_for(len(streams[job[0]]), lzma_dict),
+                                                     (job[1],)), jobs))
+
+    jobs = [(index, tunings[0]) for index in range(len(streams))]
+    packed = run(jobs)
+    leaders = sorted(range(len(streams)), key=lambda index: (len(packed[index]), index))[:2]
+    more = [(index, tuning) for index in leaders for tuning in tunings[1:]]
+    if more:
+        jobs += more
+        packed += run(more)
+    best = min(range(len(jobs)), key=lambda index: (len(packed[index]), index))
+    return streams[jobs[best][0]], packed[best]
+
+
 def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOptions) -> PlannedPartition:
     """One partition of a delta package: keep, full, or patch, by policy and size."""
     from otapack.diff import make_candidates
@@ -171,16 +196,7 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
                                                 max_window_tuples=opts.max_window_tuples,
                                                 settings=None if thorough else ({},))
                for stream in by_coding.values()]
-    tunings = THOROUGH_TUNINGS if thorough else DELTA_TUNINGS
-    jobs = [(stream, tuning) for stream in streams for tuning in tunings]
-    # liblzma releases the GIL: candidates compress in parallel.  The
-    # smallest wins; ties go to the earliest candidate, so output is stable.
-    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 2)) as pool:
-        packed = list(pool.map(
-            lambda job: CODECS["lzma2"].compress(job[0], dict_for(len(job[0]), opts.lzma_dict_size), (job[1],)),
-            jobs))
-    best = min(range(len(jobs)), key=lambda index: (len(packed[index]), index))
-    stream, patch = jobs[best][0], packed[best]
+    stream, patch = _smallest_patch(streams, THOROUGH_TUNINGS if thorough else DELTA_TUNINGS, opts.lzma_dict_size)
     # The full payload is compressed at full effort only when it could win:
     # a fast LZMA pass never comes out below half of the 9e size.
     estimate = compress_fast_estimate(new.data, dict_for(new.size, opts.lzma_dict_size))
