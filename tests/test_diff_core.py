@@ -451,3 +451,35 @@ def test_large_inputs_get_their_own_defaults():
         assert result == _core.diff(old, data, min_gain=mg, ext_pct=ext, seek_weight=sw)
         assert apply_ctrl(old, *result) == data
     assert len(_core.diff(old, small)[0]) > 2 * len(_core.diff(old, large)[0])
+
+
+def test_replaced_region_travels_as_extra_bytes(synth):
+    """A region replaced in place is carried as new bytes, not as noisy diffs."""
+    from otapack.diff import literalize_dense_diffs
+
+    old, _ = synth
+    old = old[:60000]
+    replacement = bytes(range(256)) * 8  # 2 KiB of compressible "new code"
+    new = old[:20000] + replacement + old[20000 + len(replacement):]
+    matches = get_algorithm(DEFAULT_ALGORITHM).function(old, new)
+    ctrl, diff, extra = literalize_dense_diffs(matches, new)
+    assert replacement in extra
+    assert len(diff) - diff.count(0) < 64  # the noise is gone from the diff bytes
+    for coding in DIFF_CODINGS:
+        stream = encode_patch(ctrl, diff, extra, diff_coding=coding)
+        assert decode_patch(old, stream, len(new)) == new
+    assert len(make_patch(old, new)) < len(encode_patch(*matches)) + 64
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(min_size=1, max_size=3000), st.data())
+def test_literalized_matches_restore(old, data):
+    from otapack.diff import literalize_dense_diffs
+
+    rnd = random.Random(data.draw(st.integers(0, 2**32)))
+    new = bytearray(mutate(rnd, old, data.draw(st.integers(0, 5))))
+    start = data.draw(st.integers(0, len(new)))
+    new[start : start + 300] = bytes(rnd.randrange(1, 256) for _ in range(len(new[start : start + 300])))
+    new = bytes(new)
+    ctrl, diff, extra = literalize_dense_diffs(get_algorithm(DEFAULT_ALGORITHM).function(old, new), new)
+    assert decode_patch(old, encode_patch(ctrl, diff, extra), len(new)) == new
