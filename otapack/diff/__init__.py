@@ -38,7 +38,6 @@ __all__ = [
     "get_algorithm",
     "make_patch",
     "make_candidates",
-    "make_patches",
 ]
 
 
@@ -116,23 +115,10 @@ def make_patch(
     max_window_tuples: int = DEFAULT_WINDOW_TUPLES,
     diff_coding: str = "raw",
 ) -> bytes:
-    """The uncompressed delta-v1 stream restoring ``new`` from ``old``."""
-    return make_patches(old, new, algorithm, window_size=window_size, max_window_tuples=max_window_tuples,
-                        diff_codings=(diff_coding,))[diff_coding]
-
-
-def make_patches(
-    old: bytes,
-    new: bytes,
-    algorithm: str = DEFAULT_ALGORITHM,
-    *,
-    window_size: int = DEFAULT_WINDOW_SIZE,
-    max_window_tuples: int = DEFAULT_WINDOW_TUPLES,
-    diff_codings: tuple[str, ...] = tuple(DIFF_CODINGS),
-) -> dict[str, bytes]:
-    """One match, encoded once per diff coding: coding name -> stream."""
+    """The uncompressed delta-v1 stream restoring ``new`` from ``old``
+    (the algorithm's default setting, one diff coding)."""
     return make_candidates(old, new, algorithm, window_size=window_size, max_window_tuples=max_window_tuples,
-                           diff_codings=diff_codings, settings=({},))[0]
+                           diff_codings=(diff_coding,), settings=({},))[0][diff_coding]
 
 
 def make_candidates(
