@@ -273,7 +273,8 @@ def finish_package(kind: str, planned: list[PlannedPartition], opts: PackageOpti
     return assemble(header, [(p.record, p.payload) for p in planned])
 
 
-def _map(fn, items, jobs: int, progress: ProgressFn | None):
+def map_partitions(fn, items, jobs: int, progress: ProgressFn | None = None):
+    """``fn`` over partitions, ``jobs`` at a time; results in input order."""
     if jobs == 1 or len(items) < 2:
         results = []
         for item in items:
@@ -295,7 +296,7 @@ def build_full(image: FirmwareImage, opts: PackageOptions = PackageOptions(), pr
     _check_sizes(image)
     if not image.partitions:
         raise InputError("the image has no partitions")
-    planned = _map(lambda p: plan_full_partition(p, opts), list(image.partitions), opts.jobs, progress)
+    planned = map_partitions(lambda p: plan_full_partition(p, opts), list(image.partitions), opts.jobs, progress)
     return finish_package("full", planned, opts, image.erase_block, image)
 
 
@@ -306,7 +307,7 @@ def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = P
     _check_sizes(new)
     check_structure(old, new)
     pairs = [(old.get(p.name), p) for p in new.partitions]
-    planned = _map(lambda pair: plan_delta_partition(pair[0], pair[1], opts), pairs, opts.jobs, progress)
+    planned = map_partitions(lambda pair: plan_delta_partition(pair[0], pair[1], opts), pairs, opts.jobs, progress)
     return finish_package("delta", planned, opts, new.erase_block, new)
 
 

@@ -31,7 +31,7 @@ from typing import Callable, Iterable
 
 from otapack.build import (
     PackageOptions, PlannedPartition, _check_sizes, build_delta, build_full, check_structure,
-    finish_package, plan_delta_partition, plan_full_partition,
+    finish_package, map_partitions, plan_delta_partition, plan_full_partition,
 )
 from otapack.errors import (
     BudgetError, InputError, LayoutError, OtapackError, PackageFormatError, PrecursorMismatchError,
@@ -452,7 +452,7 @@ def build_minimal(old: FirmwareImage, new: FirmwareImage, mini: bytes, config: M
     stage2, fig2 = _within_budget(
         lambda planned: _finish("minimal-stage2", 2, planned, opts, [("chain-prev-state", prev2)], eb,
                                 budget2, area2),
-        [plan2(p) for p in new.partitions], news, opts)
+        map_partitions(plan2, list(new.partitions), opts.jobs), news, opts)
     next_digest = read_package(stage2).body_sha256
 
     # Stage 1: from OLD to the intermediate state; everything else kept or skipped.
@@ -471,7 +471,7 @@ def build_minimal(old: FirmwareImage, new: FirmwareImage, mini: bytes, config: M
         lambda planned: _finish("minimal-stage1", 1, planned, opts,
                                 [("chain-prev-state", prev1), ("chain-next-package", next_digest)], eb,
                                 budget1, area1),
-        [plan1(p) for p in old.partitions], inter_parts, opts)
+        map_partitions(plan1, list(old.partitions), opts.jobs), inter_parts, opts)
     result = MinimalResult(stage1, stage2, (fig1, fig2), inter, config)
     if check_budget:
         result.check_budget()

@@ -163,6 +163,9 @@ def test_builds_are_deterministic(built, images):
     old, new, config, result = built
     again = build_minimal(old, new, (images / "mini.bin").read_bytes(), config, PackageOptions(lzma_dict_size=1 << 16))
     assert (again.stage1, again.stage2) == (result.stage1, result.stage2)
+    parallel = build_minimal(old, new, (images / "mini.bin").read_bytes(), config,
+                             PackageOptions(lzma_dict_size=1 << 16, jobs=3))
+    assert (parallel.stage1, parallel.stage2) == (result.stage1, result.stage2)
 
 
 def test_stage2_alone_against_old_is_refused(built):

@@ -90,7 +90,7 @@ def render_figures(stages: list[dict]) -> list[str]:
               help="Monotonic anti-rollback counter.")
 @click.option("--lzma-dict", type=SIZE, default=DEFAULT_LZMA_DICT, show_default=True,
               help="LZMA2 dictionary size: the device's decompression RAM.")
-@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Accepted for symmetry; stages build serially.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Partitions processed in parallel; output is identical for any value.")
 @click.option("--no-verify", is_flag=True, help="Skip the chained verification of the two packages.")
 @click.option("--sign-key", type=click.Path(dir_okay=False, path_type=str), default=None, expose_value=False,
               callback=_load_sign_key, help="Private key to sign both packages with.")
