@@ -11,7 +11,10 @@ import click
 
 from otapack.api import load_firmware
 from otapack.build import PackageOptions
-from otapack.cli.build import _FS_DIR, _FS_PARTITION, _SIGN_KEY, _load_sign_key, _remember, _sign, _write, load_new_image
+from otapack.cli.build import (
+    _FS_DIR, _FS_PARTITION, _HARDWARE_ID, _SIGN_KEY, _load_sign_key, _remember, _sign, _write, load_new_image,
+    package_settings,
+)
 from otapack.cli.common import SIZE, check_line, emit_json, info, json_option, layout_option
 from otapack.codecs import DEFAULT_LZMA_DICT
 from otapack.diff import DEFAULT_ALGORITHM, DIFF_ALGORITHMS
@@ -98,6 +101,8 @@ def render_figures(stages: list[dict]) -> list[str]:
               callback=_remember(_FS_DIR), help="Directory to build NEW's user file system (littlefs) from.")
 @click.option("--fs-partition", default=None, expose_value=False, callback=_remember(_FS_PARTITION),
               help="Partition --fs replaces (default customer_fs).")
+@click.option("--hardware-id", default=None, expose_value=False, callback=_remember(_HARDWARE_ID),
+              help="Board/hardware identifier both packages bind to.")
 @layout_option
 @_budget_options
 @json_option
@@ -107,9 +112,9 @@ def minimal_cmd(ctx, old_image, new_image, mini_path, output, out_dir, source_ve
                 stage1_download, stage2_download, as_json):
     """Build the two chained packages of a minimal-system upgrade from OLD_IMAGE to NEW_IMAGE."""
     paths = _outputs(output, out_dir)
-    opts = PackageOptions(model=model, target_version=target_version, source_version=source_version,
-                          security_counter=security_counter, lzma_dict_size=lzma_dict, jobs=jobs,
-                          diff_algorithm=algorithm)
+    opts = package_settings(ctx, model=model, target_version=target_version, source_version=source_version,
+                            security_counter=security_counter, lzma_dict_size=lzma_dict, jobs=jobs,
+                            diff_algorithm=algorithm)
     config = _config(layout, minimal_partition, stage1_download, stage2_download)
     old = load_firmware(old_image, layout, "old image")
     new = load_new_image(ctx, new_image, layout)
