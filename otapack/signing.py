@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from otapack.errors import InputError, SignatureError, UsageError
 from otapack.fileio import read_input, write_atomic
 from otapack.formats import package as fmt
-from otapack.package import read_package, seal
+from otapack.package import Package, read_package, seal
 
 DIGEST_SIZE = 32
 KEY_ID_SIZE = 8
@@ -424,9 +424,10 @@ def package_digest(package: bytes) -> bytes:
     return read_package(package).body_sha256
 
 
-def insert_signature(package: bytes, slot: bytes, *, replace: bool = False) -> bytes:
-    """The package with ``slot`` in its signature slot (trailer re-derived)."""
-    parsed = read_package(package)
+def insert_signature(package, slot: bytes, *, replace: bool = False) -> bytes:
+    """The package (bytes, or one already parsed) with ``slot`` in its
+    signature slot (trailer re-derived)."""
+    parsed = package if isinstance(package, Package) else read_package(package)
     parse_record(slot)
     if parsed.signature_slot and not replace:
         raise UsageError(
@@ -438,18 +439,18 @@ def insert_signature(package: bytes, slot: bytes, *, replace: bool = False) -> b
 
 def sign_package(package: bytes, key: PrivateKey, *, replace: bool = False) -> bytes:
     """Sign a package with a private key; the new signature is verified before use."""
-    digest = package_digest(package)
-    slot = sign_digest(key, digest)
-    verify_slot(slot, digest, [key.public])
-    return insert_signature(package, slot, replace=replace)
+    parsed = read_package(package)
+    slot = sign_digest(key, parsed.body_sha256)
+    verify_slot(slot, parsed.body_sha256, [key.public])
+    return insert_signature(parsed, slot, replace=replace)
 
 
 def attach_signature(package: bytes, signature: bytes, public: PublicKey, *, replace: bool = False) -> bytes:
     """Insert an externally made signature (raw, or DER for ECDSA) after checking it."""
-    digest = package_digest(package)
+    parsed = read_package(package)
     slot = build_record(public, public.algorithm.canonical(bytes(signature)))
     try:
-        verify_slot(slot, digest, [public])
+        verify_slot(slot, parsed.body_sha256, [public])
     except SignatureError as exc:
         raise SignatureError(f"external signature rejected: {exc} (was it made over `otapack digest` output?)") from None
-    return insert_signature(package, slot, replace=replace)
+    return insert_signature(parsed, slot, replace=replace)
