@@ -11,7 +11,6 @@ from otapack.codecs import DEFAULT_LZMA_DICT
 from otapack.diff import DEFAULT_ALGORITHM, DIFF_ALGORITHMS
 from otapack.errors import UsageError, VerificationError
 from otapack.fileio import check_output_path, write_atomic
-from otapack.package import read_package
 from otapack.signing import load_private_key, make_signature_check, sign_package
 from otapack.verify import DeviceOptions, verify_package
 
@@ -89,9 +88,9 @@ def package_options(func):
 
 
 def _sign(ctx, package: bytes) -> bytes:
-    """Sign with --sign-key, if given and the package is not signed yet."""
+    """Sign with --sign-key, if given."""
     key = ctx.meta.get(_SIGN_KEY)
-    if key is None or read_package(package).signature_slot:
+    if key is None:
         return package
     package = sign_package(package, key)
     info(ctx, f"signed with {key.algorithm.name} key id {key.public.key_id.hex()}")
@@ -111,7 +110,6 @@ def _self_check(ctx, package: bytes, old, new) -> None:
 def _write(ctx, path: str, package: bytes) -> None:
     if ctx.meta.get(_FS_DIR) is not None and not ctx.meta.get(_FS_DONE):
         raise UsageError(f"otapack {ctx.info_name} does not support --fs")
-    package = _sign(ctx, package)
     write_atomic(path, package)
     info(ctx, f"wrote {path} ({len(package)} bytes)")
 
