@@ -27,7 +27,6 @@ import os
 import posixpath
 import re
 import shutil
-import stat as statmod
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Iterable, Sequence
 
 from otapack.cloud import AWS_JOB_DOCUMENT_LIMIT, OPERATION_APP, JobDocument, JobFile, UrlBase
 from otapack.errors import InputError, OutputError, UsageError
+from otapack.fileio import regular_file_problem
 
 JOB_FILE_NAME = "app_fota.json"
 MANIFEST_FILE_NAME = "manifest.json"
@@ -252,15 +252,11 @@ def collect_app_files(sources: Sequence[str], opts: AppOptions) -> list[AppFile]
             problems.append(f"{what}: duplicate target {device} (also from {by_target[device]})")
             continue
         by_target[device] = what
-        try:
-            mode = file.stat().st_mode
-        except OSError:
-            problems.append(f"{what}: dangling symbolic link")
+        problem, status = regular_file_problem(file)
+        if problem:
+            problems.append(f"{what}: {problem}")
             continue
-        if not statmod.S_ISREG(mode):
-            problems.append(f"{what}: not a regular file")
-            continue
-        size = file.stat().st_size
+        size = status.st_size
         if opts.max_file_size is not None and size > opts.max_file_size:
             problems.append(
                 f"{what}: {size} bytes, over the per-file limit of {opts.max_file_size} bytes (--max-file-size)"

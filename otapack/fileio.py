@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -30,6 +31,17 @@ def read_input(path: str | os.PathLike, what: str = "input", *, allow_empty: boo
     if not data and not allow_empty:
         raise InputError(f"{what} {p} is empty")
     return data
+
+
+def regular_file_problem(path: Path) -> tuple[str | None, os.stat_result | None]:
+    """(why ``path`` cannot be read as a file, or None; its stat when it can)."""
+    try:
+        status = path.stat()
+    except OSError:
+        return "dangling symbolic link", None
+    if not stat.S_ISREG(status.st_mode):
+        return "not a regular file", None
+    return None, status
 
 
 def check_output_path(path: str | os.PathLike, *, overwrite: bool = True) -> None:

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat as statmod
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Mapping
 
 from otapack.errors import InputError, OutputError, UsageError
+from otapack.fileio import regular_file_problem
 
 #: littlefs on-disk versions littlefs-python can write, by name.
 LFS_VERSIONS: dict[str, int] = {"2.0": 0x0002_0000, "2.1": 0x0002_0001}
@@ -237,13 +237,9 @@ def collect_tree(root: str | os.PathLike, *, name_max: int = DEFAULT_NAME_MAX) -
             if reason:
                 problems.append(f"{full}: name {reason}")
                 continue
-            try:
-                mode = full.stat().st_mode
-            except OSError:
-                problems.append(f"{full}: dangling symbolic link")
-                continue
-            if not statmod.S_ISREG(mode):
-                problems.append(f"{full}: not a regular file")
+            problem, _ = regular_file_problem(full)
+            if problem:
+                problems.append(f"{full}: {problem}")
                 continue
             try:
                 files[f"{prefix}/{n}"] = full.read_bytes()

@@ -3,7 +3,6 @@ resizing, determinism and --jobs."""
 
 from __future__ import annotations
 
-import hashlib
 
 import pytest
 
@@ -16,17 +15,9 @@ from otapack.verify import apply_package, flatten
 
 from conftest import FIXTURES
 from test_partitions_fixtures import COMPOSITE_LAYOUT, littlefs_image
+from test_partitions_fixtures import blob as noise
 
 OPTS = PackageOptions(model="EC600NCNLC", source_version="V2", target_version="V3")
-
-
-def noise(seed: str, size: int) -> bytes:
-    out = bytearray()
-    i = 0
-    while len(out) < size:
-        out += hashlib.sha256(f"{seed}{i}".encode()).digest()
-        i += 1
-    return bytes(out[:size])
 
 
 def image(*parts: Partition) -> FirmwareImage:
