@@ -6,8 +6,8 @@ from setuptools import Extension, setup
 # install time; no prebuilt binaries are downloaded.
 EXTENSIONS: list[Extension] = [
     Extension(
-        "otapack.diff._core",
-        sources=["otapack/diff/_core.c"],
+        "otapack.core.diff._core",
+        sources=["otapack/core/diff/_core.c"],
         extra_compile_args=["-O2"],
     ),
 ]

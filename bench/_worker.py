@@ -66,7 +66,7 @@ def bsdiff4xz_apply(old: bytes, patch: bytes) -> bytes:
 
 
 def _slot_images(old: bytes, new: bytes | None, slot: int):
-    from otapack.model import FirmwareImage, Partition
+    from otapack.core.model import FirmwareImage, Partition
 
     def image(data: bytes) -> FirmwareImage:
         return FirmwareImage(partitions=(Partition(name="image", address=0, data=data, slot_size=slot),),
@@ -104,13 +104,13 @@ def main(argv: list[str]) -> int:
 
         Path(args[2]).write_bytes(hdiffpatch.apply(_read(args[0]), _read(args[1])))
     elif op == "otapack-slot-diff":
-        from otapack.build import PackageOptions, build_delta
+        from otapack.core.build import PackageOptions, build_delta
 
         old, new = _read(args[0]), _read(args[1])
         o, n = _slot_images(old, new, _slot_size(len(old), len(new)))
         Path(args[2]).write_bytes(build_delta(o, n, PackageOptions()))
     elif op == "otapack-slot-verify":
-        from otapack.verify import verify_package
+        from otapack.core.verify import verify_package
 
         package, old, new = _read(args[0]), _read(args[1]), _read(args[2])
         o, n = _slot_images(old, new, _slot_size(len(old), len(new)))
@@ -119,7 +119,7 @@ def main(argv: list[str]) -> int:
             print(f"verify failed: {report.error}", file=sys.stderr)
             return 1
     elif op == "otapack-slot-apply":
-        from otapack.verify import apply_package
+        from otapack.core.verify import apply_package
 
         import os
 

@@ -3,7 +3,7 @@
 
 For every ``<pair>/old.bin,new.bin`` under the corpus folder (default
 ``../shared/corpus`` relative to the repository root) this makes the patch
-stream with each algorithm in ``otapack.diff.DIFF_ALGORITHMS``, compresses
+stream with each algorithm in ``otapack.core.diff.DIFF_ALGORITHMS``, compresses
 it with ``compress_lzma2(stream, DEFAULT_LZMA_DICT)`` and prints a markdown
 table next to bsdiff4 (``len(bsdiff4.diff(old, new))``, bzip2 streams) and
 the hdiffpatch package (raw diff compressed with its LZMA2, 1 MiB window).
@@ -26,8 +26,8 @@ import lzma
 import bsdiff4
 import bsdiff4.core
 
-from otapack.codecs import DEFAULT_LZMA_DICT, compress_lzma2
-from otapack.diff import DIFF_ALGORITHMS, decode_patch, encode_patch
+from otapack.core.codecs import DEFAULT_LZMA_DICT, compress_lzma2
+from otapack.core.diff import DIFF_ALGORITHMS, decode_patch, encode_patch
 
 ROOT = Path(__file__).resolve().parent.parent
 

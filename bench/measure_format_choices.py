@@ -13,9 +13,9 @@ import math
 import struct
 from pathlib import Path
 
-from otapack.codecs import DEFAULT_LZMA_DICT, lzma2_filters
-from otapack.diff import DIFF_ALGORITHMS, make_patch
-from otapack.formats.varint import encode_varint, zigzag
+from otapack.core.codecs import DEFAULT_LZMA_DICT, lzma2_filters
+from otapack.core.diff import DIFF_ALGORITHMS, make_patch
+from otapack.core.formats.varint import encode_varint, zigzag
 
 ROOT = Path(__file__).resolve().parent.parent
 TUNINGS = ((3, 0, 2), (1, 0, 0), (0, 0, 0))

@@ -152,8 +152,8 @@ def baselines() -> list[tuple[str, Run]]:
     items = [
         ("python (bench/_worker.py launcher, `python -c pass`)", [peers.PY, "-c", "pass"]),
         ("otapack CLI (`otapack --version`)", [peers._exe("otapack"), "--version"]),
-        ("otapack API (`python -c 'import otapack.build, otapack.verify'`)",
-         [peers.PY, "-c", "import otapack.build, otapack.verify"]),
+        ("otapack API (`python -c 'import otapack.core.build, otapack.core.verify'`)",
+         [peers.PY, "-c", "import otapack.core.build, otapack.core.verify"]),
         ("detools CLI (`detools --version`)", [peers._exe("detools"), "--version"]),
     ]
     for _, argv in items:  # warm-up: fills the bytecode cache (PYTHONPYCACHEPREFIX)
@@ -247,7 +247,7 @@ def render(args, pairs, cases, results, tools, sanity, base, scaling_md, started
             "changed, or ELF files whose sections changed size). For those pairs (marked † below) the "
             "package is built by `bench/_worker.py otapack-slot-diff` through the Python API, as one raw "
             "partition in a slot of max(old, new) bytes rounded up to 4 KiB, and restored with "
-            "`otapack.verify.verify_package`: same format and builder, no CLI. † pairs: "
+            "`otapack.core.verify.verify_package`: same format and builder, no CLI. † pairs: "
             + ", ".join(f"`{n}`" for n in slot) + ".")
     add("")
 
@@ -423,7 +423,7 @@ def targets_section(pairs, results, target_peers, ratios_t, per_peer, base, args
         t = o["apply"].seconds
         L.append(f"6. Restore (verify) of the largest corpus pair ({largest.name}, {size[largest.name]:,} B) "
                  f"< 2 s in pure Python: {status(t < 2.0)}: {t:.2f} s (whole `verify` process, start included; "
-                 f"otapack/restore uses the standard library only: lzma, hashlib, zlib).")
+                 f"otapack/core/restore uses the standard library only: lzma, hashlib, zlib).")
     return "\n".join(L) + "\n"
 
 

@@ -9,7 +9,7 @@ One input drives one of four modes (first byte):
    delta) whose body is overwritten at fuzzer-chosen offsets and resealed
    (CRC32/SHA-256 valid): typed error or exactly NEW, readers agree;
 2  a delta-v1 patch stream, wrapped in a valid package against a 4 KiB old
-   image: the device restore and ``otapack.diff.decode_patch`` must agree on
+   image: the device restore and ``otapack.core.diff.decode_patch`` must agree on
    accept/reject and on the bytes;
 3  the input as a package *body*, resealed: same rules as 0.
 
@@ -45,12 +45,12 @@ def _load() -> None:
     global PackageOptions, build_delta, build_full, decode_patch, CorruptPatchError, OtapackError
     global FirmwareImage, Partition, PartitionType, Policy, seal, verify_package, SEEDS
     from hostile_builders import MODEL, OLD_FILL, body_of, compare_readers, corpus, delta_package, single
-    from otapack.build import PackageOptions, build_delta, build_full
-    from otapack.diff import decode_patch
+    from otapack.core.build import PackageOptions, build_delta, build_full
+    from otapack.core.diff import decode_patch
     from otapack.errors import CorruptPatchError, OtapackError
-    from otapack.model import FirmwareImage, Partition, PartitionType, Policy
-    from otapack.package import seal
-    from otapack.verify import verify_package
+    from otapack.core.model import FirmwareImage, Partition, PartitionType, Policy
+    from otapack.core.container import seal
+    from otapack.core.verify import verify_package
 
     SEEDS = _seeds()
 

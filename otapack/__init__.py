@@ -14,19 +14,19 @@ from otapack.version import __version__
 #: Public name -> defining module; resolved on first use (PEP 562), so the
 #: command line and ``import otapack.x`` do not load every dependency.
 _API = {
-    "PackageOptions": "otapack.build",
-    "build_delta": "otapack.build",
-    "build_full": "otapack.build",
+    "PackageOptions": "otapack.core.build",
+    "build_delta": "otapack.core.build",
+    "build_full": "otapack.core.build",
     "OtapackError": "otapack.errors",
-    "FirmwareImage": "otapack.model",
-    "Partition": "otapack.model",
-    "PartitionType": "otapack.model",
-    "Policy": "otapack.model",
-    "Package": "otapack.package",
-    "read_package": "otapack.package",
-    "DeviceOptions": "otapack.verify",
-    "apply_package": "otapack.verify",
-    "verify_package": "otapack.verify",
+    "FirmwareImage": "otapack.core.model",
+    "Partition": "otapack.core.model",
+    "PartitionType": "otapack.core.model",
+    "Policy": "otapack.core.model",
+    "Package": "otapack.core.container",
+    "read_package": "otapack.core.container",
+    "DeviceOptions": "otapack.core.verify",
+    "apply_package": "otapack.core.verify",
+    "verify_package": "otapack.core.verify",
 }
 
 __all__ = sorted(_API) + ["__version__"]

@@ -1,6 +1,6 @@
 """A minimal ELF32 little-endian writer for tests (pyelftools only reads).
 
-Declared with construct like the formats in otapack/formats: the ELF header,
+Declared with construct like the formats in otapack/core/formats: the ELF header,
 program header and section header, then ``build_elf`` lays out: header,
 program headers, segment data, ``.shstrtab``, section headers.  Each
 ``Segment`` becomes one PT_LOAD program header and one section; a segment

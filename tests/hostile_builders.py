@@ -2,7 +2,7 @@
 
 A hostile input only reaches the inner code (LZMA wrapper, control tuples,
 table fields) if the outer integrity checks pass, so everything here ends in
-``otapack.package.assemble`` or ``seal``: CRC32 and SHA-256 are always valid
+``otapack.core.container.assemble`` or ``seal``: CRC32 and SHA-256 are always valid
 unless a test breaks them on purpose.
 
 Patch streams are written byte by byte (not with the construct declarations,
@@ -17,13 +17,13 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
-from otapack.codecs import compress_lzma2
-from otapack.formats import package as fmt
-from otapack.formats.delta import MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES
-from otapack.formats.varint import encode_varint, zigzag
-from otapack.model import FirmwareImage
-from otapack.package import PackageHeader, PartitionRecord, assemble, header_size, seal
-from otapack.restore.resources import ram_requirement
+from otapack.core.codecs import compress_lzma2
+from otapack.core.formats import package as fmt
+from otapack.core.formats.delta import MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES
+from otapack.core.formats.varint import encode_varint, zigzag
+from otapack.core.model import FirmwareImage
+from otapack.core.container import PackageHeader, PartitionRecord, assemble, header_size, seal
+from otapack.core.restore.resources import ram_requirement
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 
@@ -269,14 +269,14 @@ def single(data: bytes, name: str = NAME, address: int = 0) -> FirmwareImage:
 
 def wire_read(pkg: bytes):
     """``read_package``'s checks done with the device's stdlib reader
-    (``otapack.restore.wire``): trailer, CRC32, header, tiling, SHA-256.
+    (``otapack.core.restore.wire``): trailer, CRC32, header, tiling, SHA-256.
 
     Returns ``(header, trailer)``; raises the reader's PackageFormatError.
     """
     import zlib
 
     from otapack.errors import IntegrityError, PackageFormatError, TruncatedPackageError
-    from otapack.restore import wire
+    from otapack.core.restore import wire
 
     trailer = wire.parse_trailer(pkg[-wire.TRAILER_SIZE :] if len(pkg) >= wire.TRAILER_SIZE else pkg)
     if trailer.total_length != len(pkg):
@@ -311,7 +311,7 @@ def wire_read(pkg: bytes):
 def compare_readers(pkg: bytes) -> bool:
     """Both header readers on ``pkg``: same verdict, same fields.  Returns accepted."""
     from otapack.errors import OtapackError
-    from otapack.package import read_package
+    from otapack.core.container import read_package
 
     try:
         parsed = read_package(pkg)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from otapack.app import AppOptions, build_app_release, collect_app_files, fs_free_space, staged_bytes
+from otapack.features.cloud.app import AppOptions, build_app_release, collect_app_files, fs_free_space, staged_bytes
 from otapack.cli import main
-from otapack.cloud import UrlBase, check_job_bytes
+from otapack.features.cloud.job import UrlBase, check_job_bytes
 from otapack.errors import InputError, OutputError, UsageError
 
 from conftest import FIXTURES
@@ -207,7 +207,7 @@ def test_reject_name_too_long(tmp_path, capsys, app):
 
 
 def test_reject_name_over_littlefs_limit():
-    from otapack.app import check_device_name
+    from otapack.features.cloud.app import check_device_name
 
     assert check_device_name("a" * 256) == f"name {'a' * 256!r} is longer than 255 bytes (littlefs name limit)"
 

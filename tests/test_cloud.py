@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from otapack.build import PackageOptions, build_delta, build_full
+from otapack.core.build import PackageOptions, build_delta, build_full
 from otapack.cli import main
-from otapack.cloud import (
+from otapack.features.cloud.job import (
     AWS_JOB_DOCUMENT_LIMIT,
     JobDocument,
     JobFile,
@@ -21,7 +21,7 @@ from otapack.cloud import (
     validate_job_document,
 )
 from otapack.errors import InputError, PackageFormatError, UsageError
-from otapack.model import FirmwareImage
+from otapack.core.model import FirmwareImage
 from conftest import run
 
 S3 = "https://qpyota.s3.us-west-2.amazonaws.com"

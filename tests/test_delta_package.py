@@ -9,9 +9,9 @@ import pytest
 from otapack import FirmwareImage, PackageOptions, build_delta, build_full, read_package, verify_package
 from otapack.cli import main
 from otapack.errors import IncompatibleImagesError, PrecursorMismatchError
-from otapack.model import Partition, PartitionType, Policy
-from otapack.partition_table import read_firmware_bytes
-from otapack.verify import apply_package, flatten
+from otapack.core.model import Partition, PartitionType, Policy
+from otapack.core.inputs import read_firmware_bytes
+from otapack.core.verify import apply_package, flatten
 
 from conftest import FIXTURES
 from test_partitions_fixtures import COMPOSITE_LAYOUT, littlefs_image
@@ -193,7 +193,7 @@ def test_cli_diff_with_layout_and_jobs(tmp_path, capsys):
 
 def test_hardware_id_binds_the_package(firmware):
     from otapack.errors import IncompatibleDeviceError
-    from otapack.verify import DeviceOptions
+    from otapack.core.verify import DeviceOptions
 
     old, new = firmware
     pkg = build_delta(old, new, PackageOptions(**{**OPTS.__dict__, "hardware_id": "EC600N-PCB-V1.2"}))

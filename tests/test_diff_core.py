@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otapack.diff import (
+from otapack.core.diff import (
     DEFAULT_ALGORITHM,
     DIFF_ALGORITHMS,
     decode_patch,
@@ -19,10 +19,11 @@ from otapack.diff import (
     get_algorithm,
     make_patch,
 )
-from otapack.diff import _core, reference
-from otapack.diff.encode import normalize_ctrl, split_windows
+from otapack.core.diff import _core
+from otapack.core.diff import reference_matcher as reference
+from otapack.core.diff.patch_encode import normalize_ctrl, split_windows
 from otapack.errors import CorruptPatchError, UsageError
-from otapack.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES, DIFF_CODINGS, DeltaHeader, Window
+from otapack.core.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES, DIFF_CODINGS, DeltaHeader, Window
 
 FIXTURES = Path(__file__).parent / "fixtures" / "corpus"
 
@@ -455,7 +456,7 @@ def test_large_inputs_get_their_own_defaults():
 
 def test_replaced_region_travels_as_extra_bytes(synth):
     """A region replaced in place is carried as new bytes, not as noisy diffs."""
-    from otapack.diff import literalize_dense_diffs
+    from otapack.core.diff import literalize_dense_diffs
 
     old, _ = synth
     old = old[:60000]
@@ -474,7 +475,7 @@ def test_replaced_region_travels_as_extra_bytes(synth):
 @settings(max_examples=60, deadline=None)
 @given(st.binary(min_size=1, max_size=3000), st.data())
 def test_literalized_matches_restore(old, data):
-    from otapack.diff import literalize_dense_diffs
+    from otapack.core.diff import literalize_dense_diffs
 
     rnd = random.Random(data.draw(st.integers(0, 2**32)))
     new = bytearray(mutate(rnd, old, data.draw(st.integers(0, 5))))

@@ -8,8 +8,8 @@ from construct import ConstructError, Container, ListContainer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otapack.formats import delta, package
-from otapack.formats.varint import CanonicalVarInt, ZigZagVarInt, encode_varint
+from otapack.core.formats import delta, package
+from otapack.core.formats.varint import CanonicalVarInt, ZigZagVarInt, encode_varint
 
 
 def plain(obj):

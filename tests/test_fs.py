@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from otapack.build import PackageOptions, build_full
+from otapack.core.build import PackageOptions, build_full
 from otapack.cli import main
 from otapack.errors import InputError, UsageError
-from otapack.fs import (
+from otapack.features.cloud.fs import (
     FsOptions,
     build_fs_image,
     extract_fs_image,
@@ -22,9 +22,9 @@ from otapack.fs import (
     read_fs_image,
     replace_partition_with_fs,
 )
-from otapack.model import FirmwareImage, Partition, PartitionType, Policy
-from otapack.partition_table import read_firmware_bytes
-from otapack.verify import apply_package, verify_package
+from otapack.core.model import FirmwareImage, Partition, PartitionType, Policy
+from otapack.core.inputs import read_firmware_bytes
+from otapack.core.verify import apply_package, verify_package
 
 from conftest import FIXTURES, error_line, run
 
@@ -331,7 +331,7 @@ def test_fs_missing_partition_cli(tmp_path, capsys, tree, programmer_new):
 
 def test_layout_fs_keys_set_the_geometry(tmp_path):
     from otapack.errors import InputError
-    from otapack.fs import fs_options_for
+    from otapack.features.cloud.fs import fs_options_for
 
     layout = ('erase_block = 0x1000\nflash_size = 0x20000\n[[partitions]]\nname = "customer_fs"\n'
               'offset = 0\nsize = 0x10000\ntype = "filesystem"\nfs_block_size = 0x2000\nfs_lfs_version = "2.1"\n')

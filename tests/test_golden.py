@@ -10,8 +10,8 @@ import pytest
 
 from otapack import FirmwareImage, PackageOptions, build_delta, build_full, read_package, verify_package
 from otapack import errors
-from otapack.formats.package import TRAILER_SIZE
-from otapack.package import seal
+from otapack.core.formats.package import TRAILER_SIZE
+from otapack.core.container import seal
 
 from conftest import FIXTURES
 

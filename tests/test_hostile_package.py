@@ -23,12 +23,12 @@ from hostile_builders import (
     mutate_bits, sha, single, stream, window, with_field,
 )
 from otapack import errors
-from otapack.build import PackageOptions, build_delta
-from otapack.formats.package import TRAILER_SIZE
-from otapack.model import FirmwareImage, Partition, PartitionType, Policy
-from otapack.package import read_package, seal
-from otapack.restore.resources import ram_requirement
-from otapack.verify import DeviceOptions, verify_package
+from otapack.core.build import PackageOptions, build_delta
+from otapack.core.formats.package import TRAILER_SIZE
+from otapack.core.model import FirmwareImage, Partition, PartitionType, Policy
+from otapack.core.container import read_package, seal
+from otapack.core.restore.resources import ram_requirement
+from otapack.core.verify import DeviceOptions, verify_package
 
 OLD = OLD_FILL
 X = b"X" * 50

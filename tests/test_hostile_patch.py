@@ -5,7 +5,7 @@ CRC32 and SHA-256 are correct, so the control-tuple, varint and LZMA checks
 of the device restore are what rejects it.  Each case pins the exact error
 class and message, checks that nothing reached the device's partition, and
 runs the same stream through the independent reference applier
-(``otapack.diff.decode_patch``): both must reject, or both must restore the
+(``otapack.core.diff.decode_patch``): both must reject, or both must restore the
 same bytes.
 """
 
@@ -21,11 +21,11 @@ import pytest
 from hostile_builders import (
     DICT, OLD_FILL, delta_package, full_package, lzma2, overlong, single, stream, tuple_bytes, varint, window,
 )
-from otapack.codecs import decompress_lzma2
-from otapack.diff import decode_patch
+from otapack.core.codecs import decompress_lzma2
+from otapack.core.diff import decode_patch
 from otapack.errors import CorruptPatchError, PackageFormatError, ResourceLimitError
-from otapack.formats.delta import MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES
-from otapack.verify import verify_package
+from otapack.core.formats.delta import MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES
+from otapack.core.verify import verify_package
 
 OLD = OLD_FILL  # 4096 bytes: 0..255 repeated
 X = b"X" * 50

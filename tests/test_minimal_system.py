@@ -2,7 +2,7 @@
 
 The composite images are built from real pieces: a real code image
 (fixtures/corpus/programmer-0.8.0/0.9.0.bin) in ``app``, a littlefs
-``customer_fs`` with real files (otapack.fs), NV records; the minimal system
+``customer_fs`` with real files (otapack.features.cloud.fs), NV records; the minimal system
 is a slice of another real build (fixtures/corpus/synthesizer-1.bin).
 """
 
@@ -16,16 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from otapack.build import PackageOptions
+from otapack.core.build import PackageOptions
 from otapack.cli import main
 from otapack.errors import BudgetError, LayoutError, UsageError
-from otapack.fs import FsOptions, build_fs_image
-from otapack.minimal_system import (
+from otapack.features.cloud.fs import FsOptions, build_fs_image
+from otapack.features.minimal.system import (
     ChainMismatchError, ChainStateError, MinimalConfig, build_minimal, chain_capacities, decode_budget,
     install_minimal, plan_upgrade, verify_chain,
 )
-from otapack.package import read_package
-from otapack.partition_table import load_layout, read_firmware_bytes
+from otapack.core.container import read_package
+from otapack.core.inputs import load_layout, read_firmware_bytes
 
 from conftest import FIXTURES
 

@@ -24,12 +24,12 @@ import pytest
 from hostile_builders import (
     DICT, MODEL, body_of, compare_readers, corpus, delta_package, mutate, sha, single,
 )
-from otapack.build import PackageOptions, build_delta, build_full
-from otapack.diff import decode_patch, make_patch
+from otapack.core.build import PackageOptions, build_delta, build_full
+from otapack.core.diff import decode_patch, make_patch
 from otapack.errors import CorruptPatchError, OtapackError, PackageFormatError
-from otapack.model import FirmwareImage, Partition, PartitionType, Policy
-from otapack.package import seal
-from otapack.verify import verify_package
+from otapack.core.model import FirmwareImage, Partition, PartitionType, Policy
+from otapack.core.container import seal
+from otapack.core.verify import verify_package
 
 OPTS = PackageOptions(model=MODEL, security_counter=2, lzma_dict_size=1 << 16)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from otapack.errors import IncompatibleImagesError
-from otapack.model import FirmwareImage, Partition
-from otapack.partition_table import STATUSES, check_compatible, compare, read_firmware_bytes
-from otapack.partition_table.compare import byte_differences
+from otapack.core.model import FirmwareImage, Partition
+from otapack.core.inputs import STATUSES, check_compatible, compare, read_firmware_bytes
+from otapack.core.inputs.compare import byte_differences
 from test_partitions_fixtures import (
     COMPOSITE,
     COMPOSITE_LAYOUT,

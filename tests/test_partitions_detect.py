@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from otapack.model import DEFAULT_POLICY, PartitionType, Policy
-from otapack.partition_table import DETECTORS, NAME_TYPES, detect_content, erased_fraction, read_firmware_bytes
-from otapack.partition_table.detect import classify
-from otapack.formats import mbr
+from otapack.core.model import DEFAULT_POLICY, PartitionType, Policy
+from otapack.core.inputs import DETECTORS, NAME_TYPES, detect_content, erased_fraction, read_firmware_bytes
+from otapack.core.inputs.detect import classify
+from otapack.core.formats import mbr
 from test_partitions_fixtures import PROGRAMMER, blob, littlefs_image, mbr_sector, pad
 
 

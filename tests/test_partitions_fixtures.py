@@ -19,7 +19,7 @@ from pathlib import Path
 import bincopy
 from littlefs import LittleFS
 
-from otapack.formats import esp_idf, gpt, mbr, pac
+from otapack.core.formats import esp_idf, gpt, mbr, pac
 
 try:
     from tests.elf_builder import Segment, build_elf

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from otapack.errors import InputError, LayoutError
-from otapack.model import PartitionType, Policy
-from otapack.partition_table import LAYOUT_KEYS, PARTITION_KEYS, Layout, LayoutPartition, load_layout
-from otapack.partition_table import layout as layout_module
+from otapack.core.model import PartitionType, Policy
+from otapack.core.inputs import LAYOUT_KEYS, PARTITION_KEYS, Layout, LayoutPartition, load_layout
+from otapack.core.inputs import layout as layout_module
 from test_partitions_fixtures import COMPOSITE, COMPOSITE_LAYOUT, EXAMPLES
 
 GOOD = """

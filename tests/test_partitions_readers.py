@@ -7,9 +7,9 @@ import hashlib
 import pytest
 
 from otapack.errors import ImageFormatError, InputError, LayoutError
-from otapack.formats import pac
-from otapack.model import PartitionType, Policy
-from otapack.partition_table import INPUT_KINDS, detect_kind, load_layout, read_firmware, read_firmware_bytes
+from otapack.core.formats import pac
+from otapack.core.model import PartitionType, Policy
+from otapack.core.inputs import INPUT_KINDS, detect_kind, load_layout, read_firmware, read_firmware_bytes
 from test_partitions_fixtures import (
     COMPOSITE,
     COMPOSITE_LAYOUT,

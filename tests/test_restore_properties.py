@@ -1,9 +1,9 @@
 """Build -> restore identity (Hypothesis) and differential checking of the restore.
 
 Every delta payload the builder makes here is restored twice: by the device
-restore (``otapack.restore``, streaming, through the simulated flash) and by
-the independent in-memory reference (``otapack.diff.decode_patch`` over the
-same decompressed stream, ``otapack.codecs.decompress_lzma2``).  Both must
+restore (``otapack.core.restore``, streaming, through the simulated flash) and by
+the independent in-memory reference (``otapack.core.diff.decode_patch`` over the
+same decompressed stream, ``otapack.core.codecs.decompress_lzma2``).  Both must
 give NEW byte for byte.  The two header readers must agree on every package.
 """
 
@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hostile_builders import compare_readers, corpus, single
-from otapack.build import PackageOptions, build_delta, build_full
-from otapack.codecs import CODECS
-from otapack.diff import decode_patch
-from otapack.model import FirmwareImage, Partition, PartitionType, Policy
-from otapack.package import read_package
-from otapack.verify import apply_package, verify_package
+from otapack.core.build import PackageOptions, build_delta, build_full
+from otapack.core.codecs import CODECS
+from otapack.core.diff import decode_patch
+from otapack.core.model import FirmwareImage, Partition, PartitionType, Policy
+from otapack.core.container import read_package
+from otapack.core.verify import apply_package, verify_package
 
 FAST = dict(lzma_dict_size=1 << 16)
 

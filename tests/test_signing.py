@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from otapack import signing
-from otapack.build import PackageOptions, build_delta, build_full
+from otapack.features import signing
+from otapack.core.build import PackageOptions, build_delta, build_full
 from otapack.errors import (
     IncompatibleDeviceError,
     InputError,
@@ -29,10 +29,10 @@ from otapack.errors import (
     SignatureError,
     UsageError,
 )
-from otapack.formats import package as fmt
-from otapack.model import FirmwareImage
-from otapack.package import build_trailer, read_package, seal
-from otapack.verify import DeviceOptions, make_device, verify_package
+from otapack.core.formats import package as fmt
+from otapack.core.model import FirmwareImage
+from otapack.core.container import build_trailer, read_package, seal
+from otapack.core.verify import DeviceOptions, make_device, verify_package
 
 ALGS = sorted(signing.ALGORITHMS)
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551

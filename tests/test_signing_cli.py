@@ -13,9 +13,9 @@ import subprocess
 
 import pytest
 
-from otapack import signing
+from otapack.features import signing
 from otapack.cli import main
-from otapack.package import read_package
+from otapack.core.container import read_package
 from conftest import run
 
 ALGS = sorted(signing.ALGORITHMS)

@@ -4,7 +4,7 @@
 
 Pieces (origin and licence in README.md): the code partition is a real
 firmware build (examples/firmware/synthesizer-v1.bin / -v2.bin), the user file
-system a littlefs image of a small QuecPython app built with otapack.fs, the
+system a littlefs image of a small QuecPython app built with otapack.features.cloud.fs, the
 boot partition a real Cortex-M3 image standing in for a bootloader
 (tests/fixtures/corpus/programmer-0.8.0.bin), NV a block of factory records.
 The minimal system is another real build (tests/fixtures/corpus/programmer-0.9.0.bin).
@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from otapack.fs import FsOptions, build_fs_image
-from otapack.partition_table import load_layout
+from otapack.features.cloud.fs import FsOptions, build_fs_image
+from otapack.core.inputs import load_layout
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

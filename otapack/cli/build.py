@@ -5,14 +5,14 @@ from __future__ import annotations
 import click
 
 from otapack.api import load_firmware
-from otapack.build import PackageOptions, build_delta, build_full
+from otapack.core.build import PackageOptions, build_delta, build_full
 from otapack.cli.common import SIZE, info, layout_option, output_option, progress_bar
-from otapack.codecs import DEFAULT_LZMA_DICT
-from otapack.diff import DEFAULT_ALGORITHM, DIFF_ALGORITHMS
+from otapack.core.codecs import DEFAULT_LZMA_DICT
+from otapack.core.diff import DEFAULT_ALGORITHM, DIFF_ALGORITHMS
 from otapack.errors import UsageError, VerificationError
-from otapack.fileio import check_output_path, write_atomic
-from otapack.signing import load_private_key, make_signature_check, sign_package
-from otapack.verify import DeviceOptions, verify_package
+from otapack.core.fileio import check_output_path, write_atomic
+from otapack.features.signing import load_private_key, make_signature_check, sign_package
+from otapack.core.verify import DeviceOptions, verify_package
 
 #: ctx.meta key of the private key --sign-key loaded (see _sign).
 _SIGN_KEY = "otapack.sign_key"
@@ -36,7 +36,7 @@ def load_new_image(ctx, path: str, layout, what: str = "new image"):
     image = load_firmware(path, layout, what)
     fs_dir = ctx.meta.get(_FS_DIR)
     if fs_dir is not None:
-        from otapack.fs import DEFAULT_PARTITION, replace_partition_with_fs
+        from otapack.features.cloud.fs import DEFAULT_PARTITION, replace_partition_with_fs
 
         partition = ctx.meta.get(_FS_PARTITION, DEFAULT_PARTITION)
         image = replace_partition_with_fs(image, fs_dir, partition, layout)

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import click
 
-from otapack.app import DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_SIZE, AppOptions, build_app_release, fs_free_space, write_tree
-from otapack.cloud import PackageFile, UrlBase, check_job_bytes, fota_document
+from otapack.core.fileio import write_tree
+from otapack.features.cloud.app import DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_SIZE, AppOptions, build_app_release, fs_free_space
+from otapack.features.cloud.job import PackageFile, UrlBase, check_job_bytes, fota_document
 from otapack.cli.common import SIZE, emit_json, info, json_option
 from otapack.errors import InputError, UsageError
-from otapack.fileio import read_input, write_atomic
-from otapack.fs import (
+from otapack.core.fileio import read_input, write_atomic
+from otapack.features.cloud.fs import (
     DEFAULT_BLOCK_SIZE,
     DEFAULT_PARTITION,
     LFS_VERSIONS,

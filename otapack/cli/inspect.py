@@ -8,8 +8,8 @@ import click
 
 from otapack.cli.common import emit_json, json_option
 from otapack.errors import OtapackError
-from otapack.fileio import read_input
-from otapack.package import Package, read_package
+from otapack.core.fileio import read_input
+from otapack.core.container import Package, read_package
 
 
 def _size(n: int) -> str:
@@ -31,7 +31,7 @@ def render_info(package: Package) -> str:
     ]
     for name, value in h.to_dict()["extensions"].items():
         lines.append(f"extension      {name}: {value}")
-    from otapack.minimal_system import describe_extensions
+    from otapack.features.minimal.system import describe_extensions
 
     lines += describe_extensions(package)
     lines.append("")
@@ -59,7 +59,7 @@ def info_cmd(package, as_json):
     """Show the header, partition table and footer of PACKAGE."""
     parsed = read_package(read_input(package, "package"))
     if as_json:
-        from otapack.minimal_system import STAGE_KINDS, decode_extensions
+        from otapack.features.minimal.system import STAGE_KINDS, decode_extensions
 
         document = parsed.to_dict()
         if parsed.header.kind in STAGE_KINDS:

@@ -1,6 +1,6 @@
 """``otapack keygen``, ``pubkey``, ``sign`` and ``digest``: keys and signatures.
 
-The work is done in ``otapack.signing``; see docs/security.md for what is
+The work is done in ``otapack.features.signing``; see docs/security.md for what is
 signed and how devices check it.
 """
 
@@ -12,8 +12,8 @@ import click
 
 from otapack.cli.common import info
 from otapack.errors import UsageError
-from otapack.fileio import read_input, write_atomic
-from otapack.signing import (
+from otapack.core.fileio import read_input, write_atomic
+from otapack.features.signing import (
     ALGORITHMS,
     attach_signature,
     c_array,

@@ -1,6 +1,6 @@
 """``otapack minimal`` and ``otapack plan``: minimal-system upgrades and flash budgets.
 
-Thin: parse, call ``otapack.minimal_system``, render.  See docs/minimal-system.md.
+Thin: parse, call ``otapack.features.minimal.system``, render.  See docs/minimal-system.md.
 """
 
 from __future__ import annotations
@@ -10,19 +10,19 @@ import os
 import click
 
 from otapack.api import load_firmware
-from otapack.build import PackageOptions
+from otapack.core.build import PackageOptions
 from otapack.cli.build import (
     _FS_DIR, _FS_PARTITION, _HARDWARE_ID, _SIGN_KEY, _load_sign_key, _remember, _sign, _write, load_new_image,
     package_settings,
 )
 from otapack.cli.common import SIZE, check_line, emit_json, info, json_option, layout_option
-from otapack.codecs import DEFAULT_LZMA_DICT
-from otapack.diff import DEFAULT_ALGORITHM, DIFF_ALGORITHMS
+from otapack.core.codecs import DEFAULT_LZMA_DICT
+from otapack.core.diff import DEFAULT_ALGORITHM, DIFF_ALGORITHMS
 from otapack.errors import BudgetError, UsageError, VerificationError
-from otapack.fileio import check_output_path, read_input
-from otapack.minimal_system import MinimalConfig, build_minimal, chain_capacities, plan_upgrade, verify_chain
-from otapack.signing import make_signature_check
-from otapack.verify import DeviceOptions
+from otapack.core.fileio import check_output_path, read_input
+from otapack.features.minimal.system import MinimalConfig, build_minimal, chain_capacities, plan_upgrade, verify_chain
+from otapack.features.signing import make_signature_check
+from otapack.core.verify import DeviceOptions
 
 #: File names ``--out-dir`` writes (stage 1 is url1, stage 2 is url2).
 OUT_DIR_NAMES = ("stage1.pack", "stage2.pack")
@@ -193,7 +193,7 @@ def _capacities(layout, image) -> tuple[int | None, int | None]:
     """The download areas of the layout's [minimal_system] table, if it has one."""
     if layout is None or image is None:
         return (None, None)
-    from otapack.partition_table.layout import load_layout, minimal_system_table
+    from otapack.core.inputs.layout import load_layout, minimal_system_table
 
     if minimal_system_table(load_layout(layout)) is None:
         return (None, None)

@@ -1,6 +1,6 @@
 """``otapack partitions`` and ``otapack compare``: firmware split by partition.
 
-Thin layer over ``otapack.partition_table``: parse options, call the API,
+Thin layer over ``otapack.core.inputs``: parse options, call the API,
 render a table (hex addresses) or one JSON document (integers).
 """
 
@@ -10,8 +10,8 @@ import click
 
 from otapack.cli.common import emit_json, json_option
 from otapack.errors import IncompatibleImagesError
-from otapack.model import FirmwareImage
-from otapack.partition_table import (
+from otapack.core.model import FirmwareImage
+from otapack.core.inputs import (
     EMBEDDED_TABLES,
     INPUT_KINDS,
     compare,

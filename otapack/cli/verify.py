@@ -6,9 +6,9 @@ import click
 
 from otapack.api import load_firmware
 from otapack.cli.common import SIZE, check_line, emit_json, json_option, layout_option
-from otapack.fileio import check_output_path, read_input, write_atomic
-from otapack.signing import load_public_key, make_signature_check
-from otapack.verify import DeviceOptions, VerifyReport, apply_package, flatten, verify_package
+from otapack.core.fileio import check_output_path, read_input, write_atomic
+from otapack.features.signing import load_public_key, make_signature_check
+from otapack.core.verify import DeviceOptions, VerifyReport, apply_package, flatten, verify_package
 
 
 

@@ -1,0 +1,196 @@
+"""Streaming application of a delta-v1 patch, as the device runs it.
+
+Every bound is checked in subtraction form (``a > limit - b``), which cannot
+overflow in the device's 32-bit arithmetic (CVE-2014-9862, CVE-2020-14315).
+Reads outside the old partition are errors, not zeros.  Standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from otapack.errors import CorruptPatchError
+from otapack.core.restore.resources import DECODE_CHUNK, TUPLE_BYTES, RamMeter
+
+MAX_WINDOW_SIZE = 1 << 20
+MAX_WINDOW_TUPLES = 1 << 16
+MAX_SEEK = (1 << 32) - 1
+
+
+def read_varint(stream, limit: int, what: str, where: str) -> int:
+    value = 0
+    for index in range(10):
+        byte = stream.read(1)[0]
+        value |= (byte & 0x7F) << (7 * index)
+        if not byte & 0x80:
+            if byte == 0 and index:
+                raise CorruptPatchError(f"{where}: {what} is a non-canonical varint")
+            if value > limit:
+                raise CorruptPatchError(f"{where}: {what} {value} exceeds {limit}")
+            return value
+        if value > limit:
+            raise CorruptPatchError(f"{where}: {what} exceeds {limit}")
+    raise CorruptPatchError(f"{where}: {what} varint longer than 10 bytes")
+
+
+@dataclass(frozen=True)
+class PatchHeader:
+    window_size: int
+    max_tuples: int
+    zero_runs: bool  # diff bytes coded as (zero run, literal run) pairs
+
+
+def read_stream_header(stream, where: str) -> PatchHeader:
+    window_size = read_varint(stream, MAX_WINDOW_SIZE, "window size", where)
+    max_tuples = read_varint(stream, MAX_WINDOW_TUPLES, "tuples per window", where)
+    if window_size < 1 or max_tuples < 2:
+        raise CorruptPatchError(f"{where}: window size must be at least 1 and tuples per window at least 2")
+    coding = read_varint(stream, 1, "diff coding", where)
+    return PatchHeader(window_size, max_tuples, coding == 1)
+
+
+class RawDiff:
+    """Diff bytes stored as they are."""
+
+    def __init__(self, stream, where: str):
+        self.stream = stream
+
+    def start_window(self, total: int, where: str) -> None:
+        pass
+
+    def pieces(self, n: int):
+        while n:
+            k = min(DECODE_CHUNK, n)
+            yield self.stream.read(k)
+            n -= k
+
+
+class ZeroRunDiff:
+    """Diff bytes as (zeros, literals) pairs: zeros cost nothing to apply."""
+
+    def __init__(self, stream, where: str):
+        self.stream = stream
+        self.zeros = self.literals = self.left = self.pairs = 0
+        self.where = where
+
+    def start_window(self, total: int, where: str) -> None:
+        self.left, self.pairs, self.where = total, 0, where
+
+    def _next_pair(self) -> None:
+        zeros = read_varint(self.stream, MAX_WINDOW_SIZE, "zero run", self.where)
+        literals = read_varint(self.stream, MAX_WINDOW_SIZE, "literal run", self.where)
+        if zeros > self.left or literals > self.left - zeros:
+            raise CorruptPatchError(f"{self.where}: zero-run pair ({zeros}, {literals}) overruns the "
+                                    f"{self.left} diff bytes left in the window")
+        if self.pairs and not zeros:
+            raise CorruptPatchError(f"{self.where}: non-canonical zero-run pair: no zeros after a literal run")
+        if not literals and zeros != self.left:
+            raise CorruptPatchError(f"{self.where}: non-canonical zero-run pair: no literals before the end")
+        self.left -= zeros + literals
+        self.zeros, self.literals = zeros, literals
+        self.pairs += 1
+
+    def pieces(self, n: int):
+        """Pieces of the next ``n`` diff bytes: an int is that many zeros."""
+        while n:
+            if not self.zeros and not self.literals:
+                self._next_pair()
+            if self.zeros:
+                k = min(self.zeros, n)
+                self.zeros -= k
+            else:
+                k = min(self.literals, n, DECODE_CHUNK)
+                data = self.stream.read(k)
+                if data.count(0):
+                    raise CorruptPatchError(f"{self.where}: non-canonical zero-run pair: zero byte inside a literal run")
+                self.literals -= k
+                k = data
+            n -= k if isinstance(k, int) else len(k)
+            yield k
+
+
+def add_bytes(old: bytes, diff: bytes) -> bytes:
+    """Bytewise (old + diff) mod 256, carry-free, using wide integers."""
+    n = len(diff)
+    if diff.count(0) == n:
+        return old
+    low = int.from_bytes(b"\x7f" * n, "little")
+    x = int.from_bytes(old, "little")
+    y = int.from_bytes(diff, "little")
+    return (((x & low) + (y & low)) ^ ((x ^ y) & ~low & ((1 << (8 * n)) - 1))).to_bytes(n, "little")
+
+
+def apply_delta(stream, read_old, old_size: int, writer, target_size: int, ram: RamMeter, where: str,
+                header: PatchHeader) -> None:
+    """Decode windows from ``stream`` and write exactly ``target_size`` bytes."""
+    window_size, max_tuples = header.window_size, header.max_tuples
+    diff = (ZeroRunDiff if header.zero_runs else RawDiff)(stream, where)
+    out = 0
+    old_pos = 0
+    window_index = 0
+    while out < target_size:
+        at = f"{where}: window {window_index} (output offset {out})"
+        count = read_varint(stream, max_tuples, "tuple count", at)
+        if count < 1:
+            raise CorruptPatchError(f"{at}: empty window")
+        ram.hold("control tuples", count * TUPLE_BYTES)
+        tuples = []
+        window_out = 0
+        copy_total = 0
+        for index in range(count):
+            tat = f"{at}, tuple {index}"
+            add = read_varint(stream, window_size, "add length", tat)
+            copy = read_varint(stream, window_size, "copy length", tat)
+            seek = read_varint(stream, 2 * MAX_SEEK, "seek", tat)
+            seek = (seek >> 1) ^ -(seek & 1)
+            if add == 0 and copy == 0 and (window_index or index):
+                raise CorruptPatchError(f"{tat}: writes nothing (only the stream's first tuple may be a bare seek)")
+            if add > window_size - window_out:
+                raise CorruptPatchError(f"{tat}: add length {add} overflows the {window_size}-byte window")
+            window_out += add
+            if copy > window_size - window_out:
+                raise CorruptPatchError(f"{tat}: copy length {copy} overflows the {window_size}-byte window")
+            window_out += copy
+            copy_total += copy
+            tuples.append((add, copy, seek))
+        if window_out > target_size - out:
+            raise CorruptPatchError(
+                f"{at}: window writes {window_out} bytes, only {target_size - out} left of the target"
+            )
+        ram.hold("extra buffer", copy_total)
+        extra = stream.read(copy_total)
+        extra_pos = 0
+        diff.start_window(window_out - copy_total, at)
+        for index, (add, copy, seek) in enumerate(tuples):
+            if add:
+                if old_pos > old_size or add > old_size - old_pos:
+                    raise CorruptPatchError(
+                        f"{at}, tuple {index}: reads {add} old bytes at {old_pos}, past the {old_size}-byte old partition"
+                    )
+                position = old_pos
+                for piece in diff.pieces(add):
+                    if isinstance(piece, int):  # a zero run: the old bytes unchanged
+                        while piece:
+                            k = min(DECODE_CHUNK, piece)
+                            ram.hold("old read", k)
+                            writer.write(read_old(position, k))
+                            position += k
+                            piece -= k
+                    else:
+                        ram.hold("old read", len(piece))
+                        writer.write(add_bytes(read_old(position, len(piece)), piece))
+                        position += len(piece)
+                old_pos += add
+            if copy:
+                writer.write(extra[extra_pos : extra_pos + copy])
+                extra_pos += copy
+            if seek < -old_pos or seek > old_size - old_pos:
+                raise CorruptPatchError(
+                    f"{at}, tuple {index}: seek {seek} from {old_pos} leaves the {old_size}-byte old partition"
+                )
+            old_pos += seek
+        ram.release("extra buffer")
+        ram.release("control tuples")
+        ram.release("old read")
+        out += window_out
+        window_index += 1

@@ -1,0 +1,144 @@
+"""Host-side verify and apply: run the device restore on a simulated module.
+
+``verify_package`` builds a simulated device holding OLD (or a blank one for
+full packages), runs the restore (``otapack.core.restore.engine``) and, given NEW,
+checks the device ends byte-identical to it.  ``apply_package`` returns the
+restored firmware.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from otapack.errors import OtapackError, TargetMismatchError, VerificationError
+from otapack.core.model import FirmwareImage, Partition, Policy
+from otapack.core.restore.engine import Check, Device, DevicePartition, Restore, RestoreResult
+from otapack.core.restore.flash import SimFlash
+
+
+@dataclass(frozen=True)
+class DeviceOptions:
+    """What the simulated device knows about itself (all optional)."""
+
+    model: str | None = None
+    security_counter: int | None = None
+    ram_budget: int | None = None
+    download_capacity: int | None = None
+    signature_check: Callable[[bytes, bytes], str] | None = None
+    chain_check: Callable | None = None
+    hardware_id: str | None = None
+
+
+@dataclass
+class VerifyReport:
+    restore: RestoreResult
+    checks: list[Check] = field(default_factory=list)
+    error: OtapackError | None = None
+    device: Device | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        out = self.restore.to_dict()
+        out["checks"] = [c.to_dict() for c in self.checks]
+        out["result"] = "pass" if self.ok else "fail"
+        out["error"] = str(self.error) if self.error else None
+        return out
+
+
+def make_device(old: FirmwareImage | None, opts: DeviceOptions = DeviceOptions(), *,
+                erase_block: int | None = None) -> Device:
+    block = erase_block or (old.erase_block if old else 4096)
+    erased = old.erased_value if old else 0xFF
+    device = Device(
+        erase_block=block, erased_value=erased, model=opts.model, security_counter=opts.security_counter,
+        ram_budget=opts.ram_budget, download_capacity=opts.download_capacity,
+        signature_check=opts.signature_check, chain_check=opts.chain_check, create_missing=old is None,
+        hardware_id=opts.hardware_id,
+    )
+    for part in old.partitions if old else ():
+        flash = SimFlash.holding(part.data, part.capacity, block, erased, part.name)
+        device.partitions[part.name] = DevicePartition(part.name, part.address, flash, part.size, part.slot_size)
+    return device
+
+
+def verify_package(package: bytes, old: FirmwareImage | None = None, new: FirmwareImage | None = None,
+                   opts: DeviceOptions = DeviceOptions(), device: Device | None = None) -> VerifyReport:
+    """Every named check of the device restore, plus equality with NEW."""
+    if device is None:
+        erase_block = None
+        if old is None and len(package) >= 44:
+            erase_block = int.from_bytes(package[40:44], "little") or None
+        device = make_device(old, opts, erase_block=erase_block)
+    result = Restore(device).run(package)
+    report = VerifyReport(restore=result, checks=list(result.checks), error=result.error, device=device)
+    expected = Check("expected-image", "skipped", "no --new image given")
+    if new is not None and result.ok:
+        try:
+            expected.detail = compare_with(device, new)
+            expected.status = "pass"
+        except VerificationError as exc:
+            expected.status, expected.detail = "fail", str(exc)
+            report.error = exc
+    report.checks.append(expected)
+    return report
+
+
+def compare_with(device: Device, new: FirmwareImage) -> str:
+    compared = 0
+    for part in new.partitions:
+        if part.policy is Policy.SKIP:
+            continue
+        have = device.partitions.get(part.name)
+        if have is None:
+            raise TargetMismatchError(f"partition {part.name!r} of the new image is missing after the restore")
+        data = have.flash.read(0, have.size)
+        if data != part.data:
+            first = next((i for i, (a, b) in enumerate(zip(data, part.data)) if a != b), min(len(data), len(part.data)))
+            raise TargetMismatchError(
+                f"partition {part.name!r} differs from the new image: {len(data)} vs {len(part.data)} bytes, "
+                f"first difference at offset {first}"
+            )
+        compared += 1
+    return f"{compared} partitions byte-identical to the new image"
+
+
+def restored_image(device: Device, template: FirmwareImage | None) -> FirmwareImage:
+    """The device's partitions after a restore, in the template's order."""
+    names = [p.name for p in template.partitions] if template else []
+    names += [n for n in device.partitions if n not in names]
+    parts = []
+    for name in names:
+        dp = device.partitions[name]
+        base = template.get(name) if template else None
+        parts.append(Partition(
+            name=name, address=dp.address, data=dp.flash.read(0, dp.size),
+            type=base.type if base else Partition.__dataclass_fields__["type"].default,
+            policy=base.policy if base else Policy.DELTA, slot_size=dp.capacity,
+        ))
+    source = template.source if template else ("single" if len(parts) == 1 else "package")
+    return FirmwareImage(tuple(parts), source=source, erase_block=device.erase_block,
+                         erased_value=device.erased_value)
+
+
+def flatten(image: FirmwareImage) -> bytes:
+    """One flat flash image: a single partition as is, several laid out by address."""
+    if len(image.partitions) == 1 and image.source in ("single", "package"):
+        return image.partitions[0].data
+    base = min(p.address for p in image.partitions)
+    end = max(p.address + max(p.capacity, p.size) for p in image.partitions)
+    flat = bytearray([image.erased_value]) * (end - base)
+    for p in image.partitions:
+        flat[p.address - base : p.address - base + p.size] = p.data
+    return bytes(flat)
+
+
+def apply_package(package: bytes, old: FirmwareImage | None = None, opts: DeviceOptions = DeviceOptions()) -> FirmwareImage:
+    """Restore and return the new firmware; raises the first failing check."""
+    report = verify_package(package, old, None, opts)
+    if report.error is not None:
+        raise report.error
+    return restored_image(report.device, old)
