@@ -6,11 +6,13 @@ import click
 
 from otapack.api import load_firmware
 from otapack.core.build import PackageOptions, build_delta, build_full
-from otapack.cli.common import SIZE, info, layout_option, output_option, progress_bar
+from otapack.cli.common import (
+    INPUT_DIR, INPUT_FILE, SIZE, check_outputs, info, layout_option, output_option, progress_bar, shown,
+    write_outputs,
+)
 from otapack.core.codecs import DEFAULT_LZMA_DICT
 from otapack.core.diff import DEFAULT_ALGORITHM, DIFF_ALGORITHMS
 from otapack.errors import UsageError, VerificationError
-from otapack.core.fileio import check_output_path, write_atomic
 from otapack.features.signing import load_private_key, make_signature_check, sign_package
 from otapack.core.verify import DeviceOptions, verify_package
 
@@ -69,10 +71,10 @@ def package_options(func):
         click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
                      help="Partitions processed in parallel; output is identical for any value."),
         click.option("--no-verify", is_flag=True, help="Skip running the device restore on the new package."),
-        click.option("--sign-key", type=click.Path(dir_okay=False, path_type=str), default=None,
+        click.option("--sign-key", type=INPUT_FILE, default=None,
                      expose_value=False, callback=_load_sign_key,
                      help="Private key (ed25519 or ecdsa-p256 PEM) to sign the package with; see `otapack keygen`."),
-        click.option("--fs", type=click.Path(file_okay=False, path_type=str), default=None,
+        click.option("--fs", type=INPUT_DIR, default=None,
                      expose_value=False, callback=_remember(_FS_DIR),
                      help="Directory to build the user file system (littlefs) from, replacing --fs-partition."),
         click.option("--fs-partition", default=None, expose_value=False, callback=_remember(_FS_PARTITION),
@@ -108,10 +110,16 @@ def _self_check(ctx, package: bytes, old, new) -> None:
 
 
 def _write(ctx, path: str, package: bytes) -> None:
+    _write_all(ctx, [(path, package)])
+
+
+def _write_all(ctx, items: list[tuple[str, bytes]]) -> None:
+    """Write the packages all or nothing (fileio's rules: atomic, never over an input or a device)."""
     if ctx.meta.get(_FS_DIR) is not None and not ctx.meta.get(_FS_DONE):
         raise UsageError(f"otapack {ctx.info_name} does not support --fs")
-    write_atomic(path, package)
-    info(ctx, f"wrote {path} ({len(package)} bytes)")
+    write_outputs(ctx, items, what="a package")
+    for path, package in items:
+        info(ctx, f"wrote {shown(path)} ({len(package)} bytes)")
 
 
 def package_settings(ctx, **fields) -> PackageOptions:
@@ -120,14 +128,14 @@ def package_settings(ctx, **fields) -> PackageOptions:
 
 
 @click.command("full")
-@click.argument("new_image", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("new_image", type=INPUT_FILE)
 @package_options
 @click.pass_context
 def full_cmd(ctx, new_image, model, target_version, security_counter, lzma_dict, jobs, no_verify, layout, output):
     """Build a full package of NEW_IMAGE (every partition compressed in full)."""
     opts = package_settings(ctx, model=model, target_version=target_version, security_counter=security_counter,
                             lzma_dict_size=lzma_dict, jobs=jobs)
-    check_output_path(output)
+    check_outputs(ctx, output)
     new = load_new_image(ctx, new_image, layout)
     with progress_bar(ctx, len(new.partitions), "full") as bar:
         package = build_full(new, opts, progress=lambda name: bar.update(1))
@@ -138,8 +146,8 @@ def full_cmd(ctx, new_image, model, target_version, security_counter, lzma_dict,
 
 
 @click.command("diff")
-@click.argument("old_image", type=click.Path(dir_okay=False, path_type=str))
-@click.argument("new_image", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("old_image", type=INPUT_FILE)
+@click.argument("new_image", type=INPUT_FILE)
 @click.option("--source-version", default="", help="Version string of the firmware on the device.")
 @click.option("--algorithm", type=click.Choice(sorted(DIFF_ALGORITHMS)), default=DEFAULT_ALGORITHM, show_default=True,
               help="Diff algorithm: " + "; ".join(f"{a.name}: {a.description}" for a in DIFF_ALGORITHMS.values()))
@@ -151,7 +159,7 @@ def diff_cmd(ctx, old_image, new_image, source_version, algorithm, model, target
     opts = package_settings(ctx, model=model, target_version=target_version, source_version=source_version,
                             security_counter=security_counter, lzma_dict_size=lzma_dict, jobs=jobs,
                             diff_algorithm=algorithm)
-    check_output_path(output)
+    check_outputs(ctx, output)
     old = load_firmware(old_image, layout, "old image")
     new = load_new_image(ctx, new_image, layout)
     with progress_bar(ctx, len(new.partitions), "diff") as bar:

@@ -6,12 +6,16 @@ from pathlib import Path
 
 import click
 
-from otapack.core.fileio import write_tree
-from otapack.features.cloud.app import DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_SIZE, AppOptions, build_app_release, fs_free_space
+from otapack.features.cloud.app import (
+    DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_SIZE, AppOptions, build_app_release, fs_free_space, split_source,
+)
 from otapack.features.cloud.job import PackageFile, UrlBase, check_job_bytes, fota_document
-from otapack.cli.common import SIZE, emit_json, info, json_option
+from otapack.cli.common import (
+    INPUT_DIR, INPUT_FILE, INPUT_OR_STDIN, OUTPUT_DIR, OUTPUT_OR_STDOUT, SIZE, add_inputs, check_outputs, emit_json,
+    info, inputs, json_option, shown, write_directory, write_output, write_stdout,
+)
 from otapack.errors import InputError, UsageError
-from otapack.core.fileio import read_input, write_atomic
+from otapack.core.fileio import read_input
 from otapack.features.cloud.fs import (
     DEFAULT_BLOCK_SIZE,
     DEFAULT_PARTITION,
@@ -44,7 +48,7 @@ no_integrity_option = click.option(
 
 
 def _check(ctx, path: str, as_json: bool) -> None:
-    result = check_job_bytes(read_input(path, "job document"), path)
+    result = check_job_bytes(read_input(path, "job document", kind="document"), path)
     if as_json:
         emit_json({"path": path, **result.to_dict()})
     if result.ok:
@@ -59,16 +63,16 @@ def _check(ctx, path: str, as_json: bool) -> None:
 
 
 @click.command("job")
-@click.argument("packages", nargs=-1, type=click.Path(dir_okay=False, path_type=str))
+@click.argument("packages", nargs=-1, type=INPUT_FILE)
 @url_base_option
 @presigned_option
 @click.option("--file-version", default=None, metavar="V",
               help="fileVersion the device compares after the upgrade (default: the package's target version).")
 @no_integrity_option
-@click.option("--check", "check_path", default=None, type=click.Path(dir_okay=False, path_type=str),
+@click.option("--check", "check_path", default=None, type=INPUT_FILE,
               metavar="JOB.json", help="Validate a job document (FOTA or app_fota) instead of writing one.")
-@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False, path_type=str),
-              help="Job document to write (atomically); default: stdout.")
+@click.option("-o", "--output", default=None, type=OUTPUT_OR_STDOUT,
+              help="Job document to write (atomically); default (or -): standard output.")
 @json_option
 @click.pass_context
 def job_cmd(ctx, packages, url_base, aws_presigned, file_version, no_integrity, check_path, output, as_json):
@@ -87,13 +91,14 @@ def job_cmd(ctx, packages, url_base, aws_presigned, file_version, no_integrity, 
     if not url_base:
         raise UsageError("--url-base is required to write a job document")
     base = UrlBase(url_base, aws_presigned)
-    files = [PackageFile(name=Path(p).name, data=read_input(p, "package")) for p in packages]
+    check_outputs(ctx, output or "-")
+    files = [PackageFile(name=Path(p).name, data=read_input(p, "package", kind="package")) for p in packages]
     document = fota_document(files, base, file_version=file_version, include_integrity=not no_integrity)
     data = document.to_bytes()
-    if output is None:
-        click.echo(data.decode(), nl=False)
+    if output is None or output == "-":
+        write_stdout(data, "a job document", binary=False)
         return
-    write_atomic(output, data)
+    write_output(ctx, output, data)
     names = ", ".join(f.name for f in document.files)
     info(ctx, f"wrote {output} (FOTA: {names}; fileVersion {document.files[0].version})")
 
@@ -113,7 +118,7 @@ def job_cmd(ctx, packages, url_base, aws_presigned, file_version, no_integrity, 
               help="Reject files larger than this (0: no limit).")
 @click.option("--exclude", multiple=True, metavar="GLOB",
               help=f"Skip files/directories whose name matches (repeatable; always: {', '.join(DEFAULT_EXCLUDES)}).")
-@click.option("--layout", type=click.Path(dir_okay=False, path_type=str), default=None,
+@click.option("--layout", type=INPUT_FILE, default=None,
               help="Partition layout: check the files fit the user file system's free space.")
 @click.option("--partition", default=DEFAULT_PARTITION, show_default=True,
               help="User file-system partition in --layout.")
@@ -121,7 +126,7 @@ def job_cmd(ctx, packages, url_base, aws_presigned, file_version, no_integrity, 
               help="Bytes already used on the device's file system (with --layout).")
 @no_integrity_option
 @click.option("--force", is_flag=True, help="Replace OUT_DIR if it exists and is not empty.")
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=str),
+@click.option("-o", "--output", required=True, type=OUTPUT_DIR,
               metavar="OUT_DIR", help="Upload folder to create (files under their keys, app_fota.json, manifest.json).")
 @json_option
 @click.pass_context
@@ -138,6 +143,8 @@ def app_cmd(ctx, sources, device_prefix, version, url_base, aws_presigned, max_f
     if not sources:
         raise UsageError("no app files given: otapack app FILE_OR_DIR... (empty file set)")
     base = UrlBase(url_base, aws_presigned)
+    add_inputs(ctx, [split_source(spec)[0] for spec in sources])
+    check_outputs(ctx, output, directory=True, overwrite=force)
     fs_free, block_size = None, DEFAULT_BLOCK_SIZE
     if layout is not None:
         fs_free, block_size = fs_free_space(layout, partition, used=fs_used)
@@ -148,7 +155,7 @@ def app_cmd(ctx, sources, device_prefix, version, url_base, aws_presigned, max_f
         excludes=DEFAULT_EXCLUDES + tuple(exclude), fs_free=fs_free, fs_block_size=block_size,
     )
     release = build_app_release(sources, opts, base, include_integrity=not no_integrity)
-    write_tree(output, release.outputs(), overwrite=force)
+    write_directory(ctx, output, release.outputs(), overwrite=force)
     if as_json:
         emit_json(release.manifest)
     total = sum(f.size for f in release.files)
@@ -164,20 +171,23 @@ def fs_group():
 
 
 @fs_group.command("build")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=str))
-@click.option("--layout", type=click.Path(dir_okay=False, path_type=str), default=None,
+@click.argument("directory", type=INPUT_DIR)
+@click.option("--layout", type=INPUT_FILE, default=None,
               help="Partition layout: block size = erase block, block count = partition size / block size.")
 @click.option("--partition", default=DEFAULT_PARTITION, show_default=True, help="File-system partition in --layout.")
 @click.option("--block-size", type=SIZE, default=None, help=f"littlefs block size (default: the layout's erase block, else {DEFAULT_BLOCK_SIZE}).")
 @click.option("--block-count", type=click.IntRange(2), default=None, help="littlefs block count (default: from the layout; required without one).")
 @click.option("--lfs-version", type=_LFS_CHOICES, default=None,
               help="littlefs on-disk version (default 2.0; 1.x cannot be built, see docs/cloud.md).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
-              help="Image to write (atomically).")
+@click.option("-o", "--output", required=True, type=OUTPUT_OR_STDOUT,
+              help="Image to write (atomically); - for standard output.")
 @json_option
 @click.pass_context
 def fs_build_cmd(ctx, directory, layout, partition, block_size, block_count, lfs_version, output, as_json):
     """Build the littlefs image of DIRECTORY for the user file-system partition."""
+    if as_json and output == "-":
+        raise UsageError("--json and -o - would both write to standard output")
+    check_outputs(ctx, output)
     if layout is not None:
         opts = fs_options_for(layout, partition, block_size=block_size, block_count=block_count,
                               lfs_version=lfs_version)
@@ -189,18 +199,18 @@ def fs_build_cmd(ctx, directory, layout, partition, block_size, block_count, lfs
             kwargs["lfs_version"] = lfs_version
         opts = FsOptions(**kwargs)
     image = build_fs_image(directory, opts)
-    write_atomic(output, image)
-    listing = read_fs_image(image, block_size=opts.block_size, what=output)
+    listing = read_fs_image(image, block_size=opts.block_size, what=shown(output))
+    write_output(ctx, output, image, what="a file-system image")
     if as_json:
         emit_json({"output": output, **opts.to_dict(), "used_blocks": listing.used_blocks,
                    "entries": [e.to_dict() for e in listing.entries]})
     files = sum(1 for e in listing.entries if not e.is_dir)
-    info(ctx, f"wrote {output} ({opts.size} bytes: {opts.block_count} blocks of {opts.block_size}, "
+    info(ctx, f"wrote {shown(output)} ({opts.size} bytes: {opts.block_count} blocks of {opts.block_size}, "
               f"littlefs {opts.lfs_version}; {files} files, {listing.used_blocks} blocks used)")
 
 
 @fs_group.command("ls")
-@click.argument("image", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("image", type=INPUT_OR_STDIN)
 @click.option("--block-size", type=SIZE, default=None, help="littlefs block size (default: detected).")
 @json_option
 def fs_ls_cmd(image, block_size, as_json):
@@ -219,14 +229,16 @@ def fs_ls_cmd(image, block_size, as_json):
 
 
 @fs_group.command("extract")
-@click.argument("image", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("image", type=INPUT_FILE)
 @click.option("--block-size", type=SIZE, default=None, help="littlefs block size (default: detected).")
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=str),
+@click.option("-o", "--output", required=True, type=OUTPUT_DIR,
               help="Directory to create (must not exist or be empty).")
 @click.pass_context
 def fs_extract_cmd(ctx, image, block_size, output):
     """Extract every file of a littlefs IMAGE into a directory."""
-    listing = extract_fs_image(read_input(image, "file-system image"), output, block_size=block_size)
+    check_outputs(ctx, output, directory=True, overwrite=False)
+    listing = extract_fs_image(read_input(image, "file-system image"), output, block_size=block_size,
+                               inputs=inputs(ctx))
     files = sum(1 for e in listing.entries if not e.is_dir)
     info(ctx, f"extracted {files} files into {output}")
 

@@ -6,7 +6,7 @@ import datetime
 
 import click
 
-from otapack.cli.common import emit_json, json_option
+from otapack.cli.common import INPUT_OR_STDIN, emit_json, json_option
 from otapack.errors import OtapackError
 from otapack.core.fileio import read_input
 from otapack.core.container import Package, read_package
@@ -53,11 +53,11 @@ def render_info(package: Package) -> str:
 
 
 @click.command("info")
-@click.argument("package", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("package", type=INPUT_OR_STDIN)
 @json_option
 def info_cmd(package, as_json):
     """Show the header, partition table and footer of PACKAGE."""
-    parsed = read_package(read_input(package, "package"))
+    parsed = read_package(read_input(package, "package", kind="package"))
     if as_json:
         from otapack.features.minimal.system import STAGE_KINDS, decode_extensions
 

@@ -6,13 +6,13 @@ signed and how devices check it.
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from otapack.cli.common import info
+from otapack.cli.common import (
+    INPUT_FILE, OUTPUT_FILE, OUTPUT_OR_STDOUT, check_outputs, info, shown, write_output, write_stdout,
+)
 from otapack.errors import UsageError
-from otapack.core.fileio import read_input, write_atomic
+from otapack.core.fileio import read_input
 from otapack.features.signing import (
     ALGORITHMS,
     attach_signature,
@@ -25,25 +25,18 @@ from otapack.features.signing import (
     write_private_key,
 )
 
-_PATH = click.Path(dir_okay=False, path_type=str)
-
-
-def _emit_binary(data: bytes, what: str) -> None:
-    if sys.stdout.isatty():
-        raise UsageError(f"refusing to write {what} (binary) to a terminal; use -o FILE or a pipe")
-    stream = click.get_binary_stream("stdout")
-    stream.write(data)
-    stream.flush()
+_PATH = INPUT_FILE
 
 
 @click.command("keygen")
 @click.option("--type", "key_type", type=click.Choice(list(ALGORITHMS)), default="ed25519", show_default=True,
               help="Signature algorithm: " + "; ".join(f"{a.name}: {a.description}" for a in ALGORITHMS.values()))
-@click.option("-o", "--output", required=True, type=_PATH,
+@click.option("-o", "--output", required=True, type=OUTPUT_FILE,
               help="Private key file to create (PKCS#8 PEM, mode 0600); never overwritten.")
 @click.pass_context
 def keygen_cmd(ctx, key_type, output):
     """Generate a signing key pair and write its private key to a new file."""
+    check_outputs(ctx, output, overwrite=False)
     key = generate_key(key_type)
     write_private_key(output, key)
     info(ctx, f"wrote {output} ({key_type} private key, key id {key.public.key_id.hex()}, mode 0600); "
@@ -52,7 +45,8 @@ def keygen_cmd(ctx, key_type, output):
 
 @click.command("pubkey")
 @click.argument("key", type=_PATH)
-@click.option("-o", "--output", type=_PATH, default=None, help="File to write (atomically); default stdout.")
+@click.option("-o", "--output", type=OUTPUT_OR_STDOUT, default=None,
+              help="File to write (atomically); default (or -): standard output.")
 @click.option("--format", "out_format", type=click.Choice(["pem", "der", "raw", "c-array"]), default="pem",
               show_default=True,
               help="pem/der: SubjectPublicKeyInfo; raw: the bytes a bootloader embeds (32-byte Ed25519 key, "
@@ -61,6 +55,7 @@ def keygen_cmd(ctx, key_type, output):
 @click.pass_context
 def pubkey_cmd(ctx, key, output, out_format, name):
     """Export the public key of KEY (a private or public key file)."""
+    check_outputs(ctx, output or "-")
     public = load_public_key(key, "key")
     if out_format == "pem":
         data = public.pem()
@@ -70,13 +65,10 @@ def pubkey_cmd(ctx, key, output, out_format, name):
         data = public.raw
     else:
         data = c_array(public, name).encode("ascii")
-    if output is None:
-        if out_format in ("der", "raw"):
-            _emit_binary(data, f"a {out_format} public key")
-        else:
-            click.echo(data.decode("ascii"), nl=False)
+    if output is None or output == "-":
+        write_stdout(data, f"a {out_format} public key", binary=out_format in ("der", "raw"))
     else:
-        write_atomic(output, data)
+        write_output(ctx, output, data)
         info(ctx, f"wrote {output} ({public.algorithm.name} public key, {out_format}, key id {public.key_id.hex()})")
 
 
@@ -88,8 +80,8 @@ def pubkey_cmd(ctx, key, output, out_format, name):
                    "raw 64 bytes for ed25519; DER or raw r||s for ecdsa-p256.  Needs --pubkey.")
 @click.option("--pubkey", "pubkey_path", type=_PATH, default=None,
               help="Public key of an external --signature; the signature is checked before insertion.")
-@click.option("-o", "--output", type=_PATH, default=None,
-              help="Signed package to write; default: replace PACKAGE in place (atomically).")
+@click.option("-o", "--output", type=OUTPUT_OR_STDOUT, default=None,
+              help="Signed package to write (- for standard output); default: replace PACKAGE in place (atomically).")
 @click.option("--replace", is_flag=True, help="Replace an existing signature instead of refusing.")
 @click.pass_context
 def sign_cmd(ctx, package, key_path, signature_path, pubkey_path, output, replace):
@@ -100,25 +92,28 @@ def sign_cmd(ctx, package, key_path, signature_path, pubkey_path, output, replac
         raise UsageError("--signature needs --pubkey: the external signature is checked before it is inserted")
     if key_path is not None and pubkey_path is not None:
         raise UsageError("--pubkey goes with --signature; with --key the public key is derived from it")
-    data = read_input(package, "package")
+    target = output or package
+    check_outputs(ctx, target, may_replace=package)  # signing in place is what sign does by default
+    data = read_input(package, "package", kind="package")
     if key_path is not None:
         key = load_private_key(key_path)
         signed = sign_package(data, key, replace=replace)
         public = key.public
     else:
         public = load_public_key(pubkey_path)
-        signature = read_input(signature_path, "signature")
+        signature = read_input(signature_path, "signature", kind="key")
         signed = attach_signature(data, signature, public, replace=replace)
-    target = output or package
-    write_atomic(target, signed)
-    info(ctx, f"signed {target} with {public.algorithm.name} key id {public.key_id.hex()} ({len(signed)} bytes)")
+    write_output(ctx, target, signed, what="a package", may_replace=package)
+    info(ctx, f"signed {shown(target)} with {public.algorithm.name} key id {public.key_id.hex()} ({len(signed)} bytes)")
 
 
 @click.command("digest")
 @click.argument("package", type=_PATH)
 @click.option("--binary", is_flag=True, help="The raw 32 bytes instead of hex.")
-@click.option("-o", "--output", type=_PATH, default=None, help="File to write; default stdout.")
-def digest_cmd(package, binary, output):
+@click.option("-o", "--output", type=OUTPUT_OR_STDOUT, default=None,
+              help="File to write; default (or -): standard output.")
+@click.pass_context
+def digest_cmd(ctx, package, binary, output):
     """Print the digest of PACKAGE that a signature covers (SHA-256 of header, table and payloads).
 
     \b
@@ -126,12 +121,13 @@ def digest_cmd(package, binary, output):
       ed25519:    openssl pkeyutl -sign -inkey key.pem -rawin -in digest.bin -out sig.bin
       ecdsa-p256: openssl dgst -sha256 -sign key.pem -out sig.der digest.bin
     """
-    digest = package_digest(read_input(package, "package"))
+    check_outputs(ctx, output or "-")
+    digest = package_digest(read_input(package, "package", kind="package"))
     data = digest if binary else (digest.hex() + "\n").encode("ascii")
-    if output is not None:
-        write_atomic(output, data)
+    if output is not None and output != "-":
+        write_output(ctx, output, data)
     elif binary:
-        _emit_binary(data, "the digest")
+        write_stdout(data, "the digest")
     else:
         click.echo(digest.hex())
 

@@ -12,14 +12,17 @@ import click
 from otapack.api import load_firmware
 from otapack.core.build import PackageOptions
 from otapack.cli.build import (
-    _FS_DIR, _FS_PARTITION, _HARDWARE_ID, _SIGN_KEY, _load_sign_key, _remember, _sign, _write, load_new_image,
+    _FS_DIR, _FS_PARTITION, _HARDWARE_ID, _SIGN_KEY, _load_sign_key, _remember, _sign, _write_all, load_new_image,
     package_settings,
 )
-from otapack.cli.common import SIZE, check_line, emit_json, info, json_option, layout_option
+from otapack.cli.common import (
+    INPUT_DIR, INPUT_FILE, OUTPUT_DIR, OUTPUT_FILE, SIZE, check_line, check_outputs, emit_json, info, json_option,
+    layout_option,
+)
 from otapack.core.codecs import DEFAULT_LZMA_DICT
 from otapack.core.diff import DEFAULT_ALGORITHM, DIFF_ALGORITHMS
 from otapack.errors import BudgetError, UsageError, VerificationError
-from otapack.core.fileio import check_output_path, read_input
+from otapack.core.fileio import read_input
 from otapack.features.minimal.system import MinimalConfig, build_minimal, chain_capacities, plan_upgrade, verify_chain
 from otapack.features.signing import make_signature_check
 from otapack.core.verify import DeviceOptions
@@ -47,12 +50,10 @@ def _config(layout, minimal_partition, stage1_download, stage2_download) -> Mini
                                      stage2_download=stage2_download)
 
 
-def _outputs(output: tuple[str, ...], out_dir: str | None) -> tuple[str, str]:
+def _outputs(ctx, output: tuple[str, ...], out_dir: str | None) -> tuple[str, str]:
     if out_dir is not None and output:
         raise UsageError("give either -o STAGE1 -o STAGE2 or --out-dir DIR, not both")
     if out_dir is not None:
-        if not os.path.isdir(out_dir):
-            raise UsageError(f"--out-dir {out_dir}: no such directory")
         paths = tuple(os.path.join(out_dir, name) for name in OUT_DIR_NAMES)
     elif len(output) == 2:
         paths = tuple(output)
@@ -61,8 +62,7 @@ def _outputs(output: tuple[str, ...], out_dir: str | None) -> tuple[str, str]:
                          f"got {len(output)} -o")
     if os.path.abspath(paths[0]) == os.path.abspath(paths[1]):
         raise UsageError(f"stage 1 and stage 2 would both be written to {paths[0]}")
-    for path in paths:
-        check_output_path(path)
+    check_outputs(ctx, *paths)  # also refuses two names of one file (a link)
     return paths  # type: ignore[return-value]
 
 
@@ -76,13 +76,13 @@ def render_figures(stages: list[dict]) -> list[str]:
 
 
 @click.command("minimal")
-@click.argument("old_image", type=click.Path(dir_okay=False, path_type=str))
-@click.argument("new_image", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--minimal-system", "mini_path", required=True, type=click.Path(dir_okay=False, path_type=str),
+@click.argument("old_image", type=INPUT_FILE)
+@click.argument("new_image", type=INPUT_FILE)
+@click.option("--minimal-system", "mini_path", required=True, type=INPUT_FILE,
               help="The minimal system image stage 1 installs (a small firmware that downloads and applies stage 2).")
-@click.option("-o", "--output", multiple=True, type=click.Path(dir_okay=False, path_type=str),
+@click.option("-o", "--output", multiple=True, type=OUTPUT_FILE,
               help="Package file to write; give it twice: stage 1 (url1), then stage 2 (url2).")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=str), default=None,
+@click.option("--out-dir", type=OUTPUT_DIR, default=None,
               help=f"Write {' and '.join(OUT_DIR_NAMES)} into this directory instead of -o.")
 @click.option("--source-version", default="", help="Version string of the firmware on the device.")
 @click.option("--algorithm", type=click.Choice(sorted(DIFF_ALGORITHMS)), default=DEFAULT_ALGORITHM, show_default=True,
@@ -95,9 +95,9 @@ def render_figures(stages: list[dict]) -> list[str]:
               help="LZMA2 dictionary size: the device's decompression RAM.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Partitions processed in parallel; output is identical for any value.")
 @click.option("--no-verify", is_flag=True, help="Skip the chained verification of the two packages.")
-@click.option("--sign-key", type=click.Path(dir_okay=False, path_type=str), default=None, expose_value=False,
+@click.option("--sign-key", type=INPUT_FILE, default=None, expose_value=False,
               callback=_load_sign_key, help="Private key to sign both packages with.")
-@click.option("--fs", type=click.Path(file_okay=False, path_type=str), default=None, expose_value=False,
+@click.option("--fs", type=INPUT_DIR, default=None, expose_value=False,
               callback=_remember(_FS_DIR), help="Directory to build NEW's user file system (littlefs) from.")
 @click.option("--fs-partition", default=None, expose_value=False, callback=_remember(_FS_PARTITION),
               help="Partition --fs replaces (default customer_fs).")
@@ -111,7 +111,7 @@ def minimal_cmd(ctx, old_image, new_image, mini_path, output, out_dir, source_ve
                 target_version, security_counter, lzma_dict, jobs, no_verify, layout, minimal_partition,
                 stage1_download, stage2_download, as_json):
     """Build the two chained packages of a minimal-system upgrade from OLD_IMAGE to NEW_IMAGE."""
-    paths = _outputs(output, out_dir)
+    paths = _outputs(ctx, output, out_dir)
     opts = package_settings(ctx, model=model, target_version=target_version, source_version=source_version,
                             security_counter=security_counter, lzma_dict_size=lzma_dict, jobs=jobs,
                             diff_algorithm=algorithm)
@@ -134,8 +134,7 @@ def minimal_cmd(ctx, old_image, new_image, mini_path, output, out_dir, source_ve
         if report.error is not None:
             raise VerificationError(f"self-check of the minimal-system chain failed: {report.error}")
         info(ctx, "verified: stage 1, reboot, stage 2 reproduce the new image")
-    for path, package in zip(paths, (stage1, stage2)):
-        _write(ctx, path, package)
+    _write_all(ctx, list(zip(paths, (stage1, stage2))))  # both or neither
 
 
 def render_plan(plan) -> str:
@@ -149,9 +148,9 @@ def render_plan(plan) -> str:
 
 
 @click.command("plan")
-@click.argument("old_image", type=click.Path(dir_okay=False, path_type=str))
-@click.argument("new_image", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--minimal-system", "mini_path", default=None, type=click.Path(dir_okay=False, path_type=str),
+@click.argument("old_image", type=INPUT_FILE)
+@click.argument("new_image", type=INPUT_FILE)
+@click.option("--minimal-system", "mini_path", default=None, type=INPUT_FILE,
               help="Minimal system image: also plan a minimal-system upgrade.")
 @layout_option
 @_budget_options

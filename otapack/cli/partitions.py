@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from otapack.cli.common import emit_json, json_option
+from otapack.cli.common import INPUT_FILE, INPUT_OR_STDIN, emit_json, json_option
 from otapack.errors import IncompatibleImagesError
 from otapack.core.model import FirmwareImage
 from otapack.core.inputs import (
@@ -17,7 +17,9 @@ from otapack.core.inputs import (
     compare,
     erased_fraction,
     read_firmware,
+    read_firmware_bytes,
 )
+from otapack.core.fileio import STDIO, read_input
 
 AUTO = "auto"
 _KIND_HELP = (
@@ -26,7 +28,7 @@ _KIND_HELP = (
 )
 
 layout_option = click.option(
-    "--layout", "layout", metavar="LAYOUT.toml", default=None,
+    "--layout", "layout", metavar="LAYOUT.toml", type=INPUT_FILE, default=None,
     help="Partition layout (TOML); without one: embedded table ("
     + ", ".join(EMBEDDED_TABLES) + ") or one partition 'image'.",
 )
@@ -37,7 +39,11 @@ kind_option = click.option(
 
 
 def _read(path: str, layout: str | None, kind: str) -> FirmwareImage:
-    return read_firmware(path, layout, kind=None if kind == AUTO else kind)
+    kind_name = None if kind == AUTO else kind
+    if path == STDIO:
+        data = read_input(STDIO, "image")
+        return read_firmware_bytes(data, layout=layout, kind=kind_name, label="standard input")
+    return read_firmware(path, layout, kind=kind_name)
 
 
 def image_document(image: FirmwareImage) -> dict:
@@ -95,7 +101,7 @@ def render_image(doc: dict) -> str:
 
 
 @click.command("partitions")
-@click.argument("image", metavar="IMAGE")
+@click.argument("image", metavar="IMAGE", type=INPUT_OR_STDIN)
 @layout_option
 @kind_option
 @json_option
@@ -123,8 +129,8 @@ def render_compare(doc: dict) -> str:
 
 
 @click.command("compare")
-@click.argument("old", metavar="OLD")
-@click.argument("new", metavar="NEW")
+@click.argument("old", metavar="OLD", type=INPUT_FILE)
+@click.argument("new", metavar="NEW", type=INPUT_FILE)
 @layout_option
 @kind_option
 @json_option

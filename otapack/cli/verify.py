@@ -5,8 +5,11 @@ from __future__ import annotations
 import click
 
 from otapack.api import load_firmware
-from otapack.cli.common import SIZE, check_line, emit_json, json_option, layout_option
-from otapack.core.fileio import check_output_path, read_input, write_atomic
+from otapack.cli.common import (
+    INPUT_FILE, INPUT_OR_STDIN, OUTPUT_OR_STDOUT, SIZE, check_line, check_outputs, emit_json, json_option,
+    layout_option, write_output,
+)
+from otapack.core.fileio import read_input
 from otapack.features.signing import load_public_key, make_signature_check
 from otapack.core.verify import DeviceOptions, VerifyReport, apply_package, flatten, verify_package
 
@@ -25,14 +28,14 @@ def render_report(report: VerifyReport) -> str:
 
 def device_options(func):
     options = [
-        click.option("--old", "old_image", type=click.Path(dir_okay=False, path_type=str), default=None,
+        click.option("--old", "old_image", type=INPUT_FILE, default=None,
                      help="Firmware currently on the device (needed for delta packages)."),
         layout_option,
         click.option("--model", default=None, help="The device's model: reject packages for another one."),
         click.option("--device-counter", type=click.IntRange(0, 2**32 - 1), default=None,
                      help="The device's stored security counter: reject lower package counters."),
         click.option("--ram-budget", type=SIZE, default=None, help="RAM the device can give the restore."),
-        click.option("--pubkey", "pubkeys", multiple=True, type=click.Path(dir_okay=False, path_type=str),
+        click.option("--pubkey", "pubkeys", multiple=True, type=INPUT_FILE,
                      help="Public key the device trusts (repeatable): a valid signature by one of them is required."),
         click.option("--hardware-id", default=None, help="The device's board/hardware identifier: reject packages for another."),
     ]
@@ -49,10 +52,10 @@ def device_settings(model, device_counter, ram_budget, pubkeys, hardware_id) -> 
 
 
 @click.command("verify")
-@click.argument("package", type=click.Path(dir_okay=False, path_type=str))
-@click.argument("package2", required=False, type=click.Path(dir_okay=False, path_type=str))
+@click.argument("package", type=INPUT_OR_STDIN)
+@click.argument("package2", required=False, type=INPUT_FILE)
 @device_options
-@click.option("--new", "new_image", type=click.Path(dir_okay=False, path_type=str), default=None,
+@click.option("--new", "new_image", type=INPUT_FILE, default=None,
               help="Expected firmware after the upgrade: the result must be byte-identical.")
 @json_option
 def verify_cmd(package, package2, old_image, layout, new_image, as_json, **device):
@@ -60,15 +63,16 @@ def verify_cmd(package, package2, old_image, layout, new_image, as_json, **devic
 
     With PACKAGE2 (the stages of a minimal-system upgrade, stage 1 first),
     both run on one device with a reboot between them."""
-    data = read_input(package, "package", allow_empty=True)
+    data = read_input(package, "package", kind="package", allow_empty=True)
     old = load_firmware(old_image, layout, "old image") if old_image else None
     new = load_firmware(new_image, layout, "new image") if new_image else None
     opts = device_settings(**device)
     from otapack.cli.minimal import is_stage, verify_stages
 
     if package2 is not None or is_stage(data):
-        verify_stages([(package, data)] + ([(package2, read_input(package2, "package", allow_empty=True))]
-                                           if package2 is not None else []), old, new, opts, layout, as_json)
+        second = read_input(package2, "package", kind="package", allow_empty=True) if package2 is not None else None
+        verify_stages([(package, data)] + ([(package2, second)] if package2 is not None else []),
+                      old, new, opts, layout, as_json)
         return
     report = verify_package(data, old, new, opts)
     if as_json:
@@ -80,17 +84,18 @@ def verify_cmd(package, package2, old_image, layout, new_image, as_json, **devic
 
 
 @click.command("apply")
-@click.argument("package", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("package", type=INPUT_FILE)
 @device_options
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
-              help="Restored firmware image to write (atomically).")
-def apply_cmd(package, old_image, layout, output, **device):
+@click.option("-o", "--output", required=True, type=OUTPUT_OR_STDOUT,
+              help="Restored firmware image to write (atomically); - for standard output.")
+@click.pass_context
+def apply_cmd(ctx, package, old_image, layout, output, **device):
     """Restore the firmware PACKAGE produces (from --old for delta packages)."""
-    check_output_path(output)
-    data = read_input(package, "package", allow_empty=True)
+    check_outputs(ctx, output)
+    data = read_input(package, "package", kind="package", allow_empty=True)
     old = load_firmware(old_image, layout, "old image") if old_image else None
     image = apply_package(data, old, device_settings(**device))
-    write_atomic(output, flatten(image))
+    write_output(ctx, output, flatten(image), what="a firmware image")
 
 
 COMMANDS = [verify_cmd, apply_cmd]

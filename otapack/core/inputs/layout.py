@@ -132,7 +132,7 @@ def load_layout(path_or_text: LayoutSource, *, source: str | None = None) -> Lay
     ):
         path = Path(path_or_text)
         src = source or path.name
-        raw = read_input(path, "layout", allow_empty=True)
+        raw = read_input(path, "layout", kind="document", allow_empty=True)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:

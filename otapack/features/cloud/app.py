@@ -31,7 +31,7 @@ from typing import Iterable, Sequence
 
 from otapack.features.cloud.job import AWS_JOB_DOCUMENT_LIMIT, OPERATION_APP, JobDocument, JobFile, UrlBase
 from otapack.errors import InputError, UsageError
-from otapack.core.fileio import regular_file_problem
+from otapack.core.fileio import read_input, regular_file_problem
 
 JOB_FILE_NAME = "app_fota.json"
 MANIFEST_FILE_NAME = "manifest.json"
@@ -259,10 +259,10 @@ def collect_app_files(sources: Sequence[str], opts: AppOptions) -> list[AppFile]
                 f"{what}: {size} bytes, over the per-file limit of {opts.max_file_size} bytes (--max-file-size)"
             )
             continue
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            problems.append(f"{what}: cannot read: {exc.strerror or exc}")
+        try:  # bounded, and never blocks on a FIFO swapped in after the check
+            data = read_input(file, "app file", allow_empty=True)
+        except InputError as exc:
+            problems.append(str(exc))
             continue
         files.append(AppFile(device_path=device, key=key, source=what, data=data))
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from otapack.errors import InputError, OutputError, UsageError
-from otapack.core.fileio import regular_file_problem
+from otapack.core.fileio import read_input, regular_file_problem
 
 #: littlefs on-disk versions littlefs-python can write, by name.
 LFS_VERSIONS: dict[str, int] = {"2.0": 0x0002_0000, "2.1": 0x0002_0001}
@@ -241,10 +241,10 @@ def collect_tree(root: str | os.PathLike, *, name_max: int = DEFAULT_NAME_MAX) -
             if problem:
                 problems.append(f"{full}: {problem}")
                 continue
-            try:
-                files[f"{prefix}/{n}"] = full.read_bytes()
-            except OSError as exc:
-                problems.append(f"{full}: cannot read: {exc.strerror or exc}")
+            try:  # bounded, and never blocks on a FIFO swapped in after the check
+                files[f"{prefix}/{n}"] = read_input(full, "file", allow_empty=True)
+            except InputError as exc:
+                problems.append(str(exc))
     if problems:
         raise InputError("; ".join(problems))
     return sorted(dirs), dict(sorted(files.items()))
@@ -430,15 +430,17 @@ def list_fs_image(data: bytes, *, block_size: int | None = None) -> list[FsEntry
     return list(read_fs_image(data, block_size=block_size).entries)
 
 
-def extract_fs_image(data: bytes, dest: str | os.PathLike, *, block_size: int | None = None) -> FsImage:
-    """Write every directory and file of the image as the new directory ``dest`` (all or nothing)."""
+def extract_fs_image(data: bytes, dest: str | os.PathLike, *, block_size: int | None = None,
+                     inputs: Iterable = ()) -> FsImage:
+    """Write every directory and file of the image as the new directory ``dest`` (all or nothing);
+    ``inputs`` are paths ``dest`` must not replace or be inside (see otapack.core.fileio)."""
     from otapack.core.fileio import write_tree
 
     image = read_fs_image(data, block_size=block_size)
     outputs = {e.path.lstrip("/"): image.files[e.path] for e in image.entries if not e.is_dir}
     empty_dirs = [e.path.lstrip("/") for e in image.entries
                   if e.is_dir and not any(p.startswith(e.path + "/") for p in image.files)]
-    write_tree(dest, outputs, dirs=empty_dirs)
+    write_tree(dest, outputs, dirs=empty_dirs, inputs=inputs)
     return image
 
 

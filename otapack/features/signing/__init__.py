@@ -288,7 +288,7 @@ def _load(data: bytes, what: str, private: bool):
 def load_private_key(path: str | os.PathLike, what: str = "signing key") -> PrivateKey:
     """A PEM or DER private key file (PKCS#8 or SEC1/traditional)."""
     label = f"{what} {path}"
-    data = read_input(path, what)
+    data = read_input(path, what, kind="key")
     try:
         key = _load(data, label, private=True)
     except ValueError:
@@ -303,7 +303,7 @@ def load_private_key(path: str | os.PathLike, what: str = "signing key") -> Priv
 def load_public_key(path: str | os.PathLike, what: str = "public key") -> PublicKey:
     """A PEM or DER public key file; a private key file gives its public half."""
     label = f"{what} {path}"
-    data = read_input(path, what)
+    data = read_input(path, what, kind="key")
     try:
         key = _load(data, label, private=False)
     except ValueError:
