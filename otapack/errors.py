@@ -136,4 +136,10 @@ EXIT_CODES: dict[int, str] = {
     7: "flash budget exceeded",
     8: "security rejection: signature, rollback or device mismatch",
     70: "internal error (a bug: please report it with --debug output)",
+    129: "hung up (SIGHUP): temporary files removed, outputs all written or none",
+    130: "interrupted (SIGINT, Ctrl-C): temporary files removed, outputs all written or none",
+    143: "terminated (SIGTERM, e.g. a cancelled CI job): temporary files removed, outputs all written or none",
 }
+
+#: Exit code of the CLI when a signal stops it: 128 + the signal number, as a shell reports it.
+SIGNAL_EXIT_CODES: dict[str, int] = {"SIGHUP": 129, "SIGINT": 130, "SIGTERM": 143}
