@@ -16,10 +16,19 @@ def _size(n: int) -> str:
     return f"{n:,} B"
 
 
+def render_build_time(seconds: int) -> str:
+    """UTC date of a build time; a value past year 9999 (another producer's) is shown as a number."""
+    if not seconds:
+        return "not recorded (0)"
+    try:
+        return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return f"{seconds} s after 1970 (past year 9999)"
+
+
 def render_info(package: Package) -> str:
     h = package.header
-    built = (datetime.datetime.fromtimestamp(h.build_time, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-             if h.build_time else "not recorded (0)")
+    built = render_build_time(h.build_time)
     lines = [
         f"package        format v{h.format_version}, {h.kind}, {_size(package.total_length)}",
         f"model          {h.model or '-'}",

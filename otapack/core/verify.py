@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from otapack.errors import OtapackError, TargetMismatchError, VerificationError
+from otapack.errors import InputError, OtapackError, TargetMismatchError, VerificationError
 from otapack.core.model import FirmwareImage, Partition, Policy
 from otapack.core.restore.engine import Check, Device, DevicePartition, Restore, RestoreResult
 from otapack.core.restore.flash import SimFlash
@@ -126,6 +126,8 @@ def restored_image(device: Device, template: FirmwareImage | None) -> FirmwareIm
 
 def flatten(image: FirmwareImage) -> bytes:
     """One flat flash image: a single partition as is, several laid out by address."""
+    if not image.partitions:
+        raise InputError("nothing to write: the package restores no partition (it only lists skipped ones)")
     if len(image.partitions) == 1 and image.source in ("single", "package"):
         return image.partitions[0].data
     base = min(p.address for p in image.partitions)

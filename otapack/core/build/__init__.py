@@ -15,24 +15,29 @@ from typing import Callable
 from otapack.version import __version__
 from otapack.core.codecs import CODECS, DEFAULT_LZMA_DICT, MIN_LZMA_DICT, compress_fast_estimate, valid_dict_size
 from otapack.errors import IncompatibleImagesError, InputError, UsageError
+from otapack.core.formats.package import MAX_NAME_BYTES, MAX_PARTITIONS
 from otapack.core.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES, MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES
 from otapack.core.model import FirmwareImage, Partition, Policy
 from otapack.core.container import PackageHeader, PartitionRecord, assemble, header_size
 from otapack.core.restore.engine import layout_digest
 from otapack.core.restore.resources import ram_requirement
 
-MAX_STRING = 255
+MAX_STRING = MAX_NAME_BYTES
 #: lc/lp/pb tried on patch streams (mostly-zero diff bytes favour lc 0-1).
 DELTA_TUNINGS = ((1, 0, 0),)
 #: Partitions up to this size get the thorough candidate search.
 THOROUGH_LIMIT = 1 << 20
 THOROUGH_TUNINGS = ((1, 0, 0), (0, 0, 0), (2, 0, 0))
 MAX_U32 = (1 << 32) - 1
+#: Latest build time a package records: the last second a date can show (9999-12-31 23:59:59 UTC).
+MAX_BUILD_TIME = 253402300799
 
 
 def resolve_build_time(explicit: int | None = None) -> int:
     """SOURCE_DATE_EPOCH when set, else 0 ("not recorded"), so builds repeat."""
     if explicit is not None:
+        if not 0 <= explicit <= MAX_BUILD_TIME:
+            raise UsageError(f"build time {explicit} out of range 0..{MAX_BUILD_TIME} (9999-12-31 23:59:59 UTC)")
         return explicit
     value = os.environ.get("SOURCE_DATE_EPOCH")
     if value is None or value == "":
@@ -41,8 +46,8 @@ def resolve_build_time(explicit: int | None = None) -> int:
         epoch = int(value)
     except ValueError:
         raise UsageError(f"SOURCE_DATE_EPOCH must be a decimal number of seconds, got {value!r}") from None
-    if not 0 <= epoch < 1 << 63:
-        raise UsageError(f"SOURCE_DATE_EPOCH {epoch} out of range")
+    if not 0 <= epoch <= MAX_BUILD_TIME:
+        raise UsageError(f"SOURCE_DATE_EPOCH {epoch} out of range 0..{MAX_BUILD_TIME} (9999-12-31 23:59:59 UTC)")
     return epoch
 
 
@@ -220,7 +225,17 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
 
 
 def _check_sizes(image: FirmwareImage) -> None:
+    """What package format v1 cannot carry, refused before any build work."""
+    if len(image.partitions) > MAX_PARTITIONS:
+        raise InputError(f"the image has {len(image.partitions)} partitions; a package carries at most {MAX_PARTITIONS}")
     for part in image.partitions:
+        try:
+            name_bytes = len(part.name.encode("ascii"))
+        except UnicodeEncodeError:
+            raise InputError(f"partition name {part.name!r} is not ASCII; a package stores ASCII names") from None
+        if name_bytes > MAX_NAME_BYTES:
+            raise InputError(f"partition name {part.name[:24]!r}... is {name_bytes} bytes; "
+                             f"a package stores at most {MAX_NAME_BYTES}")
         if part.size > MAX_U32 or part.address > MAX_U32:
             raise InputError(f"partition {part.name!r} does not fit the 32-bit fields of package format v1")
 

@@ -164,4 +164,6 @@ TRAILER_CRC_TAIL = 8
 
 #: Hard limits the parser and the restore enforce before allocating.
 MAX_PARTITIONS = 255
+#: Longest ShortString (partition names, model, versions): its u8 length prefix.
+MAX_NAME_BYTES = 255
 MAX_SIGNATURE_LENGTH = 1024

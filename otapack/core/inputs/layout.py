@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from otapack.core.fileio import read_input
+from otapack.core.formats.package import MAX_NAME_BYTES, MAX_PARTITIONS
 from otapack.errors import InputError, LayoutError
 from otapack.core.model import DEFAULT_POLICY, PartitionType, Policy
 
@@ -348,8 +349,13 @@ def validate_layout(layout: Layout) -> Layout:
             )
     if not layout.partitions:
         raise LayoutError(f"{src}: no partitions (add at least one [[partitions]] table)")
+    if len(layout.partitions) > MAX_PARTITIONS:  # what a package can carry: refuse before any build work
+        raise LayoutError(f"{src}: {len(layout.partitions)} partitions; a package carries at most {MAX_PARTITIONS}")
     seen: dict[str, int] = {}
     for index, p in enumerate(layout.partitions, start=1):
+        if len(p.name.encode("utf-8")) > MAX_NAME_BYTES:
+            raise LayoutError(f"{src}: partition #{index} name {p.name[:24]!r}... is {len(p.name.encode('utf-8'))} "
+                              f"bytes; a package stores at most {MAX_NAME_BYTES}")
         if p.name in seen:
             raise LayoutError(
                 f"{src}: duplicate partition name {p.name!r} (partitions #{seen[p.name]} and #{index})"
