@@ -590,3 +590,24 @@ def test_privilege_drop_really_applies(tmp_path):
     proc = subprocess.run([sys.executable, "-c", f"open({str(locked)!r}, 'rb')"], capture_output=True, text=True,
                           preexec_fn=drop_file_privileges)
     assert proc.returncode == 1 and "PermissionError" in proc.stderr
+
+
+def test_every_path_parameter_leaves_the_checks_to_fileio():
+    """click.Path's own checks made a directory or an unreadable input a usage error (exit 2):
+    every command's path parameters are the CLI's recording types instead."""
+    import importlib
+
+    import click
+
+    from otapack.cli import COMMAND_MODULES
+
+    def walk(command):
+        yield command
+        for sub in getattr(command, "commands", {}).values():
+            yield from walk(sub)
+
+    for module in sorted(set(COMMAND_MODULES.values())):
+        for top in importlib.import_module(module).COMMANDS:
+            for command in walk(top):
+                for param in command.params:
+                    assert not isinstance(param.type, click.Path), f"{command.name} {param.name} uses click.Path"
