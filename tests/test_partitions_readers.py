@@ -303,24 +303,32 @@ def test_bad_hex_checksum():
 def test_pac():
     image = read_firmware_bytes(composite_pac())
     assert image.source == "pac" and image.details["pac_version"] == "BP_R1.0.0"
-    assert image.details["product"] == "EC200UCN_AA" and image.details["operations"] == ["ERASE_BOOT"]
-    expected = {f["file_id"]: (f["addresses"][0] if f["addresses"] else 0, f["data"]) for f in pac_files() if f["data"]}
+    assert image.details["product"] == "EC200UCN_AA" and image.details["config"] is True
+    flash = {"BOOTLOADER", "AP", "APPIMG", "PY_FS_U", "PY_FS_B", "PS"}
+    expected = {f["file_id"]: (f["addresses"][0], f["data"]) for f in pac_files() if f["file_id"] in flash}
     assert split(image) == expected
-    assert image.names() == ["FDL1", "FDL2", "BOOTLOADER", "PS", "APPIMG", "PY_FS_U", "PY_FS_B", "NV"]
-    types = {p.name: (p.type.value, p.policy.value) for p in image.partitions}
-    assert types == {
-        "FDL1": ("bootloader", "skip"), "FDL2": ("bootloader", "skip"),
-        "BOOTLOADER": ("bootloader", "delta"), "PS": ("code", "delta"), "APPIMG": ("code", "delta"),
-        "PY_FS_U": ("filesystem", "full"), "PY_FS_B": ("filesystem", "full"), "NV": ("nv", "skip"),
+    assert image.names() == ["BOOTLOADER", "AP", "APPIMG", "PY_FS_U", "PY_FS_B", "PS"]
+    types = {p.name: (p.type.value, p.policy.value, p.capacity) for p in image.partitions}
+    assert types == {  # slots: the block sizes of the configuration XML
+        "BOOTLOADER": ("bootloader", "delta", 0x10000), "AP": ("code", "delta", 0x170000),
+        "APPIMG": ("code", "delta", 0x120000), "PY_FS_U": ("filesystem", "full", 0x60000),
+        "PY_FS_B": ("filesystem", "full", 0x20000), "PS": ("code", "delta", 0x280000),
     }
     assert image.details["content"] == {"PY_FS_U": "littlefs", "PY_FS_B": "littlefs"}
+    items = [(i.name, i.kind.value, i.address, i.size, i.handling) for i in image.items]
+    assert items == [
+        ("HOST_FDL", "loader", 0x00838000, 0x800, "skip"), ("FDL2", "loader", 0x00810000, 0x1000, "skip"),
+        ("PhaseCheck", "operation", 0xFE000002, 0, "skip"), ("FMT_FSSYS", "operation", 0xFE000006, 0, "skip"),
+        ("NV", "logical", 0xFE000003, len(pieces()["nv"]), "skip"),
+        ("EC200UCN_AA.xml", "config", 0, len(pac_files()[-1]["data"]), "skip"),
+    ]
 
 
 def test_pac_with_example_layout():
     image = read_firmware_bytes(composite_pac(), layout=EXAMPLES / "ec200u-eg915u.toml")
     usr = image.get("PY_FS_U")
     assert (usr.address, usr.size, usr.capacity) == (0x604E0000, len(pieces()["customer_fs"]), 0x60000)
-    assert image.get("PS").capacity == 0x3B0000 and image.get("NV").capacity == len(pieces()["nv"])
+    assert image.get("PS").capacity == 0x280000 and image.get("NV") is None
     assert image.details["layout"] == "ec200u-eg915u.toml"
 
 
@@ -357,10 +365,10 @@ def test_pac_truncated():
 
 
 def test_pac_file_data_past_end():
-    data = build_pac([pac_file("PS", b"x" * 64, (0x60010000,))], declared_size=0)
+    start = pac.HEADER_SIZE + pac.ENTRY_SIZE
+    data = build_pac([pac_file("PS", b"x" * 64, (0x60010000,))], declared_size=start + 54)
     with pytest.raises(ImageFormatError) as info:
         read_firmware_bytes(data[:-10], label="fw.pac")
-    start = pac.HEADER_SIZE + pac.ENTRY_SIZE
     assert str(info.value) == (
         f"fw.pac: PAC file 'PS' data ({start:#x}..{start + 64:#x}) extends past the end of the file "
         f"({start + 54:#x} bytes)"

@@ -65,6 +65,21 @@ def image_document(image: FirmwareImage) -> dict:
             }
             for p in image.partitions
         ],
+        "items": [item_document(item) for item in image.items],
+    }
+
+
+def item_document(item) -> dict:
+    """A non-flash item (PAC loader, NV, configuration, download step)."""
+    return {
+        "name": item.name,
+        "kind": item.kind.value,
+        "address": item.address,
+        "size": item.size,
+        "file_name": item.file_name,
+        "handling": item.handling,
+        "reason": item.reason,
+        "sha256": item.sha256().hex() if item.data else None,
     }
 
 
@@ -91,7 +106,13 @@ def render_image(doc: dict) -> str:
             p["name"], f"{p['address']:#010x}", size, ptype, p["policy"],
             f"{p['erased_fraction'] * 100:.1f}%", p["sha256"][:16],
         ])
-    return title + "\n" + _table(["NAME", "ADDRESS", "SIZE", "TYPE", "POLICY", "ERASED", "SHA-256"], rows)
+    text = title + "\n" + _table(["NAME", "ADDRESS", "SIZE", "TYPE", "POLICY", "ERASED", "SHA-256"], rows)
+    if doc.get("items"):
+        items = [[i["name"], _hex(i["address"]), _hex(i["size"]) if i["size"] else "-", i["kind"], i["handling"],
+                  (i["sha256"] or "-")[:16], i["file_name"] or "-"] for i in doc["items"]]
+        text += (f"\n{len(items)} item(s) not flashed by a package (docs/partitions.md):\n"
+                 + _table(["NAME", "ADDRESS", "SIZE", "KIND", "HANDLING", "SHA-256", "FILE"], items))
+    return text
 
 
 @click.command("partitions")
@@ -119,7 +140,11 @@ def render_compare(doc: dict) -> str:
         ])
     table = _table(["NAME", "STATUS", "OLD SIZE", "NEW SIZE", "DIFFERING", "FIRST", "LAST"], rows)
     summary = ", ".join(f"{n} {s}" for s, n in doc["summary"].items())
-    return f"{doc['old']['label']} -> {doc['new']['label']}\n{table}\n{summary}"
+    text = f"{doc['old']['label']} -> {doc['new']['label']}\n{table}\n{summary}"
+    if doc.get("items"):
+        items = [[i["name"], i["kind"], i["status"], i["handling"]] for i in doc["items"]]
+        text += "\nitems not flashed by a package:\n" + _table(["NAME", "KIND", "STATUS", "HANDLING"], items)
+    return text
 
 
 @click.command("compare")

@@ -16,10 +16,12 @@ and the layout keys ``LAYOUT_KEYS``/``PARTITION_KEYS``.  See docs/partitions.md.
 
 from otapack.core.inputs.compare import (
     CompareReport,
+    ItemDiff,
     PartitionDiff,
     STATUSES,
     check_compatible,
     compare,
+    item_changes,
 )
 from otapack.core.inputs.detect import (
     DETECTORS,
@@ -49,7 +51,7 @@ from otapack.core.inputs.kinds import (
 from otapack.core.inputs.tables import EMBEDDED_TABLES
 
 __all__ = [
-    "CompareReport", "DETECTORS", "Detector", "EMBEDDED_TABLES", "INPUT_KINDS", "InputKind",
+    "CompareReport", "DETECTORS", "ItemDiff", "item_changes", "Detector", "EMBEDDED_TABLES", "INPUT_KINDS", "InputKind",
     "LAYOUT_KEYS", "Layout", "LayoutPartition", "NAME_POLICIES", "NAME_TYPES", "PARTITION_KEYS",
     "POLICY_NAMES", "PartitionDiff", "STATUSES", "TYPE_NAMES", "check_compatible", "compare",
     "detect_content", "detect_kind", "erased_fraction", "load_layout", "read_firmware",

@@ -71,6 +71,11 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 LayoutSource = Union["Layout", str, os.PathLike]
 
 
+def valid_name(name: str) -> bool:
+    """A partition name a layout (and a PAC file ID) may use."""
+    return bool(_NAME_RE.match(name))
+
+
 @dataclass(frozen=True)
 class LayoutPartition:
     name: str
