@@ -211,23 +211,15 @@ def test_elf_with_layout():
     assert_composite_by_layout(read_firmware_bytes(composite_elf(), layout=COMPOSITE_LAYOUT), "elf")
 
 
-def test_elf_program_headers():
+def test_elf_without_layout_is_flattened_like_hex():
     image = read_firmware_bytes(composite_elf())
-    assert image.source == "elf" and image.details["entry"] == 0x4001
+    assert image.source == "single" and image.details["kind"] == "elf" and image.details["entry"] == 0x4001
+    hex_image = read_firmware_bytes(to_hex(composite_segments()))
+    assert split(image) == split(hex_image)  # the same segments, the same image, whatever the container
     p = pieces()
-    assert split(image) == {
-        "boot": (0x0, p["bootloader"]),
-        "text": (0x4000, p["app"]),
-        "customer_fs": (0xC000, p["customer_fs"]),
-        "nv": (0x14000, p["nv"]),
-    }
-    types = {q.name: (q.type, q.policy) for q in image.partitions}
-    assert types == {
-        "boot": (PartitionType.BOOTLOADER, Policy.DELTA),
-        "text": (PartitionType.CODE, Policy.DELTA),
-        "customer_fs": (PartitionType.FILESYSTEM, Policy.FULL),
-        "nv": (PartitionType.NV, Policy.SKIP),
-    }
+    assert image.names() == ["image"] and image.partitions[0].address == 0
+    assert image.details["segments"] == [[0x0, len(p["bootloader"])], [0x4000, len(p["app"])],
+                                         [0xC000, len(p["customer_fs"])], [0x14000, len(p["nv"])]]
 
 
 def test_elf_uses_physical_address_and_fills_gaps():
@@ -240,7 +232,8 @@ def test_elf_uses_physical_address_and_fills_gaps():
     assert app[:len(pieces()["app"])] == pieces()["app"]
     assert app[len(pieces()["app"]):len(pieces()["app"]) + len(init)] == init
     assert app[len(pieces()["app"]) + len(init):] == b"\xff" * (0x8000 - len(pieces()["app"]) - len(init))
-    assert read_firmware_bytes(elf).get("data").address == data_addr
+    flat = read_firmware_bytes(elf).get("image").data
+    assert flat[data_addr:data_addr + len(init)] == init
 
 
 def test_elf_segment_outside_layout():
