@@ -78,7 +78,7 @@ def _pad(data: bytes, size: int) -> bytes:
 def composite(app: bytes, files: dict[str, bytes]) -> bytes:
     boot = _pad(b"BOOT" + hashlib.sha256(b"boot").digest() * 64, 0x4000)
     nv = _pad(b"NVRM\x01\x00imei=860000000000001\nrf_cal=0x3c5a\n", 0x2000)
-    fs = build_fs_image(files, FsOptions(block_count=8))
+    fs = build_fs_image(files, FsOptions(block_count=8, lfs_version="2.0"))
     return boot + _pad(app, 0x8000) + fs + nv
 
 

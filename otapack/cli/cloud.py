@@ -20,7 +20,9 @@ from otapack.features.cloud.fs import (
     build_fs_image,
     extract_fs_image,
     fs_options_for,
+    fs_partition_data,
     read_fs_image,
+    resolve_lfs_version,
 )
 
 _LFS_CHOICES = click.Choice(sorted(LFS_VERSIONS) + ["1"])
@@ -171,7 +173,8 @@ def fs_group():
 @click.option("--block-size", type=SIZE, default=None, help=f"littlefs block size (default: the layout's erase block, else {DEFAULT_BLOCK_SIZE}).")
 @click.option("--block-count", type=click.IntRange(2), default=None, help="littlefs block count (default: from the layout; required without one).")
 @click.option("--lfs-version", type=_LFS_CHOICES, default=None,
-              help="littlefs on-disk version (default 2.0; 1.x cannot be built, see docs/cloud.md).")
+              help="littlefs on-disk version the module mounts; required unless the layout partition declares "
+                   "fs_lfs_version (and then it must agree); 1.x cannot be built, see docs/cloud.md.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="Image to write (atomically).")
 @json_option
@@ -184,10 +187,8 @@ def fs_build_cmd(ctx, directory, layout, partition, block_size, block_count, lfs
     else:
         if block_count is None:
             raise UsageError("give --layout (and --partition), or --block-count for the image size")
-        kwargs = {"block_count": block_count, "block_size": block_size or DEFAULT_BLOCK_SIZE}
-        if lfs_version:
-            kwargs["lfs_version"] = lfs_version
-        opts = FsOptions(**kwargs)
+        version = resolve_lfs_version(None, lfs_version, "the image (no layout)")
+        opts = FsOptions(block_count=block_count, block_size=block_size or DEFAULT_BLOCK_SIZE, lfs_version=version)
     image = build_fs_image(directory, opts)
     write_atomic(output, image)
     listing = read_fs_image(image, block_size=opts.block_size, what=output)
@@ -199,13 +200,39 @@ def fs_build_cmd(ctx, directory, layout, partition, block_size, block_count, lfs
               f"littlefs {opts.lfs_version}; {files} files, {listing.used_blocks} blocks used)")
 
 
+_fs_in_firmware = [
+    click.option("--layout", type=click.Path(dir_okay=False, path_type=str), default=None,
+                 help="IMAGE is firmware split by this layout; read its --partition."),
+    click.option("--partition", default=None,
+                 help=f"IMAGE is firmware: read this file-system partition (default with --layout: "
+                      f"{DEFAULT_PARTITION})."),
+]
+
+
+def _with_fs_in_firmware(func):
+    for option in reversed(_fs_in_firmware):
+        func = option(func)
+    return func
+
+
+def _fs_source(image: str, layout: str | None, partition: str | None, block_size: int | None):
+    """(bytes, block size, name): a bare littlefs IMAGE, or a partition of firmware IMAGE."""
+    if layout is None and partition is None:
+        return read_input(image, "file-system image"), block_size, image
+    data, layout_block, what = fs_partition_data(image, layout, partition)
+    return data, block_size or layout_block, what
+
+
 @fs_group.command("ls")
 @click.argument("image", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--block-size", type=SIZE, default=None, help="littlefs block size (default: detected).")
+@_with_fs_in_firmware
+@click.option("--block-size", type=SIZE, default=None, help="littlefs block size (default: the layout's, else detected).")
 @json_option
-def fs_ls_cmd(image, block_size, as_json):
-    """List the files of a littlefs IMAGE (size and SHA-256 of each)."""
-    listing = read_fs_image(read_input(image, "file-system image"), block_size=block_size, what=image)
+def fs_ls_cmd(image, layout, partition, block_size, as_json):
+    """List the files of a littlefs IMAGE, or of a file-system partition of
+    firmware IMAGE (--layout/--partition): size and SHA-256 of each."""
+    data, block_size, what = _fs_source(image, layout, partition, block_size)
+    listing = read_fs_image(data, block_size=block_size, what=what)
     if as_json:
         emit_json(listing.to_dict())
         return
@@ -220,13 +247,16 @@ def fs_ls_cmd(image, block_size, as_json):
 
 @fs_group.command("extract")
 @click.argument("image", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--block-size", type=SIZE, default=None, help="littlefs block size (default: detected).")
+@_with_fs_in_firmware
+@click.option("--block-size", type=SIZE, default=None, help="littlefs block size (default: the layout's, else detected).")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=str),
               help="Directory to create (must not exist or be empty).")
 @click.pass_context
-def fs_extract_cmd(ctx, image, block_size, output):
-    """Extract every file of a littlefs IMAGE into a directory."""
-    listing = extract_fs_image(read_input(image, "file-system image"), output, block_size=block_size)
+def fs_extract_cmd(ctx, image, layout, partition, block_size, output):
+    """Extract every file of a littlefs IMAGE, or of a file-system partition
+    of firmware IMAGE (--layout/--partition), into a directory."""
+    data, block_size, what = _fs_source(image, layout, partition, block_size)
+    listing = extract_fs_image(data, output, block_size=block_size, what=what)
     files = sum(1 for e in listing.entries if not e.is_dir)
     info(ctx, f"extracted {files} files into {output}")
 

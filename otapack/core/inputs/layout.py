@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from otapack.core.fileio import read_input
+from otapack.core.formats import littlefs
 from otapack.errors import InputError, LayoutError
 from otapack.core.model import DEFAULT_POLICY, PartitionType, Policy
 
@@ -263,6 +264,7 @@ def _partition_from_dict(src: str, entry: dict, index: int) -> LayoutPartition:
                 f"{src}: {label} has unknown policy {text!r} ({_suggest(text, POLICY_NAMES, 'choose from')})"
             )
         policy = POLICY_NAMES[text]
+    _check_fs_keys(src, entry, where, label)
     return LayoutPartition(
         name=name,
         offset=offset,
@@ -274,6 +276,22 @@ def _partition_from_dict(src: str, entry: dict, index: int) -> LayoutPartition:
         description=_str(src, entry, "description", where),
         extras={k: v for k, v in entry.items() if k not in CORE_PARTITION_KEYS},
     )
+
+
+def _check_fs_keys(src: str, entry: dict, where: str, label: str) -> None:
+    """The littlefs keys (FS_PARTITION_KEYS): sizes are positive integers; the
+    version is one a module family can mount (docs/cloud.md)."""
+    for key in ("fs_block_size", "fs_read_size", "fs_prog_size"):
+        value = _int(src, entry, key, where)
+        if value is not None and value <= 0:
+            raise LayoutError(f"{src}: key {key!r} {where} must be positive ({value})")
+    if "fs_lfs_version" in entry:
+        text = _str(src, entry, "fs_lfs_version", where)
+        if not littlefs.is_lfs1(text) and text not in littlefs.LFS2_VERSIONS:
+            raise LayoutError(
+                f"{src}: {label} has unknown fs_lfs_version {text!r} "
+                f"(choose from: 1 (littlefs 1.x), {', '.join(littlefs.LFS2_VERSIONS)})"
+            )
 
 
 def minimal_system_table(layout: Layout) -> dict | None:

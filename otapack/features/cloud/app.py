@@ -331,11 +331,11 @@ def fs_free_space(layout, partition_name: str = "customer_fs", *, used: int = 0,
 
     The superblock pair and the root directory take two blocks.
     """
-    from otapack.features.cloud.fs import fs_options_for
+    from otapack.features.cloud.fs import fs_geometry
 
-    opts = fs_options_for(layout, partition_name, block_size=block_size)
-    free = (opts.block_count - 2) * opts.block_size - used
-    return max(free, 0), opts.block_size
+    _, _, size, count = fs_geometry(layout, partition_name, block_size=block_size)
+    free = (count - 2) * size - used
+    return max(free, 0), size
 
 
 # -- job document and manifest ------------------------------------------------------------
