@@ -24,7 +24,7 @@ from test_partitions_fixtures import (
 from conftest import error_line, run
 
 VENDOR_PAC = Path(__file__).parent / "fixtures" / "pac" / "csdk-old.pac"
-FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=120, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 EDGES = [b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x00\x00\x00\x80", b"\xff\xff\xff\x7f", b"\x01\x00\x00\x00"]
 
@@ -92,6 +92,23 @@ def test_random_bytes(data):
     _only_typed_errors(data, None)
     for kind in ("elf", "pac", "ihex", "srec"):
         _only_typed_errors(data, kind)
+
+
+XML_TOKENS = [b"<", b">", b"&", b"&amp;", b"&#0;", b"<!--", b"<![CDATA[", b"0x", b"\xff", b"</File>",
+              b"<File><ID>AP</ID>", b'<?xml version="1.0" encoding="gbk"?>']
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.integers(0, 4000), st.sampled_from(XML_TOKENS + [b""]), st.integers(0, 40)),
+                min_size=1, max_size=5))
+def test_mutated_pac_configuration(edits):
+    from test_pac_hostile import with_xml
+
+    xml = bytearray((VENDOR_PAC.parent / "UIX8910_MODEM.xml").read_bytes())
+    for pos, token, cut in edits:
+        pos = min(pos, len(xml))
+        xml[pos:pos + cut] = token
+    _only_typed_errors(with_xml(bytes(xml)), "pac")
 
 
 RECORD_TEXT = st.text(alphabet=":S0123456789ABCDEFabcdefGZ \t\r\n", max_size=300)

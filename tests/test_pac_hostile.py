@@ -217,6 +217,8 @@ def test_two_configurations():
      "configuration XML declares a DTD or entities (refused)"),
     ("<BMAConfig/>".encode("utf-16"), "configuration XML is not 8-bit text (NUL bytes)"),
     (b"<Other/>", "configuration XML has root <Other>, expected <BMAConfig>"),
+    (b'<?xml version="1.0" encoding="gbk"?><BMAConfig/>',
+     "configuration XML cannot be decoded: multi-byte encodings are not supported"),
     (b"<BMAConfig><SchemeList><Scheme><File><ID>AP</ID><Block><Base>zz</Base></Block></File></Scheme>"
      b"</SchemeList></BMAConfig>", "configuration XML: file 'AP' Base is 'zz', not a number"),
     (b"<BMAConfig>" + b" " * (1 << 20) + b"</BMAConfig>",

@@ -80,6 +80,8 @@ def read_config(data: bytes, *, product: str, what: str) -> dict[str, SchemeFile
         root = ET.fromstring(data)
     except ET.ParseError as exc:
         raise ImageFormatError(f"{what}: configuration XML is malformed: {exc}") from None
+    except (ValueError, LookupError) as exc:  # expat: an encoding it cannot decode (gbk, ...)
+        raise ImageFormatError(f"{what}: configuration XML cannot be decoded: {exc}") from None
     if root.tag != "BMAConfig":
         raise ImageFormatError(f"{what}: configuration XML has root <{root.tag[:40]}>, expected <BMAConfig>")
     scheme = _scheme(root, product)
