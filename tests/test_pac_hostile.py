@@ -237,15 +237,15 @@ def test_configuration_without_matching_scheme_is_only_a_report():
 
 
 def test_non_ascii_id_fails_before_the_build(capsys, tmp_path):
-    # A PAC main could read: before, the build ran and the package writer failed (exit 4).
+    # PACs main could read: there the whole build ran and the package writer failed (exit 4).
     old, new = tmp_path / "old.pac", tmp_path / "new.pac"
-    old.write_bytes(build_pac([flash("APP", 0x60000000, 0x100)]))
-    new.write_bytes(build_pac([flash("APP\u00e9", 0x60000000, 0x100)]))
-    code, out, err = run(capsys, "diff", old, new, "-o", tmp_path / "x.pack")
-    assert (code, out) == (3, "") and not (tmp_path / "x.pack").exists()
-    assert error_line(err) == "error: new.pac: PAC file entry #1: file ID 'APPé' is not ASCII (IDs name partitions)"
-    code, _, err = run(capsys, "full", new, "-o", tmp_path / "x.pack")
-    assert code == 3 and error_line(err).startswith("error: new.pac: PAC file entry #1: file ID")
+    old.write_bytes(build_pac([flash("APP\u00e9", 0x60000000, 0x100)]))
+    new.write_bytes(build_pac([flash("APP\u00e9", 0x60000000, 0x101)]))
+    for args in (("full", new), ("diff", old, new)):
+        code, out, err = run(capsys, *args, "-o", tmp_path / "x.pack")
+        assert (code, out) == (3, "") and not (tmp_path / "x.pack").exists()
+        assert error_line(err) == (
+            f"error: {args[1].name}: PAC file entry #1: file ID 'APP\u00e9' is not ASCII (IDs name partitions)")
 
 
 def test_layout_naming_a_loader():
