@@ -6,7 +6,8 @@ Public API::
     read_firmware(path, layout=None) -> FirmwareImage
     read_firmware_bytes(data, *, name="image", layout=None) -> FirmwareImage
     check_compatible(old, new) -> None        # IncompatibleImagesError
-    compare(old, new) -> CompareReport        # .to_dict() for JSON
+    compare(old, new) -> CompareReport        # .to_dict() for JSON (partitions and items)
+    item_changes(old, new) -> list[str]       # non-flash items (PAC NV, loaders) that differ
 
 Registries (extend in one place): ``INPUT_KINDS`` (input kind -> reader),
 ``EMBEDDED_TABLES`` (table -> finder), ``DETECTORS`` (content -> type),
