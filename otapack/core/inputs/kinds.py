@@ -165,6 +165,6 @@ def read_firmware(path: str | Path, layout: LayoutSource | None = None, *, kind:
 
 
 __all__ = [
-    "INPUT_KINDS", "InputKind", "Slot", "detect_kind", "elf_is_firmware", "image_from_segments", "raw_image",
+    "INPUT_KINDS", "InputKind", "detect_kind", "elf_is_firmware", "raw_image",
     "read_firmware", "read_firmware_bytes",
 ]
