@@ -62,7 +62,6 @@ def check_pac(pair: Path, work: Path) -> tuple[bool, dict]:
         "items_changed": [i["name"] for i in changed.get("items", []) if i["status"] != "unchanged"],
         "delta": delta.stat().st_size if delta.exists() else 0,
         "full": full.stat().st_size if full.exists() else 0,
-        "new_flash": sum(p[2] for p in (docs["new"] and [(0, 0, p["size"]) for p in docs["new"]["partitions"]] or [])),
     }
 
 
