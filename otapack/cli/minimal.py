@@ -20,6 +20,7 @@ from otapack.core.codecs import DEFAULT_LZMA_DICT
 from otapack.core.diff import DEFAULT_ALGORITHM, DIFF_ALGORITHMS
 from otapack.errors import BudgetError, UsageError, VerificationError
 from otapack.core.fileio import check_output_path, read_input
+from otapack.core.restore import wire
 from otapack.features.minimal.system import MinimalConfig, build_minimal, chain_capacities, plan_upgrade, verify_chain
 from otapack.features.signing import make_signature_check
 from otapack.core.verify import DeviceOptions
@@ -186,7 +187,7 @@ COMMANDS = [minimal_cmd, plan_cmd]
 
 def is_stage(data: bytes) -> bool:
     """True for a minimal-system stage (kind byte 3 or 4 after a valid magic)."""
-    return len(data) > 6 and data[:4] == b"OTAP" and data[6] in (3, 4)
+    return data[:len(wire.MAGIC)] == wire.MAGIC and wire.kind_at(data) in ("minimal-stage1", "minimal-stage2")
 
 
 def _capacities(layout, image) -> tuple[int | None, int | None]:

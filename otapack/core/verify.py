@@ -13,7 +13,8 @@ from typing import Callable
 
 from otapack.errors import OtapackError, TargetMismatchError, VerificationError
 from otapack.core.model import FirmwareImage, Partition, Policy
-from otapack.core.restore.engine import Check, Device, DevicePartition, Restore, RestoreResult
+from otapack.core.restore import wire
+from otapack.core.restore.engine import Check, CheckStatus, Device, DevicePartition, Restore, RestoreResult, check_disable
 from otapack.core.restore.flash import SimFlash
 
 
@@ -28,6 +29,12 @@ class DeviceOptions:
     signature_check: Callable[[bytes, bytes], str] | None = None
     chain_check: Callable | None = None
     hardware_id: str | None = None
+    #: Restore checks to switch off; only those the check table allows
+    #: (``otapack.core.restore.engine.CHECKS``, docs/verifier.md).
+    skip_checks: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "skip_checks", check_disable(self.skip_checks))
 
 
 @dataclass
@@ -44,7 +51,7 @@ class VerifyReport:
     def to_dict(self) -> dict:
         out = self.restore.to_dict()
         out["checks"] = [c.to_dict() for c in self.checks]
-        out["result"] = "pass" if self.ok else "fail"
+        out["result"] = CheckStatus.PASS.value if self.ok else CheckStatus.FAIL.value
         out["error"] = str(self.error) if self.error else None
         return out
 
@@ -57,7 +64,7 @@ def make_device(old: FirmwareImage | None, opts: DeviceOptions = DeviceOptions()
         erase_block=block, erased_value=erased, model=opts.model, security_counter=opts.security_counter,
         ram_budget=opts.ram_budget, download_capacity=opts.download_capacity,
         signature_check=opts.signature_check, chain_check=opts.chain_check, create_missing=old is None,
-        hardware_id=opts.hardware_id,
+        hardware_id=opts.hardware_id, disabled_checks=opts.skip_checks,
     )
     for part in old.partitions if old else ():
         flash = SimFlash.holding(part.data, part.capacity, block, erased, part.name)
@@ -70,18 +77,18 @@ def verify_package(package: bytes, old: FirmwareImage | None = None, new: Firmwa
     """Every named check of the device restore, plus equality with NEW."""
     if device is None:
         erase_block = None
-        if old is None and len(package) >= 44:
-            erase_block = int.from_bytes(package[40:44], "little") or None
+        if old is None:  # a blank device takes the geometry the package names
+            erase_block = wire.fixed_field(package, "erase_block") or None
         device = make_device(old, opts, erase_block=erase_block)
     result = Restore(device).run(package)
     report = VerifyReport(restore=result, checks=list(result.checks), error=result.error, device=device)
-    expected = Check("expected-image", "skipped", "no --new image given")
+    expected = Check("expected-image", CheckStatus.SKIPPED, "no --new image given")
     if new is not None and result.ok:
         try:
             expected.detail = compare_with(device, new)
-            expected.status = "pass"
+            expected.status = CheckStatus.PASS
         except VerificationError as exc:
-            expected.status, expected.detail = "fail", str(exc)
+            expected.status, expected.detail = CheckStatus.FAIL, str(exc)
             report.error = exc
     report.checks.append(expected)
     return report

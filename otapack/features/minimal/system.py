@@ -673,8 +673,7 @@ def verify_chain(packages: list[bytes], old: FirmwareImage | None, new: Firmware
         if index:
             report._chain(Check("reboot", "pass", f"device restarted; remembers next package "
                                        f"{memory.expected_next.hex()[:16] + '…' if memory.expected_next else 'none'}"))
-        kind = package[6] if len(package) > 6 else 0
-        last_kind = wire.KIND_NAMES.get(kind)
+        last_kind = wire.kind_at(package)
         phase = 2 if last_kind == "minimal-stage2" else 1
         device.download_capacity = capacities[phase - 1] if opts.download_capacity is None else opts.download_capacity
         digest = body_digest(package)

@@ -42,12 +42,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from otapack.errors import InputError, SignatureError, UsageError
 from otapack.core.fileio import read_input, write_atomic
 from otapack.core.formats import package as fmt
+from otapack.core.formats.wire_numbers import KEY_ID_SIZE, SHA256_SIZE as DIGEST_SIZE, SIGNATURE_ALGORITHM_SIZE
 from otapack.core.container import Package, read_package, seal
 
-DIGEST_SIZE = 32
-KEY_ID_SIZE = 8
 #: Algorithm byte + key id: the part of a record before the signature.
-RECORD_PREFIX_SIZE = 1 + KEY_ID_SIZE
+RECORD_PREFIX_SIZE = SIGNATURE_ALGORITHM_SIZE + KEY_ID_SIZE
 #: Environment variable holding the passphrase of an encrypted private key.
 PASSWORD_ENV = "OTAPACK_KEY_PASSWORD"
 
