@@ -72,6 +72,12 @@ class UnsupportedVersionError(PackageFormatError):
     exit_code = 5
 
 
+class PackageLimitError(PackageFormatError):
+    """A package would break a hard limit of its format (header size, counts,
+    string lengths, signature slot): every reader refuses it, so the builder
+    refuses to write it."""
+
+
 class CorruptPatchError(PackageFormatError):
     """Delta control data points outside its buffers (bspatch CVE classes)."""
 
