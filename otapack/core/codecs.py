@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
-from otapack.core.formats.wire_numbers import CODECS as CODEC_IDS
+from otapack.core.formats.wire_numbers import CODEC_IDS
 from otapack.core.formats.wire_numbers import MAX_LZMA_DICT, MIN_LZMA_DICT
 from otapack.errors import PackageFormatError, UsageError
 

@@ -46,8 +46,6 @@ from otapack.core.formats.wire_numbers import (  # noqa: F401
     FORMAT_VERSION,
     KINDS,
     MAGIC,
-    MAX_HEADER_LENGTH,
-    MAX_PARTITIONS,
     MAX_SIGNATURE_LENGTH,
     OPERATIONS,
     REASONS,

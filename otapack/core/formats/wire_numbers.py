@@ -54,7 +54,7 @@ HAS_TARGET = ("keep", "replace", "delta")
 HAS_PAYLOAD = ("replace", "delta")
 
 #: Payload codecs (the implementations are in otapack.core.codecs).
-CODECS = {"none": 0, "lzma2": 1}
+CODEC_IDS = {"none": 0, "lzma2": 1}
 
 #: Why the builder chose the operation; shown by ``info``.
 REASONS = {
@@ -118,6 +118,10 @@ ENTRY_FIELDS = (("address", 4), ("operation", 1), ("codec", 1), ("reason", 1))
 IMAGE_REF_FIELDS = (("size", 4), ("sha256", SHA256_SIZE))
 #: ``payload`` (HAS_PAYLOAD).
 PAYLOAD_FIELDS = (("offset", 4), ("length", 4), ("uncompressed_length", 4))
+#: Offsets within each group (the entry's: from the end of its name).
+ENTRY = _layout(ENTRY_FIELDS)
+IMAGE_REF = _layout(IMAGE_REF_FIELDS)
+PAYLOAD = _layout(PAYLOAD_FIELDS)
 
 #: The trailer, found from the end of the file.
 TRAILER_FIELDS = (

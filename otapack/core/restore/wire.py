@@ -28,15 +28,15 @@ from otapack.errors import PackageFormatError, TruncatedPackageError, Unsupporte
 #: The device's lookup tables: wire id -> name.
 KIND_NAMES = {v: k for k, v in wn.KINDS.items()}
 OPERATION_NAMES = {v: k for k, v in wn.OPERATIONS.items()}
-CODEC_NAMES = {v: k for k, v in wn.CODECS.items()}
+CODEC_NAMES = {v: k for k, v in wn.CODEC_IDS.items()}
 EXTENSION_NAMES = {v: k for k, v in wn.EXTENSION_TAGS.items()}
 REASON_NAMES = {v: k for k, v in wn.REASONS.items()}
 
 _FIXED = wn.FIXED
 _TRAILER = wn.TRAILER
-_ENTRY = dict(wn.ENTRY_FIELDS)
-_REF = dict(wn.IMAGE_REF_FIELDS)
-_PAYLOAD = dict(wn.PAYLOAD_FIELDS)
+_ENTRY = {name: field.size for name, field in wn.ENTRY.items()}
+_REF = {name: field.size for name, field in wn.IMAGE_REF.items()}
+_PAYLOAD = {name: field.size for name, field in wn.PAYLOAD.items()}
 
 
 @dataclass
