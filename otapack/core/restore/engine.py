@@ -56,6 +56,7 @@ from otapack.core.restore.flash import FlashWriter, SimFlash
 from otapack.core.restore.resources import DECODE_CHUNK, RamMeter, ram_requirement
 from otapack.core.restore.stream import ForwardReader, LzmaReader, RawReader
 
+
 @dataclass
 class DevicePartition:
     name: str
@@ -515,32 +516,32 @@ class Restore:
         return writer
 
 
-_NEVER = "the device runs it on every package: "
-
 #: The restore's checks in the device's order: name, function, and whether a
-#: caller may switch it off.  Everything before ``restore`` guards the first
-#: flash write, so none of those can be disabled; ``ram`` only audits the
-#: builder's declaration after the fact.
+#: caller may switch it off (and why, or why not).  Everything up to
+#: ``precondition`` guards the first flash write and everything after it
+#: proves or completes the restore, so none of those can be disabled; ``ram``
+#: only audits the builder's declaration after the fact.
 CHECKS: tuple[CheckSpec, ...] = (
-    CheckSpec("download", Restore._download, _NEVER + "storing the package is the restore's input"),
-    CheckSpec("trailer", Restore._trailer, _NEVER + "every later check needs the trailer's lengths"),
-    CheckSpec("crc32", Restore._crc32, _NEVER + "the cheap download check; the body digest is computed in the same pass"),
-    CheckSpec("header", Restore._header, _NEVER + "the bounded parse every later check reads"),
-    CheckSpec("digest", Restore._digest, _NEVER + "nothing is decoded before the package is authenticated"),
+    CheckSpec("download", Restore._download, "storing the package is the restore's input"),
+    CheckSpec("trailer", Restore._trailer, "every later check needs the trailer's lengths"),
+    CheckSpec("crc32", Restore._crc32, "the download check; the body digest is computed in the same pass"),
+    CheckSpec("header", Restore._header, "the bounded parse every later check reads"),
+    CheckSpec("digest", Restore._digest, "nothing is decoded before the package is authenticated"),
     CheckSpec("signature", Restore._signature,
-              _NEVER + "switching it off would accept any package; without a key it already reports 'skipped'"),
+              "off would accept any signer's package; without a key it already reports skipped"),
     CheckSpec("compatibility", Restore._compatibility,
-              _NEVER + "model, counter, geometry, binding and chain refuse a foreign or rolled-back package"),
-    CheckSpec("table", Restore._table, _NEVER + "payload tiling and addresses bound every later read and write"),
-    CheckSpec("resources", Restore._resources, _NEVER + "RAM is priced before the first write"),
+              "refuses a package for another model, counter, erase block, board, layout or chain state"),
+    CheckSpec("table", Restore._table, "payload tiling and addresses bound every later read and write"),
+    CheckSpec("resources", Restore._resources, "prices RAM before the first flash write"),
     CheckSpec("precondition", Restore._precondition,
-              _NEVER + "a patch applied to the wrong base writes garbage; the last check before the first write"),
-    CheckSpec("restore", Restore._restore, _NEVER + "it is the restore", per_partition=True),
-    CheckSpec("target", Restore._target, _NEVER + "the only proof the written partition is right", per_partition=True),
+              "the last check before the first flash write: a patch on the wrong base writes garbage"),
+    CheckSpec("restore", Restore._restore, "it is the restore", per_partition=True),
+    CheckSpec("target", Restore._target, "the only proof the written partition is right", per_partition=True),
     CheckSpec("ram", Restore._ram,
-              "an audit of the builder's RAM figure: the device sizes its buffers from the header and refuses "
-              "excess at 'resources'; switching it off accepts nothing the device would refuse", can_disable=True),
-    CheckSpec("commit", Restore._commit, _NEVER + "it copies the staged partitions into place"),
+              "an audit of the builder's RAM figure after the restore: the device sizes its buffers from the "
+              "header and refuses an under-declaration at resources, so off accepts nothing the device would refuse",
+              can_disable=True),
+    CheckSpec("commit", Restore._commit, "copies the staged partitions into place"),
 )
 CHECK_BY_NAME = {spec.name: spec for spec in CHECKS}
 #: The names alone, in order.
@@ -556,5 +557,5 @@ def check_disable(names) -> frozenset[str]:
             raise UsageError(f"unknown restore check {name!r} (checks: {', '.join(CHECK_ORDER)})")
         if not spec.can_disable:
             allowed = ", ".join(s.name for s in CHECKS if s.can_disable)
-            raise UsageError(f"restore check {name!r} cannot be disabled: {spec.why} (can be disabled: {allowed})")
+            raise UsageError(f"restore check {name!r} cannot be disabled ({spec.why}); can be disabled: {allowed}")
     return names
