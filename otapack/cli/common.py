@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import click
@@ -33,23 +34,27 @@ def check_line(check) -> str:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one sorted JSON document on stdout.")
 
 _UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
+#: A number (prefix decides its digits, so hex may end in b) and a unit; no
+#: unit starts with a hex digit, so the split is unambiguous.
+_SIZE = re.compile(r"(0x[0-9a-f_]+|0o[0-7_]+|0b[01_]+|[0-9_]+)\s*([a-z]*)")
 
 
 class SizeType(click.ParamType):
-    """Byte sizes: 65536, 0x10000, 64K, 64KiB, 1M."""
+    """Byte sizes: 65536, 0x10000, 0x1000b, 64K, 64KiB, 1M."""
 
     name = "size"
 
     def convert(self, value, param, ctx):
         if isinstance(value, int):
             return value
-        text = str(value).strip().lower()
-        number = text.rstrip("kmgib")
-        unit = text[len(number):]
+        match = _SIZE.fullmatch(str(value).strip().lower())
         try:
-            base = int(number, 0)
+            base = int(match.group(1), 0) if match else None
         except ValueError:
-            self.fail(f"{value!r} is not a size (examples: 65536, 64K, 1M)", param, ctx)
+            base = None
+        if base is None:
+            self.fail(f"{value!r} is not a size (examples: 65536, 0x10000, 64K, 1M)", param, ctx)
+        unit = match.group(2)
         if unit not in _UNITS:
             self.fail(f"{value!r}: unknown unit {unit!r} (use K, M or G)", param, ctx)
         return base * _UNITS[unit]
@@ -66,10 +71,6 @@ def progress_bar(ctx: click.Context, total: int, desc: str):
 
     disable = quiet(ctx) or not sys.stderr.isatty()
     return tqdm(total=total, desc=desc, unit="part", file=sys.stderr, disable=disable, leave=False)
-
-
-def image_option(name: str, help_text: str):
-    return click.argument(name, type=click.Path(dir_okay=False, path_type=str))
 
 
 layout_option = click.option(
