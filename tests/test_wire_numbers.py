@@ -147,6 +147,17 @@ def test_readers_agree_on_header_length_limit(one_entry):
     assert field_map(one_entry)["header_length"] == (wn.FIXED["header_length"].offset, wn.FIXED["header_length"].size)
 
 
+def test_numbers_and_restore_need_only_the_standard_library():
+    """The device restore and the C header generator import the numbers without construct."""
+    import sys
+
+    code = ("import sys, otapack.core.formats.wire_numbers, otapack.core.restore.engine, "
+            "otapack.core.formats.gen_c_header; otapack.core.formats.gen_c_header.render(); "
+            "print(sorted(m for m in ('construct', 'click', 'cryptography') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
+
+
 # -------------------------------------------------------- one definition
 
 #: Modules that read *other* formats (ELF, HEX, MBR/GPT/FAT, PAC, littlefs,
