@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -187,16 +188,12 @@ class Restore:
         """The table, in order; a run of per-partition checks goes once over
         every partition that carries a payload (one forward pass)."""
         state = _State(source)
-        index = 0
-        while index < len(CHECKS):
-            group = [CHECKS[index]]
-            while group[-1].per_partition and index + len(group) < len(CHECKS) and CHECKS[index + len(group)].per_partition:
-                group.append(CHECKS[index + len(group)])
-            if group[0].per_partition:
-                self._partition_pass(state, group)
+        for per_partition, group in itertools.groupby(CHECKS, key=lambda spec: spec.per_partition):
+            if per_partition:
+                self._partition_pass(state, list(group))
             else:
-                self._one(group[0], state)
-            index += len(group)
+                for spec in group:
+                    self._one(spec, state)
 
     def _one(self, spec: CheckSpec, state: _State, entry: wire.Entry | None = None) -> None:
         name = spec.name if entry is None else f"{spec.name}:{entry.name}"
