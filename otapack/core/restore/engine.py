@@ -44,6 +44,7 @@ from otapack.errors import (
 )
 from otapack.core.restore import wire
 from otapack.core.restore.delta import apply_delta, read_stream_header
+from otapack.core.restore.extensions import layout_digest
 from otapack.core.restore.flash import FlashWriter, SimFlash
 from otapack.core.restore.resources import RamMeter, ram_requirement
 from otapack.core.restore.stream import ForwardReader, LzmaReader, RawReader
@@ -96,15 +97,6 @@ class Device:
     def image(self, name: str) -> bytes:
         part = self.partitions[name]
         return part.flash.read(0, part.size)
-
-
-def layout_digest(partitions) -> bytes:
-    """SHA-256 over (name, address, slot size) of each partition, in address
-    order: what the ``layout-digest`` extension carries."""
-    sha = hashlib.sha256()
-    for name, address, slot in sorted(partitions, key=lambda p: (p[1], p[0])):
-        sha.update(name.encode("ascii") + b"\0" + address.to_bytes(4, "little") + slot.to_bytes(4, "little"))
-    return sha.digest()
 
 
 @dataclass
