@@ -45,16 +45,18 @@ SIZE = SizeType()
 PATH = click.Path(dir_okay=False, path_type=str)
 
 
-class PrivateKeyFile(click.ParamType):
+class PrivateKeyFile(click.Path):
     """A private key file, loaded while the command line is parsed, so a bad
     key fails before any build work."""
 
-    name = "file"
+    def __init__(self):
+        super().__init__(dir_okay=False, path_type=str)
 
     def convert(self, value, param, ctx):
         if value is None or not isinstance(value, str):
             return value
-        return api.load_private_key(value, param.opts[-1] if param else "signing key")
+        path = super().convert(value, param, ctx)
+        return api.load_private_key(path, param.opts[-1] if param else "signing key")
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one sorted JSON document on stdout.")

@@ -470,7 +470,12 @@ def replace_partition_with_fs(
             option="fs_partition",
         )
     if layout is not None:
-        opts = fs_options_for(layout, fs_partition, lfs_version=lfs_version)
+        try:
+            opts = fs_options_for(layout, fs_partition, lfs_version=lfs_version)
+        except InputError as exc:
+            if exc.options != ("partition",):
+                raise
+            raise InputError(exc.message, option="fs_partition") from None  # the setting is ours
     else:
         bs = image.erase_block or DEFAULT_BLOCK_SIZE
         if part.capacity % bs:
