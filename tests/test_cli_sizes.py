@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 import pytest
 
-from otapack.cli.common import SIZE
+from otapack.cli.options import SIZE
 
 
 @pytest.mark.parametrize("text, value", [

@@ -179,7 +179,7 @@ def test_unknown_partition(tmp_path, capsys, tree, layout):
     assert code == InputError.exit_code
     assert error_line(err) == (
         "error: module.toml: no partition 'usr' for the file system "
-        "(partitions: system, customer_fs, customer_backup_fs; choose one with --partition)")
+        "(partitions: system, customer_fs, customer_backup_fs) (option --partition)")
 
 
 def test_files_do_not_fit(tmp_path, capsys, layout):
@@ -304,8 +304,9 @@ def test_replace_missing_partition():
     with pytest.raises(InputError) as info:
         replace_partition_with_fs(image, APP)
     assert str(info.value) == (
-        "--fs: the firmware has no partition 'customer_fs' (partitions: image); "
-        "name the user file system with --fs-partition, or give a layout")
+        "the firmware has no partition 'customer_fs' for the file system (partitions: image); "
+        "name the user file-system partition, or give a layout")
+    assert info.value.options == ("fs_partition",)
 
 
 def test_diff_with_fs(tmp_path, capsys, tree, layout, programmer_old, programmer_new):
@@ -325,7 +326,9 @@ def test_fs_missing_partition_cli(tmp_path, capsys, tree, programmer_new):
     raw.write_bytes(programmer_new)
     code, _, err = run(capsys, "full", raw, "--fs", tree, "-o", tmp_path / "p.pack")
     assert code == InputError.exit_code
-    assert "--fs: the firmware has no partition 'customer_fs'" in error_line(err)
+    assert error_line(err) == (
+        "error: the firmware has no partition 'customer_fs' for the file system (partitions: image); "
+        "name the user file-system partition, or give a layout (option --fs-partition)")
     assert not (tmp_path / "p.pack").exists()
 
 

@@ -80,18 +80,37 @@ def verify_package(package: bytes, old: FirmwareImage | None = None, new: Firmwa
         if old is None:  # a blank device takes the geometry the package names
             erase_block = wire.fixed_field(package, "erase_block") or None
         device = make_device(old, opts, erase_block=erase_block)
-    result = Restore(device).run(package)
-    report = VerifyReport(restore=result, checks=list(result.checks), error=result.error, device=device)
-    expected = Check("expected-image", CheckStatus.SKIPPED, "no --new image given")
-    if new is not None and result.ok:
-        try:
-            expected.detail = compare_with(device, new)
-            expected.status = CheckStatus.PASS
-        except VerificationError as exc:
-            expected.status, expected.detail = CheckStatus.FAIL, str(exc)
-            report.error = exc
+    report = restore_report(package, device)
+    expected, error = expected_image_check(device, new, None if report.restore.ok or new is None else RESTORE_FAILED)
     report.checks.append(expected)
+    report.error = report.error or error
     return report
+
+
+def restore_report(package: bytes, device: Device) -> VerifyReport:
+    """One run of the device restore on ``device``, as a report (no comparison with NEW)."""
+    result = Restore(device).run(package)
+    return VerifyReport(restore=result, checks=list(result.checks), error=result.error, device=device)
+
+
+#: Why ``expected-image`` was skipped.
+NO_EXPECTED_IMAGE = "no expected image given"
+RESTORE_FAILED = "the restore did not complete"
+
+
+def expected_image_check(device: Device, new: FirmwareImage | None,
+                         skipped_because: str | None = None) -> tuple[Check, VerificationError | None]:
+    """The ``expected-image`` check after a restore: the device's flash against NEW, byte for byte.
+
+    Returns the check and the error it found (None when it passed or was skipped)."""
+    if skipped_because is None and new is None:
+        skipped_because = NO_EXPECTED_IMAGE
+    if skipped_because is not None:
+        return Check("expected-image", CheckStatus.SKIPPED, skipped_because), None
+    try:
+        return Check("expected-image", CheckStatus.PASS, compare_with(device, new)), None
+    except VerificationError as exc:
+        return Check("expected-image", CheckStatus.FAIL, str(exc)), exc
 
 
 def compare_with(device: Device, new: FirmwareImage) -> str:

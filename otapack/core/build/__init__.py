@@ -23,7 +23,7 @@ from otapack.core.formats.wire_numbers import (
 from otapack.core.model import FirmwareImage, Partition, Policy
 from otapack.core.container import PackageHeader, PartitionRecord, assemble, header_size
 from otapack.core.package_limits import check_limits
-from otapack.core.restore.engine import layout_digest
+from otapack.core.formats.extensions import layout_digest
 from otapack.core.restore.resources import ram_requirement
 
 #: lc/lp/pb tried on patch streams (mostly-zero diff bytes favour lc 0-1).
@@ -84,7 +84,7 @@ class PackageOptions:
             raise UsageError(f"security counter {self.security_counter} outside 0..{MAX_U32}")
         valid_dict_size(self.lzma_dict_size)
         if self.jobs < 1:
-            raise UsageError(f"--jobs must be at least 1, got {self.jobs}")
+            raise UsageError(f"jobs must be at least 1, got {self.jobs}", option="jobs")
         if not MIN_WINDOW_SIZE <= self.window_size <= MAX_WINDOW_SIZE:
             raise UsageError(f"patch window {self.window_size} outside {MIN_WINDOW_SIZE}..{MAX_WINDOW_SIZE} bytes")
         if not MIN_WINDOW_TUPLES <= self.max_window_tuples <= MAX_WINDOW_TUPLES:
@@ -130,20 +130,22 @@ def _replace(part: Partition, reason: str, opts: PackageOptions) -> PlannedParti
     return PlannedPartition(record, payload, {"full": len(payload)})
 
 
-def _keep(part: Partition, reason: str) -> PlannedPartition:
+def keep_partition(part: Partition, reason: str) -> PlannedPartition:
+    """A ``keep`` entry: only the hash the partition must already have travels."""
     return PlannedPartition(PartitionRecord(
         name=part.name, address=part.address, operation="keep", reason=reason,
         target_size=part.size, target_sha256=part.sha256(),
     ))
 
 
-def _skip(part: Partition) -> PlannedPartition:
+def skip_partition(part: Partition) -> PlannedPartition:
+    """A ``skip`` entry: the partition is listed and never touched."""
     return PlannedPartition(PartitionRecord(name=part.name, address=part.address, operation="skip", reason="policy-skip"))
 
 
 def plan_full_partition(part: Partition, opts: PackageOptions) -> PlannedPartition:
     if part.policy is Policy.SKIP:
-        return _skip(part)
+        return skip_partition(part)
     return _replace(part, "full-package", opts)
 
 
@@ -177,15 +179,15 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
     from otapack.core.diff import make_candidates
 
     if new.policy is Policy.SKIP:
-        return _skip(new)
+        return skip_partition(new)
     if new.policy is Policy.KEEP:
         if old is None or old.data != new.data:
             raise IncompatibleImagesError(
                 f"partition {new.name!r} has policy keep but differs between old and new firmware"
             )
-        return _keep(new, "policy-keep")
+        return keep_partition(new, "policy-keep")
     if old is not None and old.data == new.data:
-        return _keep(new, "unchanged")
+        return keep_partition(new, "unchanged")
     if new.policy is Policy.FULL:
         return _replace(new, "policy-full", opts)
     if old is None or not old.data:
@@ -223,7 +225,8 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
     return PlannedPartition(record, patch, candidates, window)
 
 
-def _check_sizes(image: FirmwareImage) -> None:
+def check_sizes(image: FirmwareImage) -> None:
+    """Every partition fits the 32-bit fields of the format (InputError)."""
     for part in image.partitions:
         if part.size > MAX_U32 or part.address > MAX_U32:
             raise InputError(f"partition {part.name!r} does not fit the 32-bit fields of package format v1")
@@ -334,7 +337,7 @@ def map_partitions(fn, items, jobs: int, progress: ProgressFn | None = None):
 
 def build_full(image: FirmwareImage, opts: PackageOptions = PackageOptions(), progress: ProgressFn | None = None) -> bytes:
     """A full package: every partition compressed, wrapped with header and footer."""
-    _check_sizes(image)
+    check_sizes(image)
     if not image.partitions:
         raise InputError("the image has no partitions")
     preflight("full", image, opts, ["skip" if p.policy is Policy.SKIP else "replace" for p in image.partitions])
@@ -345,8 +348,8 @@ def build_full(image: FirmwareImage, opts: PackageOptions = PackageOptions(), pr
 def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = PackageOptions(),
                 progress: ProgressFn | None = None) -> bytes:
     """A delta package from OLD to NEW (same partition structure)."""
-    _check_sizes(old)
-    _check_sizes(new)
+    check_sizes(old)
+    check_sizes(new)
     check_structure(old, new)
     pairs = [(old.get(p.name), p) for p in new.partitions]
     preflight("delta", new, opts, [least_operation(o, p) for o, p in pairs])

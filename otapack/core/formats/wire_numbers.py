@@ -112,6 +112,16 @@ EXTENSION_TAG_SIZE = 1
 EXTENSION_LENGTH_SIZE = 2
 SHA256_SIZE = 32
 
+# ------------------------------------------------------------ extension values
+# (docs/formats/package-v1.md, "Extension values")
+
+#: Domain prefix of the flash-state digest, so it can never equal another SHA-256 otapack writes.
+STATE_DIGEST_PREFIX = b"otapack-flash-state-v1\0"
+#: Version byte of the ``budget`` value.
+BUDGET_VERSION = 1
+#: Budget figures are u32; larger values are stored as this.
+BUDGET_FIELD_MAX = 0xFFFFFFFF
+
 #: A partition entry: name (string), then these, then the optional groups.
 ENTRY_FIELDS = (("address", 4), ("operation", 1), ("codec", 1), ("reason", 1))
 #: ``source`` (HAS_SOURCE) and ``target`` (HAS_TARGET) image refs.

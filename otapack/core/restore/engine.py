@@ -53,6 +53,7 @@ from otapack.core.formats.wire_numbers import HAS_PAYLOAD, TRAILER_CRC_TAIL, max
 from otapack.core.restore import wire
 from otapack.core.restore.checks import Check, CheckSpec, CheckStatus, RestoreResult
 from otapack.core.restore.delta import apply_delta, read_stream_header
+from otapack.core.restore.extensions import layout_digest
 from otapack.core.restore.flash import FlashWriter, SimFlash
 from otapack.core.restore.resources import DECODE_CHUNK, RamMeter, ram_requirement
 from otapack.core.restore.stream import ForwardReader, LzmaReader, RawReader
@@ -106,15 +107,6 @@ class Device:
     def image(self, name: str) -> bytes:
         part = self.partitions[name]
         return part.flash.read(0, part.size)
-
-
-def layout_digest(partitions) -> bytes:
-    """SHA-256 over (name, address, slot size) of each partition, in address
-    order: what the ``layout-digest`` extension carries."""
-    sha = hashlib.sha256()
-    for name, address, slot in sorted(partitions, key=lambda p: (p[1], p[0])):
-        sha.update(name.encode("ascii") + b"\0" + address.to_bytes(4, "little") + slot.to_bytes(4, "little"))
-    return sha.digest()
 
 
 @dataclass

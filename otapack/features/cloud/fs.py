@@ -143,13 +143,13 @@ def _extra(partition, key: str, kind: type):
 
 def fs_options_for(
     layout,
-    partition_name: str = DEFAULT_PARTITION,
+    partition: str = DEFAULT_PARTITION,
     *,
     block_size: int | None = None,
     block_count: int | None = None,
     lfs_version: str | None = None,
 ) -> FsOptions:
-    """Geometry of ``partition_name`` in ``layout`` (a path, TOML text or ``Layout``).
+    """Geometry of ``partition`` in ``layout`` (a path, TOML text or ``Layout``).
 
     Explicit arguments win over the layout's per-partition ``fs_*`` keys,
     which win over the defaults (erase block, partition size / block size).
@@ -157,23 +157,23 @@ def fs_options_for(
     from otapack.core.inputs import load_layout
 
     loaded = load_layout(layout)
-    part = loaded.get(partition_name)
+    part = loaded.get(partition)
     if part is None:
         raise InputError(
-            f"{loaded.source}: no partition {partition_name!r} for the file system "
-            f"(partitions: {', '.join(loaded.names())}; choose one with --partition)"
+            f"{loaded.source}: no partition {partition!r} for the file system "
+            f"(partitions: {', '.join(loaded.names())})", option="partition"
         )
     bs = block_size or _extra(part, "fs_block_size", int) or loaded.erase_block
     if part.size % bs:
         raise InputError(
-            f"{loaded.source}: partition {partition_name!r} size {part.size:#x} is not a multiple of the "
+            f"{loaded.source}: partition {partition!r} size {part.size:#x} is not a multiple of the "
             f"littlefs block size {bs:#x}"
         )
     count = block_count or part.size // bs
     if count * bs > part.size:
         raise InputError(
             f"{loaded.source}: {count} blocks of {bs} bytes ({count * bs:#x}) do not fit partition "
-            f"{partition_name!r} ({part.size:#x} bytes)"
+            f"{partition!r} ({part.size:#x} bytes)"
         )
     return FsOptions(
         block_size=bs,
@@ -448,12 +448,12 @@ def extract_fs_image(data: bytes, dest: str | os.PathLike, *, block_size: int | 
 def replace_partition_with_fs(
     image,
     fs_dir: str | os.PathLike,
-    partition_name: str = DEFAULT_PARTITION,
+    fs_partition: str = DEFAULT_PARTITION,
     layout=None,
     *,
     lfs_version: str | None = None,
 ):
-    """``image`` with ``partition_name`` replaced by a littlefs image of ``fs_dir``.
+    """``image`` with ``fs_partition`` replaced by a littlefs image of ``fs_dir``.
 
     Geometry comes from ``layout`` when given, else from the image itself
     (its erase block, the partition's slot size).  The new partition is a
@@ -462,32 +462,56 @@ def replace_partition_with_fs(
     """
     from otapack.core.model import PartitionType, Policy
 
-    part = image.get(partition_name)
+    part = image.get(fs_partition)
     if part is None:
         raise InputError(
-            f"--fs: the firmware has no partition {partition_name!r} (partitions: {', '.join(image.names())}); "
-            f"name the user file system with --fs-partition, or give a layout"
+            f"the firmware has no partition {fs_partition!r} for the file system "
+            f"(partitions: {', '.join(image.names())}); name the user file-system partition, or give a layout",
+            option="fs_partition",
         )
     if layout is not None:
-        opts = fs_options_for(layout, partition_name, lfs_version=lfs_version)
+        try:
+            opts = fs_options_for(layout, fs_partition, lfs_version=lfs_version)
+        except InputError as exc:
+            if exc.options != ("partition",):
+                raise
+            raise InputError(exc.message, option="fs_partition") from None  # the setting is ours
     else:
         bs = image.erase_block or DEFAULT_BLOCK_SIZE
         if part.capacity % bs:
             raise InputError(
-                f"--fs: partition {partition_name!r} ({part.capacity} bytes) is not a multiple of the "
-                f"erase block ({bs}); give a layout"
+                f"file-system partition {fs_partition!r} ({part.capacity} bytes) is not a multiple of the "
+                f"erase block ({bs}); give a layout", option="fs_dir"
             )
         opts = FsOptions(block_size=bs, block_count=part.capacity // bs,
                          lfs_version=lfs_version or DEFAULT_LFS_VERSION)
     if opts.size > part.capacity:
         raise InputError(
-            f"--fs: a {opts.size}-byte file system does not fit partition {partition_name!r} "
-            f"({part.capacity} bytes)"
+            f"a {opts.size}-byte file system does not fit partition {fs_partition!r} "
+            f"({part.capacity} bytes)", option="fs_dir"
         )
     data = build_fs_image(fs_dir, opts)
     new_part = replace(part, data=data, type=PartitionType.FILESYSTEM, policy=Policy.FULL,
                        slot_size=part.capacity)
-    partitions = tuple(new_part if p.name == partition_name else p for p in image.partitions)
+    partitions = tuple(new_part if p.name == fs_partition else p for p in image.partitions)
     details = dict(image.details)
-    details["fs"] = {"partition": partition_name, "source": str(fs_dir), **opts.to_dict()}
+    details["fs"] = {"partition": fs_partition, "source": str(fs_dir), **opts.to_dict()}
     return replace(image, partitions=partitions, details=details)
+
+
+@dataclass(frozen=True)
+class FsReplacement:
+    """Rebuild a firmware's user file-system partition from a directory before packaging."""
+
+    fs_dir: str
+    fs_partition: str = DEFAULT_PARTITION
+
+    def __post_init__(self) -> None:
+        if not self.fs_dir:
+            raise UsageError("the file-system directory is empty", option="fs_dir")
+        if not self.fs_partition:
+            raise UsageError("the file-system partition name is empty", option="fs_partition")
+
+    def apply(self, image, layout=None):
+        """``image`` with the partition rebuilt as littlefs (``replace_partition_with_fs``)."""
+        return replace_partition_with_fs(image, self.fs_dir, self.fs_partition, layout)

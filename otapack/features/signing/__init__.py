@@ -431,7 +431,8 @@ def insert_signature(package, slot: bytes, *, replace: bool = False) -> bytes:
     if parsed.signature_slot and not replace:
         raise UsageError(
             f"package is already signed ({len(parsed.signature_slot)}-byte signature slot); "
-            "pass --replace to replace the signature"
+            "replacing the signature must be asked for explicitly",
+            option="replace",
         )
     return seal(parsed.body, slot)
 
@@ -453,3 +454,17 @@ def attach_signature(package: bytes, signature: bytes, public: PublicKey, *, rep
     except SignatureError as exc:
         raise SignatureError(f"external signature rejected: {exc} (was it made over `otapack digest` output?)") from None
     return insert_signature(parsed, slot, replace=replace)
+
+
+@dataclass(frozen=True)
+class SigningOptions:
+    """How a builder signs its packages: with ``key``, or not at all (None)."""
+
+    key: PrivateKey | None = None
+
+    def sign(self, package: bytes) -> bytes:
+        return package if self.key is None else sign_package(package, self.key)
+
+    def signature_check(self) -> Callable[[bytes, bytes], str] | None:
+        """The ``DeviceOptions.signature_check`` of a device that trusts this key (None: unsigned)."""
+        return None if self.key is None else make_signature_check([self.key.public])
