@@ -165,7 +165,8 @@ def test_cli_build_without_layout_needs_block_count(tmp_path, capsys, tree):
     assert error_line(err) == "error: give --layout (and --partition), or --block-count for the image size"
     code, _, err = run(capsys, "fs", "build", tree, "-o", tmp_path / "x.bin", "--block-count", "40")
     assert code == UsageError.exit_code  # no layout declares the version: it must be given
-    assert error_line(err).startswith("error: no littlefs version for the image (no layout): set fs_lfs_version")
+    assert error_line(err).startswith("error: no littlefs version for the image (no layout): declare fs_lfs_version")
+    assert error_line(err).endswith("(option --lfs-version)")
     code, _, err = run(capsys, "fs", "build", tree, "-o", tmp_path / "x.bin", "--block-count", "40",
                        "--lfs-version", "2.0")
     assert code == 0, err
@@ -179,7 +180,7 @@ def test_lfs1_rejected_with_reason(tmp_path, capsys, tree):
     assert error_line(err) == (
         "error: littlefs version '1': only the littlefs 2.x on-disk format can be built (littlefs-python); "
         "a module family that mounts littlefs 1.x needs its vendor's mklfs (QPYcom), then give the firmware "
-        "that holds it (choose from 2.0, 2.1)")
+        "that holds it (choose from 2.0, 2.1) (option --lfs-version)")
 
 
 def test_unknown_partition(tmp_path, capsys, tree, layout):
@@ -187,7 +188,7 @@ def test_unknown_partition(tmp_path, capsys, tree, layout):
     assert code == InputError.exit_code
     assert error_line(err) == (
         "error: module.toml: no partition 'usr' for the file system "
-        "(partitions: system, customer_fs, customer_backup_fs; choose one with --partition)")
+        "(partitions: system, customer_fs, customer_backup_fs) (option --partition)")
 
 
 def test_files_do_not_fit(tmp_path, capsys, layout):
@@ -312,8 +313,9 @@ def test_replace_missing_partition():
     with pytest.raises(InputError) as info:
         replace_partition_with_fs(image, APP)
     assert str(info.value) == (
-        "--fs: the firmware has no partition 'customer_fs' (partitions: image); "
-        "name the user file system with --fs-partition, or give a layout")
+        "the firmware has no partition 'customer_fs' for the file system (partitions: image); "
+        "name the user file-system partition, or give a layout")
+    assert info.value.options == ("fs_partition",)
 
 
 def test_diff_with_fs(tmp_path, capsys, tree, layout, programmer_old, programmer_new):
@@ -333,7 +335,9 @@ def test_fs_missing_partition_cli(tmp_path, capsys, tree, programmer_new):
     raw.write_bytes(programmer_new)
     code, _, err = run(capsys, "full", raw, "--fs", tree, "-o", tmp_path / "p.pack")
     assert code == InputError.exit_code
-    assert "--fs: the firmware has no partition 'customer_fs'" in error_line(err)
+    assert error_line(err) == (
+        "error: the firmware has no partition 'customer_fs' for the file system (partitions: image); "
+        "name the user file-system partition, or give a layout (option --fs-partition)")
     assert not (tmp_path / "p.pack").exists()
 
 

@@ -52,8 +52,8 @@ def test_fs_build_refuses_a_declared_1x(tmp_path, capsys, name, partition):
                        partition, "--lfs-version", "2.0")
     assert code == UsageError.exit_code and not out.exists()
     assert error_line(err) == (
-        f"error: --lfs-version 2.0 contradicts partition {partition!r} of {name}, which declares littlefs 1 "
-        f"(fs_lfs_version)")
+        f"error: littlefs version 2.0 contradicts partition {partition!r} of {name}, which declares littlefs 1 "
+        f"(fs_lfs_version) (option --lfs-version)")
 
 
 def test_fs_option_refuses_a_declared_1x(tmp_path, capsys):
@@ -74,9 +74,9 @@ def test_no_declared_version_is_not_guessed(tmp_path, capsys):
     code, _, err = run(capsys, "fs", "build", APP, "-o", out, "--layout", layout)
     assert code == UsageError.exit_code and not out.exists()
     assert error_line(err) == (
-        "error: no littlefs version for partition 'customer_fs' of l.toml: set fs_lfs_version in the layout or "
-        "give --lfs-version (the version the module's firmware mounts; most QuecPython families mount 1.x, see "
-        "docs/cloud.md)")
+        "error: no littlefs version for partition 'customer_fs' of l.toml: declare fs_lfs_version in the layout "
+        "or give the version the module's firmware mounts (most QuecPython families mount 1.x, see "
+        "docs/cloud.md) (option --lfs-version)")
     code, _, err = run(capsys, "fs", "build", APP, "-o", out, "--layout", layout, "--lfs-version", "2.1")
     assert code == 0, err
     code, stdout, _ = run(capsys, "fs", "ls", out, "--json")
@@ -88,7 +88,8 @@ def test_fs_option_without_layout_needs_a_version(tmp_path, capsys):
     raw.write_bytes(composite_raw())
     code, _, err = run(capsys, "full", raw, "--fs", APP, "--fs-partition", "image", "-o", tmp_path / "x.pack")
     assert code == UsageError.exit_code
-    assert error_line(err).startswith("error: no littlefs version for --fs: partition 'image' (no layout): ")
+    assert error_line(err).startswith(
+        "error: no littlefs version for file-system partition 'image' (no layout): declare fs_lfs_version")
 
 
 def test_resolve_rules():
@@ -97,7 +98,7 @@ def test_resolve_rules():
     assert resolve_lfs_version("2.0", "2.0", "p") == "2.0"
     with pytest.raises(InputError):
         resolve_lfs_version("1.x", "1", "p")  # they agree, and it is still not buildable
-    with pytest.raises(UsageError, match=r"^--lfs-version 2\.1 contradicts p, which declares littlefs 2\.0"):
+    with pytest.raises(UsageError, match=r"^littlefs version 2\.1 contradicts p, which declares littlefs 2\.0"):
         resolve_lfs_version("2.0", "2.1", "p")
 
 
@@ -152,7 +153,7 @@ def test_fs_ls_partition_errors(tmp_path, capsys):
     code, _, err = run(capsys, "fs", "ls", raw, "--layout", COMPOSITE_LAYOUT, "--partition", "usr")
     assert code == InputError.exit_code
     assert error_line(err) == (
-        "error: fw.bin: no partition 'usr' (partitions: bootloader, app, customer_fs, nv; choose one with --partition)")
+        "error: fw.bin: no partition 'usr' (partitions: bootloader, app, customer_fs, nv) (option --partition)")
     code, _, err = run(capsys, "fs", "ls", raw, "--layout", COMPOSITE_LAYOUT, "--partition", "app")
     assert code == InputError.exit_code
     assert error_line(err).startswith("error: fw.bin partition 'app' (32768 bytes) is not a littlefs 2.x image")

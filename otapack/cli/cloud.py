@@ -6,26 +6,13 @@ from pathlib import Path
 
 import click
 
-from otapack.core.fileio import write_tree
-from otapack.features.cloud.app import DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_SIZE, AppOptions, build_app_release, fs_free_space
-from otapack.features.cloud.job import PackageFile, UrlBase, check_job_bytes, fota_document
-from otapack.cli.common import SIZE, emit_json, info, json_option
+from otapack import api
+from otapack.cli.common import Group, command, emit_json, info
+from otapack.cli.options import PATH, SIZE, json_option
+from otapack.cli.render import render_fs_listing, render_job_check
 from otapack.errors import InputError, UsageError
-from otapack.core.fileio import read_input, write_atomic
-from otapack.features.cloud.fs import (
-    DEFAULT_BLOCK_SIZE,
-    DEFAULT_PARTITION,
-    LFS_VERSIONS,
-    FsOptions,
-    build_fs_image,
-    extract_fs_image,
-    fs_options_for,
-    fs_partition_data,
-    read_fs_image,
-    resolve_lfs_version,
-)
 
-_LFS_CHOICES = click.Choice(sorted(LFS_VERSIONS) + ["1"])
+_LFS_CHOICES = click.Choice(sorted(api.LFS_VERSIONS) + ["1"])
 
 url_base_option = click.option(
     "--url-base", default=None, metavar="URL",
@@ -37,7 +24,7 @@ presigned_option = click.option(
     help="Write ${aws:iot:s3-presigned-url:...} placeholders; AWS IoT turns them into presigned URLs.",
 )
 no_integrity_option = click.option(
-    "--no-integrity", is_flag=True,
+    "--no-integrity", "include_integrity", is_flag=True, flag_value=False, default=True,
     help="Leave out fileSize/fileSha256 and write the bare seed shape.",
 )
 
@@ -46,12 +33,12 @@ no_integrity_option = click.option(
 
 
 def _check(ctx, path: str, as_json: bool) -> None:
-    result = check_job_bytes(read_input(path, "job document"), path)
+    result = api.check_job_bytes(api.read_input(path, "job document"), path)
     if as_json:
         emit_json({"path": path, **result.to_dict()})
     if result.ok:
         if not as_json:
-            click.echo(f"{path}: ok ({result.operation}, {result.files} file{'s' if result.files != 1 else ''})")
+            click.echo(render_job_check(path, result))
         return
     if not as_json:
         for problem in result.problems:
@@ -60,20 +47,19 @@ def _check(ctx, path: str, as_json: bool) -> None:
     raise InputError(f"{path}: invalid job document ({count} problem{'s' if count != 1 else ''})")
 
 
-@click.command("job")
-@click.argument("packages", nargs=-1, type=click.Path(dir_okay=False, path_type=str))
+@command("job")
+@click.argument("packages", nargs=-1, type=PATH)
 @url_base_option
 @presigned_option
 @click.option("--file-version", default=None, metavar="V",
               help="fileVersion the device compares after the upgrade (default: the package's target version).")
 @no_integrity_option
-@click.option("--check", "check_path", default=None, type=click.Path(dir_okay=False, path_type=str),
+@click.option("--check", "check_path", default=None, type=PATH,
               metavar="JOB.json", help="Validate a job document (FOTA or app_fota) instead of writing one.")
-@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False, path_type=str),
-              help="Job document to write (atomically); default: stdout.")
+@click.option("-o", "--output", default=None, type=PATH, help="Job document to write (atomically); default: stdout.")
 @json_option
 @click.pass_context
-def job_cmd(ctx, packages, url_base, aws_presigned, file_version, no_integrity, check_path, output, as_json):
+def job_cmd(ctx, packages, url_base, aws_presigned, file_version, include_integrity, check_path, output, as_json):
     """Write the FOTA job document for PACKAGE (or a minimal-system stage pair), or --check one.
 
     One full or delta package gives one file (url1); a minimal-system pair
@@ -88,14 +74,14 @@ def job_cmd(ctx, packages, url_base, aws_presigned, file_version, no_integrity, 
         raise UsageError("no package given: otapack job PACKAGE... --url-base URL (or --check JOB.json)")
     if not url_base:
         raise UsageError("--url-base is required to write a job document")
-    base = UrlBase(url_base, aws_presigned)
-    files = [PackageFile(name=Path(p).name, data=read_input(p, "package")) for p in packages]
-    document = fota_document(files, base, file_version=file_version, include_integrity=not no_integrity)
+    base = api.UrlBase(url_base, aws_presigned)
+    files = [api.PackageFile(name=Path(p).name, data=api.read_input(p, "package")) for p in packages]
+    document = api.fota_document(files, base, file_version=file_version, include_integrity=include_integrity)
     data = document.to_bytes()
     if output is None:
         click.echo(data.decode(), nl=False)
         return
-    write_atomic(output, data)
+    api.write_atomic(output, data)
     names = ", ".join(f.name for f in document.files)
     info(ctx, f"wrote {output} (FOTA: {names}; fileVersion {document.files[0].version})")
 
@@ -103,7 +89,7 @@ def job_cmd(ctx, packages, url_base, aws_presigned, file_version, no_integrity, 
 # -- app ----------------------------------------------------------------------------------
 
 
-@click.command("app")
+@command("app")
 @click.argument("sources", nargs=-1, metavar="FILE_OR_DIR...")
 @click.option("--device-prefix", default="/usr", show_default=True,
               help="Device directory the files live under (the user file system).")
@@ -111,24 +97,24 @@ def job_cmd(ctx, packages, url_base, aws_presigned, file_version, no_integrity, 
               help="fileVersion of the release (the device compares it with its app version).")
 @url_base_option
 @presigned_option
-@click.option("--max-file-size", type=SIZE, default=DEFAULT_MAX_FILE_SIZE, show_default=True,
+@click.option("--max-file-size", type=SIZE, default=api.DEFAULT_MAX_FILE_SIZE, show_default=True,
               help="Reject files larger than this (0: no limit).")
 @click.option("--exclude", multiple=True, metavar="GLOB",
-              help=f"Skip files/directories whose name matches (repeatable; always: {', '.join(DEFAULT_EXCLUDES)}).")
-@click.option("--layout", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help=f"Skip files/directories whose name matches (repeatable; always: {', '.join(api.DEFAULT_EXCLUDES)}).")
+@click.option("--layout", type=PATH, default=None,
               help="Partition layout: check the files fit the user file system's free space.")
-@click.option("--partition", default=DEFAULT_PARTITION, show_default=True,
+@click.option("--partition", default=api.DEFAULT_FS_PARTITION, show_default=True,
               help="User file-system partition in --layout.")
 @click.option("--fs-used", type=SIZE, default=0, show_default=True,
               help="Bytes already used on the device's file system (with --layout).")
 @no_integrity_option
-@click.option("--force", is_flag=True, help="Replace OUT_DIR if it exists and is not empty.")
+@click.option("--force", "overwrite", is_flag=True, help="Replace OUT_DIR if it exists and is not empty.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=str),
               metavar="OUT_DIR", help="Upload folder to create (files under their keys, app_fota.json, manifest.json).")
 @json_option
 @click.pass_context
 def app_cmd(ctx, sources, device_prefix, version, url_base, aws_presigned, max_file_size, exclude, layout,
-            partition, fs_used, no_integrity, force, output, as_json):
+            partition, fs_used, include_integrity, overwrite, output, as_json):
     """Publish app files for app_fota: upload folder, app_fota.json and manifest.json.
 
     FILE_OR_DIR is a file (goes to PREFIX/NAME), a directory (its tree goes
@@ -139,18 +125,18 @@ def app_cmd(ctx, sources, device_prefix, version, url_base, aws_presigned, max_f
         raise UsageError("--url-base is required (where the uploaded files will be served)")
     if not sources:
         raise UsageError("no app files given: otapack app FILE_OR_DIR... (empty file set)")
-    base = UrlBase(url_base, aws_presigned)
-    fs_free, block_size = None, DEFAULT_BLOCK_SIZE
+    base = api.UrlBase(url_base, aws_presigned)
+    fs_free, block_size = None, api.DEFAULT_FS_BLOCK_SIZE
     if layout is not None:
-        fs_free, block_size = fs_free_space(layout, partition, used=fs_used)
+        fs_free, block_size = api.fs_free_space(layout, partition, used=fs_used)
     elif fs_used:
         raise UsageError("--fs-used needs --layout")
-    opts = AppOptions(
+    opts = api.AppOptions(
         version=version, device_prefix=device_prefix, max_file_size=max_file_size or None,
-        excludes=DEFAULT_EXCLUDES + tuple(exclude), fs_free=fs_free, fs_block_size=block_size,
+        excludes=api.DEFAULT_EXCLUDES + tuple(exclude), fs_free=fs_free, fs_block_size=block_size,
     )
-    release = build_app_release(sources, opts, base, include_integrity=not no_integrity)
-    write_tree(output, release.outputs(), overwrite=force)
+    release = api.build_app_release(sources, opts, base, include_integrity=include_integrity)
+    api.write_tree(output, release.outputs(), overwrite=overwrite)
     if as_json:
         emit_json(release.manifest)
     total = sum(f.size for f in release.files)
@@ -160,38 +146,40 @@ def app_cmd(ctx, sources, device_prefix, version, url_base, aws_presigned, max_f
 # -- fs ------------------------------------------------------------------------------------
 
 
-@click.group("fs")
+@click.group("fs", cls=Group)
 def fs_group():
     """Build, list and extract the littlefs image of the user file system (customer_fs)."""
 
 
 @fs_group.command("build")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=str))
-@click.option("--layout", type=click.Path(dir_okay=False, path_type=str), default=None,
+@click.option("--layout", type=PATH, default=None,
               help="Partition layout: block size = erase block, block count = partition size / block size.")
-@click.option("--partition", default=DEFAULT_PARTITION, show_default=True, help="File-system partition in --layout.")
-@click.option("--block-size", type=SIZE, default=None, help=f"littlefs block size (default: the layout's erase block, else {DEFAULT_BLOCK_SIZE}).")
+@click.option("--partition", default=api.DEFAULT_FS_PARTITION, show_default=True,
+              help="File-system partition in --layout.")
+@click.option("--block-size", type=SIZE, default=None,
+              help=f"littlefs block size (default: the layout's erase block, else {api.DEFAULT_FS_BLOCK_SIZE}).")
 @click.option("--block-count", type=click.IntRange(2), default=None, help="littlefs block count (default: from the layout; required without one).")
 @click.option("--lfs-version", type=_LFS_CHOICES, default=None,
               help="littlefs on-disk version the module mounts; required unless the layout partition declares "
                    "fs_lfs_version (and then it must agree); 1.x cannot be built, see docs/cloud.md.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
-              help="Image to write (atomically).")
+@click.option("-o", "--output", required=True, type=PATH, help="Image to write (atomically).")
 @json_option
 @click.pass_context
 def fs_build_cmd(ctx, directory, layout, partition, block_size, block_count, lfs_version, output, as_json):
     """Build the littlefs image of DIRECTORY for the user file-system partition."""
     if layout is not None:
-        opts = fs_options_for(layout, partition, block_size=block_size, block_count=block_count,
+        opts = api.fs_options_for(layout, partition, block_size=block_size, block_count=block_count,
                               lfs_version=lfs_version)
     else:
         if block_count is None:
             raise UsageError("give --layout (and --partition), or --block-count for the image size")
-        version = resolve_lfs_version(None, lfs_version, "the image (no layout)")
-        opts = FsOptions(block_count=block_count, block_size=block_size or DEFAULT_BLOCK_SIZE, lfs_version=version)
-    image = build_fs_image(directory, opts)
-    write_atomic(output, image)
-    listing = read_fs_image(image, block_size=opts.block_size, what=output)
+        version = api.resolve_lfs_version(None, lfs_version, "the image (no layout)")
+        opts = api.FsOptions(block_count=block_count, block_size=block_size or api.DEFAULT_FS_BLOCK_SIZE,
+                             lfs_version=version)
+    image = api.build_fs_image(directory, opts)
+    api.write_atomic(output, image)
+    listing = api.read_fs_image(image, block_size=opts.block_size, what=output)
     if as_json:
         emit_json({"output": output, **opts.to_dict(), "used_blocks": listing.used_blocks,
                    "entries": [e.to_dict() for e in listing.entries]})
@@ -201,11 +189,11 @@ def fs_build_cmd(ctx, directory, layout, partition, block_size, block_count, lfs
 
 
 _fs_in_firmware = [
-    click.option("--layout", type=click.Path(dir_okay=False, path_type=str), default=None,
+    click.option("--layout", type=PATH, default=None,
                  help="IMAGE is firmware split by this layout; read its --partition."),
     click.option("--partition", default=None,
                  help=f"IMAGE is firmware: read this file-system partition (default with --layout: "
-                      f"{DEFAULT_PARTITION})."),
+                      f"{api.DEFAULT_FS_PARTITION})."),
 ]
 
 
@@ -218,13 +206,13 @@ def _with_fs_in_firmware(func):
 def _fs_source(image: str, layout: str | None, partition: str | None, block_size: int | None):
     """(bytes, block size, name): a bare littlefs IMAGE, or a partition of firmware IMAGE."""
     if layout is None and partition is None:
-        return read_input(image, "file-system image"), block_size, image
-    data, layout_block, what = fs_partition_data(image, layout, partition)
+        return api.read_input(image, "file-system image"), block_size, image
+    data, layout_block, what = api.fs_partition_data(image, layout, partition)
     return data, block_size or layout_block, what
 
 
 @fs_group.command("ls")
-@click.argument("image", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("image", type=PATH)
 @_with_fs_in_firmware
 @click.option("--block-size", type=SIZE, default=None, help="littlefs block size (default: the layout's, else detected).")
 @json_option
@@ -232,21 +220,15 @@ def fs_ls_cmd(image, layout, partition, block_size, as_json):
     """List the files of a littlefs IMAGE, or of a file-system partition of
     firmware IMAGE (--layout/--partition): size and SHA-256 of each."""
     data, block_size, what = _fs_source(image, layout, partition, block_size)
-    listing = read_fs_image(data, block_size=block_size, what=what)
+    listing = api.read_fs_image(data, block_size=block_size, what=what)
     if as_json:
         emit_json(listing.to_dict())
         return
-    click.echo(f"# littlefs {listing.lfs_version}, {listing.block_count} blocks of {listing.block_size} bytes, "
-               f"{listing.used_blocks} used")
-    for entry in listing.entries:
-        if entry.is_dir:
-            click.echo(f"{'dir':>10}  {'':64}  {entry.path}/")
-        else:
-            click.echo(f"{entry.size:>10}  {entry.sha256}  {entry.path}")
+    click.echo(render_fs_listing(listing))
 
 
 @fs_group.command("extract")
-@click.argument("image", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("image", type=PATH)
 @_with_fs_in_firmware
 @click.option("--block-size", type=SIZE, default=None, help="littlefs block size (default: the layout's, else detected).")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=str),
@@ -256,7 +238,7 @@ def fs_extract_cmd(ctx, image, layout, partition, block_size, output):
     """Extract every file of a littlefs IMAGE, or of a file-system partition
     of firmware IMAGE (--layout/--partition), into a directory."""
     data, block_size, what = _fs_source(image, layout, partition, block_size)
-    listing = extract_fs_image(data, output, block_size=block_size, what=what)
+    listing = api.extract_fs_image(data, output, block_size=block_size, what=what)
     files = sum(1 for e in listing.entries if not e.is_dir)
     info(ctx, f"extracted {files} files into {output}")
 

@@ -1,11 +1,44 @@
-"""Helpers shared by command modules: options, JSON output, progress."""
+"""Helpers shared by command modules: the command class, JSON output, messages, progress."""
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
 import click
+
+from otapack.errors import OtapackError
+
+
+def flag_of(param: click.Parameter) -> str:
+    """The long flag of an option (``--url-base``)."""
+    return next((o for o in param.opts if o.startswith("--")), param.opts[0])
+
+
+class Command(click.Command):
+    """A command whose library errors name the flags they are about.
+
+    Library messages never name command-line flags; an ``OtapackError`` lists
+    the settings it is about (``options``: API names such as ``url_base``),
+    and this command records the flags of its parameters of those names in
+    ``exc.flags``, which ``otapack.cli.main`` adds to the error line."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except OtapackError as exc:
+            by_name = {p.name: p for p in self.params if isinstance(p, click.Option)}
+            exc.flags = tuple(flag_of(by_name[name]) for name in exc.options if name in by_name)
+            raise
+
+
+class Group(click.Group):
+    command_class = Command
+
+
+#: ``@command("name")``: a click command of class ``Command``.
+command = functools.partial(click.command, cls=Command)
 
 
 def emit_json(document: Any) -> None:
@@ -24,40 +57,6 @@ def info(ctx: click.Context, message: str) -> None:
         click.echo(message, err=True)
 
 
-def check_line(check) -> str:
-    """One named restore check as a report line."""
-    mark = {"pass": "ok  ", "fail": "FAIL", "skipped": "skip"}[check.status]
-    return f"{mark} {check.name:<18} {check.detail}"
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one sorted JSON document on stdout.")
-
-_UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
-
-
-class SizeType(click.ParamType):
-    """Byte sizes: 65536, 0x10000, 64K, 64KiB, 1M."""
-
-    name = "size"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
-        text = str(value).strip().lower()
-        number = text.rstrip("kmgib")
-        unit = text[len(number):]
-        try:
-            base = int(number, 0)
-        except ValueError:
-            self.fail(f"{value!r} is not a size (examples: 65536, 64K, 1M)", param, ctx)
-        if unit not in _UNITS:
-            self.fail(f"{value!r}: unknown unit {unit!r} (use K, M or G)", param, ctx)
-        return base * _UNITS[unit]
-
-
-SIZE = SizeType()
-
-
 def progress_bar(ctx: click.Context, total: int, desc: str):
     """tqdm on stderr; off with --quiet or when stderr is not a terminal."""
     import sys
@@ -67,16 +66,3 @@ def progress_bar(ctx: click.Context, total: int, desc: str):
     disable = quiet(ctx) or not sys.stderr.isatty()
     return tqdm(total=total, desc=desc, unit="part", file=sys.stderr, disable=disable, leave=False)
 
-
-def image_option(name: str, help_text: str):
-    return click.argument(name, type=click.Path(dir_okay=False, path_type=str))
-
-
-layout_option = click.option(
-    "--layout", type=click.Path(dir_okay=False, path_type=str), default=None,
-    help="Partition layout (TOML) of the images; see docs/partitions.md.",
-)
-output_option = click.option(
-    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
-    help="Package file to write (atomically).",
-)

@@ -1,7 +1,7 @@
 """``otapack keygen``, ``pubkey``, ``sign`` and ``digest``: keys and signatures.
 
-The work is done in ``otapack.features.signing``; see docs/security.md for what is
-signed and how devices check it.
+The work is done in ``otapack.features.signing`` (through ``otapack.api``);
+see docs/security.md for what is signed and how devices check it.
 """
 
 from __future__ import annotations
@@ -10,22 +10,22 @@ import sys
 
 import click
 
-from otapack.cli.common import info
-from otapack.errors import UsageError
-from otapack.core.fileio import read_input, write_atomic
-from otapack.features.signing import (
-    ALGORITHMS,
+from otapack.api import (
+    SIGNATURE_ALGORITHMS,
     attach_signature,
     c_array,
     generate_key,
     load_private_key,
     load_public_key,
     package_digest,
+    read_input,
     sign_package,
+    write_atomic,
     write_private_key,
 )
-
-_PATH = click.Path(dir_okay=False, path_type=str)
+from otapack.cli.common import command, info
+from otapack.cli.options import PATH as _PATH
+from otapack.errors import UsageError
 
 
 def _emit_binary(data: bytes, what: str) -> None:
@@ -36,9 +36,9 @@ def _emit_binary(data: bytes, what: str) -> None:
     stream.flush()
 
 
-@click.command("keygen")
-@click.option("--type", "key_type", type=click.Choice(list(ALGORITHMS)), default="ed25519", show_default=True,
-              help="Signature algorithm: " + "; ".join(f"{a.name}: {a.description}" for a in ALGORITHMS.values()))
+@command("keygen")
+@click.option("--type", "key_type", type=click.Choice(list(SIGNATURE_ALGORITHMS)), default="ed25519", show_default=True,
+              help="Signature algorithm: " + "; ".join(f"{a.name}: {a.description}" for a in SIGNATURE_ALGORITHMS.values()))
 @click.option("-o", "--output", required=True, type=_PATH,
               help="Private key file to create (PKCS#8 PEM, mode 0600); never overwritten.")
 @click.pass_context
@@ -50,7 +50,7 @@ def keygen_cmd(ctx, key_type, output):
               f"export the public key with: otapack pubkey {output} -o PUB.pem")
 
 
-@click.command("pubkey")
+@command("pubkey")
 @click.argument("key", type=_PATH)
 @click.option("-o", "--output", type=_PATH, default=None, help="File to write (atomically); default stdout.")
 @click.option("--format", "out_format", type=click.Choice(["pem", "der", "raw", "c-array"]), default="pem",
@@ -80,7 +80,7 @@ def pubkey_cmd(ctx, key, output, out_format, name):
         info(ctx, f"wrote {output} ({public.algorithm.name} public key, {out_format}, key id {public.key_id.hex()})")
 
 
-@click.command("sign")
+@command("sign")
 @click.argument("package", type=_PATH)
 @click.option("--key", "key_path", type=_PATH, default=None, help="Private key to sign with.")
 @click.option("--signature", "signature_path", type=_PATH, default=None,
@@ -114,7 +114,7 @@ def sign_cmd(ctx, package, key_path, signature_path, pubkey_path, output, replac
     info(ctx, f"signed {target} with {public.algorithm.name} key id {public.key_id.hex()} ({len(signed)} bytes)")
 
 
-@click.command("digest")
+@command("digest")
 @click.argument("package", type=_PATH)
 @click.option("--binary", is_flag=True, help="The raw 32 bytes instead of hex.")
 @click.option("-o", "--output", type=_PATH, default=None, help="File to write; default stdout.")

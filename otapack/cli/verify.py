@@ -4,35 +4,23 @@ from __future__ import annotations
 
 import click
 
-from otapack.api import load_firmware
-from otapack.cli.common import SIZE, check_line, emit_json, json_option, layout_option
-from otapack.core.fileio import check_output_path, read_input, write_atomic
-from otapack.features.signing import load_public_key, make_signature_check
-from otapack.core.verify import DeviceOptions, VerifyReport, apply_package, flatten, verify_package
-
-
-
-def render_report(report: VerifyReport) -> str:
-    lines = [check_line(c) for c in report.checks]
-    r = report.restore
-    lines.append(
-        f"peak RAM {r.ram_peak} B of {r.ram_declared} B declared; read {r.package_bytes_read} package bytes; "
-        f"flash: {r.blocks_erased} blocks erased, {r.bytes_written} B written"
-    )
-    lines.append("result: " + ("PASS" if report.ok else f"FAIL: {report.error}"))
-    return "\n".join(lines)
+from otapack import api
+from otapack.cli.common import command, emit_json
+from otapack.cli.options import PATH, SIZE, json_option, layout_option
+from otapack.cli.render import render_report
 
 
 def device_options(func):
+    """What the simulated device knows about itself; see ``device_settings``."""
     options = [
-        click.option("--old", "old_image", type=click.Path(dir_okay=False, path_type=str), default=None,
+        click.option("--old", "old_image", type=PATH, default=None,
                      help="Firmware currently on the device (needed for delta packages)."),
         layout_option,
         click.option("--model", default=None, help="The device's model: reject packages for another one."),
         click.option("--device-counter", type=click.IntRange(0, 2**32 - 1), default=None,
                      help="The device's stored security counter: reject lower package counters."),
         click.option("--ram-budget", type=SIZE, default=None, help="RAM the device can give the restore."),
-        click.option("--pubkey", "pubkeys", multiple=True, type=click.Path(dir_okay=False, path_type=str),
+        click.option("--pubkey", "pubkeys", multiple=True, type=PATH,
                      help="Public key the device trusts (repeatable): a valid signature by one of them is required."),
         click.option("--hardware-id", default=None, help="The device's board/hardware identifier: reject packages for another."),
     ]
@@ -41,18 +29,18 @@ def device_options(func):
     return func
 
 
-def device_settings(model, device_counter, ram_budget, pubkeys, hardware_id) -> DeviceOptions:
+def device_settings(model, device_counter, ram_budget, pubkeys, hardware_id):
     """DeviceOptions from the device_options; no --pubkey means no signature required."""
-    check = make_signature_check([load_public_key(path) for path in pubkeys]) if pubkeys else None
-    return DeviceOptions(model=model, security_counter=device_counter, ram_budget=ram_budget,
-                         signature_check=check, hardware_id=hardware_id)
+    check = api.make_signature_check([api.load_public_key(path) for path in pubkeys]) if pubkeys else None
+    return api.DeviceOptions(model=model, security_counter=device_counter, ram_budget=ram_budget,
+                             signature_check=check, hardware_id=hardware_id)
 
 
-@click.command("verify")
-@click.argument("package", type=click.Path(dir_okay=False, path_type=str))
-@click.argument("package2", required=False, type=click.Path(dir_okay=False, path_type=str))
+@command("verify")
+@click.argument("package", type=PATH)
+@click.argument("package2", required=False, type=PATH)
 @device_options
-@click.option("--new", "new_image", type=click.Path(dir_okay=False, path_type=str), default=None,
+@click.option("--new", "new_image", type=PATH, default=None,
               help="Expected firmware after the upgrade: the result must be byte-identical.")
 @json_option
 def verify_cmd(package, package2, old_image, layout, new_image, as_json, **device):
@@ -60,17 +48,17 @@ def verify_cmd(package, package2, old_image, layout, new_image, as_json, **devic
 
     With PACKAGE2 (the stages of a minimal-system upgrade, stage 1 first),
     both run on one device with a reboot between them."""
-    data = read_input(package, "package", allow_empty=True)
-    old = load_firmware(old_image, layout, "old image") if old_image else None
-    new = load_firmware(new_image, layout, "new image") if new_image else None
+    data = api.read_input(package, "package", allow_empty=True)
+    old = api.load_firmware(old_image, layout, "old image") if old_image else None
+    new = api.load_firmware(new_image, layout, "new image") if new_image else None
     opts = device_settings(**device)
-    from otapack.cli.minimal import is_stage, verify_stages
+    if package2 is not None or api.is_stage(data):
+        from otapack.cli.minimal import verify_stages
 
-    if package2 is not None or is_stage(data):
-        verify_stages([(package, data)] + ([(package2, read_input(package2, "package", allow_empty=True))]
+        verify_stages([(package, data)] + ([(package2, api.read_input(package2, "package", allow_empty=True))]
                                            if package2 is not None else []), old, new, opts, layout, as_json)
         return
-    report = verify_package(data, old, new, opts)
+    report = api.verify_package(data, old, new, opts)
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -79,18 +67,17 @@ def verify_cmd(package, package2, old_image, layout, new_image, as_json, **devic
         raise report.error
 
 
-@click.command("apply")
-@click.argument("package", type=click.Path(dir_okay=False, path_type=str))
+@command("apply")
+@click.argument("package", type=PATH)
 @device_options
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=str),
-              help="Restored firmware image to write (atomically).")
+@click.option("-o", "--output", required=True, type=PATH, help="Restored firmware image to write (atomically).")
 def apply_cmd(package, old_image, layout, output, **device):
     """Restore the firmware PACKAGE produces (from --old for delta packages)."""
-    check_output_path(output)
-    data = read_input(package, "package", allow_empty=True)
-    old = load_firmware(old_image, layout, "old image") if old_image else None
-    image = apply_package(data, old, device_settings(**device))
-    write_atomic(output, flatten(image))
+    api.check_output_path(output)
+    data = api.read_input(package, "package", allow_empty=True)
+    old = api.load_firmware(old_image, layout, "old image") if old_image else None
+    image = api.apply_package(data, old, device_settings(**device))
+    api.write_atomic(output, api.flatten(image))
 
 
 COMMANDS = [verify_cmd, apply_cmd]

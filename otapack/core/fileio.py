@@ -109,7 +109,7 @@ def write_tree(out_dir: str | os.PathLike, outputs: dict[str, bytes], *, overwri
         if not target.is_dir():
             raise OutputError(f"{target} exists and is not a directory")
         if any(target.iterdir()) and not overwrite:
-            raise OutputError(f"{target} exists and is not empty; refusing to overwrite it (use --force)")
+            raise OutputError(f"{target} exists and is not empty; refusing to overwrite it", option="overwrite")
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
     except OSError as exc:

@@ -10,14 +10,14 @@ littlefs versions: the QuecPython notes list littlefs **1.x** on most module
 families and **2.x** on a few (EC800M-CNLC/CNLF/CNGC, ECxxxE).  The writer
 here is littlefs-python, which only knows the 2.x on-disk format.  So the
 version is never picked here: it is declared, by the layout partition's
-``fs_lfs_version`` or by the caller (``--lfs-version``), and the two must
+``fs_lfs_version`` or by the caller (``lfs_version``), and the two must
 agree (``resolve_lfs_version``).  A 1.x declaration is refused with the
 reason rather than written as an image the device cannot mount.
 
 Geometry comes from the layout: block size = the layout's erase block,
 block count = partition size / block size.  Per-partition layout keys
 (``FS_PARTITION_KEYS`` of the layout, in ``LayoutPartition.extras``)
-override that; CLI options override everything.
+override that; explicit arguments override everything.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class FsOptions:
     def __post_init__(self) -> None:
         if is_lfs1(self.lfs_version):
             raise UsageError(f"littlefs version {self.lfs_version!r}: {_LFS1_REASON} (choose from "
-                             f"{', '.join(LFS_VERSIONS)})")
+                             f"{', '.join(LFS_VERSIONS)})", option="lfs_version")
         if self.lfs_version not in LFS_VERSIONS:
             raise UsageError(
                 f"unknown littlefs version {self.lfs_version!r} (choose from {', '.join(LFS_VERSIONS)})"
@@ -142,69 +142,72 @@ def _extra(partition, key: str, kind: type):
 
 def resolve_lfs_version(declared: str | None, requested: str | None, where: str) -> str:
     """The littlefs version to write: the one declared (layout ``fs_lfs_version``)
-    or requested (``--lfs-version``); they must agree, one must be given, and
+    or requested (``lfs_version``); they must agree, one must be given, and
     1.x is refused with the reason (``where`` names the partition)."""
     if declared is not None and requested is not None and \
             (is_lfs1(declared) != is_lfs1(requested) or (not is_lfs1(declared) and declared != requested)):
         raise UsageError(
-            f"--lfs-version {requested} contradicts {where}, which declares littlefs {declared} (fs_lfs_version)"
+            f"littlefs version {requested} contradicts {where}, which declares littlefs {declared} "
+            f"(fs_lfs_version)", option="lfs_version"
         )
     version = declared if declared is not None else requested
     if version is None:
         raise UsageError(
-            f"no littlefs version for {where}: set fs_lfs_version in the layout or give --lfs-version "
-            f"(the version the module's firmware mounts; most QuecPython families mount 1.x, see docs/cloud.md)"
+            f"no littlefs version for {where}: declare fs_lfs_version in the layout or give the version the "
+            f"module's firmware mounts (most QuecPython families mount 1.x, see docs/cloud.md)",
+            option="lfs_version",
         )
     if is_lfs1(version):
-        if declared is None:  # the option itself asks for what cannot be built
-            raise UsageError(f"littlefs version {version!r}: {_LFS1_REASON} (choose from {', '.join(LFS_VERSIONS)})")
+        if declared is None:  # the setting itself asks for what cannot be built
+            raise UsageError(f"littlefs version {version!r}: {_LFS1_REASON} (choose from "
+                             f"{', '.join(LFS_VERSIONS)})", option="lfs_version")
         raise InputError(f"{where} declares littlefs {declared} (fs_lfs_version): {_LFS1_REASON}")
     return version
 
 
-def fs_geometry(layout, partition_name: str = DEFAULT_PARTITION, *, block_size: int | None = None,
+def fs_geometry(layout, partition: str = DEFAULT_PARTITION, *, block_size: int | None = None,
                 block_count: int | None = None):
-    """(layout, partition, block size, block count) of a file-system partition;
-    explicit arguments win over the partition's ``fs_*`` keys, which win over
-    the layout (erase block, partition size / block size)."""
+    """(layout, its partition, block size, block count) of a file-system
+    partition; explicit arguments win over the partition's ``fs_*`` keys,
+    which win over the layout (erase block, partition size / block size)."""
     from otapack.core.inputs import load_layout
 
     loaded = load_layout(layout)
-    part = loaded.get(partition_name)
+    part = loaded.get(partition)
     if part is None:
         raise InputError(
-            f"{loaded.source}: no partition {partition_name!r} for the file system "
-            f"(partitions: {', '.join(loaded.names())}; choose one with --partition)"
+            f"{loaded.source}: no partition {partition!r} for the file system "
+            f"(partitions: {', '.join(loaded.names())})", option="partition"
         )
     bs = block_size or _extra(part, "fs_block_size", int) or loaded.erase_block
     if part.size % bs:
         raise InputError(
-            f"{loaded.source}: partition {partition_name!r} size {part.size:#x} is not a multiple of the "
+            f"{loaded.source}: partition {partition!r} size {part.size:#x} is not a multiple of the "
             f"littlefs block size {bs:#x}"
         )
     count = block_count or part.size // bs
     if count * bs > part.size:
         raise InputError(
             f"{loaded.source}: {count} blocks of {bs} bytes ({count * bs:#x}) do not fit partition "
-            f"{partition_name!r} ({part.size:#x} bytes)"
+            f"{partition!r} ({part.size:#x} bytes)"
         )
     return loaded, part, bs, count
 
 
 def fs_options_for(
     layout,
-    partition_name: str = DEFAULT_PARTITION,
+    partition: str = DEFAULT_PARTITION,
     *,
     block_size: int | None = None,
     block_count: int | None = None,
     lfs_version: str | None = None,
 ) -> FsOptions:
-    """Geometry and version of ``partition_name`` in ``layout`` (a path, TOML text or ``Layout``).
+    """Geometry and version of ``partition`` in ``layout`` (a path, TOML text or ``Layout``).
 
     The version is the partition's ``fs_lfs_version`` or ``lfs_version``
     (``resolve_lfs_version``); never a default."""
-    loaded, part, bs, count = fs_geometry(layout, partition_name, block_size=block_size, block_count=block_count)
-    where = f"partition {partition_name!r} of {loaded.source}"
+    loaded, part, bs, count = fs_geometry(layout, partition, block_size=block_size, block_count=block_count)
+    where = f"partition {partition!r} of {loaded.source}"
     return FsOptions(
         block_size=bs,
         block_count=count,
@@ -470,9 +473,8 @@ def fs_partition_data(path, layout=None, partition: str | None = None) -> tuple[
     label = image.details.get("label", str(path))
     part = image.get(name)
     if part is None:
-        raise InputError(
-            f"{label}: no partition {name!r} (partitions: {', '.join(image.names())}; choose one with --partition)"
-        )
+        raise InputError(f"{label}: no partition {name!r} (partitions: {', '.join(image.names())})",
+                         option="partition")
     data = part.data + bytes([image.erased_value]) * (part.capacity - part.size)
     block_size = None
     if loaded is not None and loaded.get(name) is not None:
@@ -503,12 +505,12 @@ def extract_fs_image(data: bytes, dest: str | os.PathLike, *, block_size: int | 
 def replace_partition_with_fs(
     image,
     fs_dir: str | os.PathLike,
-    partition_name: str = DEFAULT_PARTITION,
+    fs_partition: str = DEFAULT_PARTITION,
     layout=None,
     *,
     lfs_version: str | None = None,
 ):
-    """``image`` with ``partition_name`` replaced by a littlefs image of ``fs_dir``.
+    """``image`` with ``fs_partition`` replaced by a littlefs image of ``fs_dir``.
 
     Geometry and littlefs version come from ``layout`` when given, else
     from the image itself (its erase block, the partition's slot size) and
@@ -518,33 +520,60 @@ def replace_partition_with_fs(
     """
     from otapack.core.model import PartitionType, Policy
 
-    part = image.get(partition_name)
+    part = image.get(fs_partition)
     if part is None:
         raise InputError(
-            f"--fs: the firmware has no partition {partition_name!r} (partitions: {', '.join(image.names())}); "
-            f"name the user file system with --fs-partition, or give a layout"
+            f"the firmware has no partition {fs_partition!r} for the file system "
+            f"(partitions: {', '.join(image.names())}); name the user file-system partition, or give a layout",
+            option="fs_partition",
         )
     if layout is not None:
-        opts = fs_options_for(layout, partition_name, lfs_version=lfs_version)
+        try:
+            opts = fs_options_for(layout, fs_partition, lfs_version=lfs_version)
+        except InputError as exc:
+            if exc.options != ("partition",):
+                raise
+            raise InputError(exc.message, option="fs_partition") from None  # the setting is ours
     else:
         bs = image.erase_block or DEFAULT_BLOCK_SIZE
         if part.capacity % bs:
             raise InputError(
-                f"--fs: partition {partition_name!r} ({part.capacity} bytes) is not a multiple of the "
-                f"erase block ({bs}); give a layout"
+                f"file-system partition {fs_partition!r} ({part.capacity} bytes) is not a multiple of the "
+                f"erase block ({bs}); give a layout", option="fs_dir"
             )
-        where = f"--fs: partition {partition_name!r} (no layout)"
+        where = f"file-system partition {fs_partition!r} (no layout)"
         opts = FsOptions(block_size=bs, block_count=part.capacity // bs,
                          lfs_version=resolve_lfs_version(None, lfs_version, where))
     if opts.size > part.capacity:
         raise InputError(
-            f"--fs: a {opts.size}-byte file system does not fit partition {partition_name!r} "
-            f"({part.capacity} bytes)"
+            f"a {opts.size}-byte file system does not fit partition {fs_partition!r} "
+            f"({part.capacity} bytes)", option="fs_dir"
         )
     data = build_fs_image(fs_dir, opts)
     new_part = replace(part, data=data, type=PartitionType.FILESYSTEM, policy=Policy.FULL,
                        slot_size=part.capacity)
-    partitions = tuple(new_part if p.name == partition_name else p for p in image.partitions)
+    partitions = tuple(new_part if p.name == fs_partition else p for p in image.partitions)
     details = dict(image.details)
-    details["fs"] = {"partition": partition_name, "source": str(fs_dir), **opts.to_dict()}
+    details["fs"] = {"partition": fs_partition, "source": str(fs_dir), **opts.to_dict()}
     return replace(image, partitions=partitions, details=details)
+
+
+@dataclass(frozen=True)
+class FsReplacement:
+    """Rebuild a firmware's user file-system partition from a directory before packaging."""
+
+    fs_dir: str
+    fs_partition: str = DEFAULT_PARTITION
+    #: The littlefs version, when the layout does not declare it (``resolve_lfs_version``).
+    lfs_version: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.fs_dir:
+            raise UsageError("the file-system directory is empty", option="fs_dir")
+        if not self.fs_partition:
+            raise UsageError("the file-system partition name is empty", option="fs_partition")
+
+    def apply(self, image, layout=None):
+        """``image`` with the partition rebuilt as littlefs (``replace_partition_with_fs``)."""
+        return replace_partition_with_fs(image, self.fs_dir, self.fs_partition, layout,
+                                         lfs_version=self.lfs_version)
