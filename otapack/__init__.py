@@ -11,34 +11,23 @@ command is a thin layer over it (see docs/api.md)::
 
 from otapack.version import __version__
 
-#: Public name -> defining module; resolved on first use (PEP 562), so the
-#: command line and ``import otapack.x`` do not load every dependency.
-_API = {
-    "PackageOptions": "otapack.core.build",
-    "build_delta": "otapack.core.build",
-    "build_full": "otapack.core.build",
-    "OtapackError": "otapack.errors",
-    "FirmwareImage": "otapack.core.model",
-    "Partition": "otapack.core.model",
-    "PartitionType": "otapack.core.model",
-    "Policy": "otapack.core.model",
-    "Package": "otapack.core.container",
-    "read_package": "otapack.core.container",
-    "DeviceOptions": "otapack.core.verify",
-    "apply_package": "otapack.core.verify",
-    "verify_package": "otapack.core.verify",
-}
+#: The names ``import otapack`` offers; each resolves through the facade
+#: ``otapack.api`` on first use (PEP 562), so the command line and
+#: ``import otapack.x`` do not load every dependency.
+_API = (
+    "PackageOptions", "build_delta", "build_full", "OtapackError", "FirmwareImage", "Partition", "PartitionType",
+    "Policy", "Package", "read_package", "DeviceOptions", "apply_package", "verify_package", "load_firmware",
+)
 
 __all__ = sorted(_API) + ["__version__"]
 
 
 def __getattr__(name: str):
-    module = _API.get(name)
-    if module is None:
+    if name not in _API:
         raise AttributeError(f"module 'otapack' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module("otapack.api"), name)
     globals()[name] = value
     return value
 

@@ -14,9 +14,13 @@ class OtapackError(Exception):
     exit_code = 70
     label = "error"
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, *, option: str | tuple[str, ...] | None = None):
         super().__init__(message)
         self.message = message
+        #: The settings (API parameter or option-field names, e.g. ``url_base``)
+        #: the error is about.  Library messages never name command-line flags;
+        #: the CLI maps these names to its flags when it reports the error.
+        self.options: tuple[str, ...] = (option,) if isinstance(option, str) else tuple(option or ())
 
     def __str__(self) -> str:  # one line, always
         return self.message.replace("\n", " ")
@@ -51,10 +55,10 @@ class PackageFormatError(OtapackError):
 
     exit_code = 4
 
-    def __init__(self, message: str, *, offset: int | None = None):
+    def __init__(self, message: str, *, offset: int | None = None, option: str | tuple[str, ...] | None = None):
         if offset is not None:
             message = f"{message} (at offset {offset})"
-        super().__init__(message)
+        super().__init__(message, option=option)
         self.offset = offset
 
 
@@ -72,6 +76,12 @@ class UnsupportedVersionError(PackageFormatError):
     exit_code = 5
 
 
+class PackageLimitError(PackageFormatError):
+    """A package would break a hard limit of its format (header size, counts,
+    string lengths, signature slot): every reader refuses it, so the builder
+    refuses to write it."""
+
+
 class CorruptPatchError(PackageFormatError):
     """Delta control data points outside its buffers (bspatch CVE classes)."""
 
@@ -84,6 +94,10 @@ class VerificationError(OtapackError):
 
 class PrecursorMismatchError(VerificationError):
     """The device's current partition is not the one the package was built from."""
+
+
+class ChainStateError(PrecursorMismatchError):
+    """A minimal-system stage was offered to a device not in the flash state it starts from."""
 
 
 class TargetMismatchError(VerificationError):
@@ -116,6 +130,10 @@ class RollbackError(SecurityError):
 
 class IncompatibleDeviceError(SecurityError):
     """The package is meant for another model or partition layout."""
+
+
+class ChainMismatchError(SecurityError):
+    """Stage 2 is not the package stage 1 names: a mix-and-match pair."""
 
 
 class OutputError(OtapackError):

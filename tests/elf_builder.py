@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from construct import Const, Int8ul, Int16ul, Int32ul, Padding, Struct
 
 ELFCLASS32, ELFDATA2LSB, EV_CURRENT = 1, 1, 1
-ET_EXEC = 2
+ET_REL, ET_EXEC, ET_DYN = 1, 2, 3
 EM_ARM = 40
-PT_LOAD = 1
+PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 PF_X, PF_W, PF_R = 1, 2, 4
 SHT_NULL, SHT_PROGBITS, SHT_STRTAB, SHT_NOBITS = 0, 1, 3, 8
 SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 1, 2, 4
@@ -88,9 +88,13 @@ def _align(n: int, a: int = 4) -> int:
     return (n + a - 1) // a * a
 
 
-def build_elf(segments: list[Segment], *, entry: int = 0, machine: int = EM_ARM) -> bytes:
+def build_elf(segments: list[Segment], *, entry: int = 0, machine: int = EM_ARM, e_type: int = ET_EXEC,
+              interp: bytes | None = None) -> bytes:
+    """``interp`` adds a PT_INTERP program header (a dynamically linked
+    program names its loader), its string stored after the section headers."""
     phoff = Elf32Header.sizeof()
-    pos = _align(phoff + len(segments) * Elf32ProgramHeader.sizeof())
+    phnum = len(segments) + (1 if interp is not None else 0)
+    pos = _align(phoff + phnum * Elf32ProgramHeader.sizeof())
     offsets = []
     for seg in segments:
         offsets.append(pos)
@@ -133,10 +137,16 @@ def build_elf(segments: list[Segment], *, entry: int = 0, machine: int = EM_ARM)
     sections.append(dict(sh_name=name_index[".shstrtab"], sh_type=SHT_STRTAB, sh_flags=0, sh_addr=0,
                          sh_offset=strtab_offset, sh_size=len(strtab), sh_link=0, sh_info=0, sh_addralign=1,
                          sh_entsize=0))
+    interp_offset = shoff + len(sections) * Elf32SectionHeader.sizeof()
+    if interp is not None:
+        program_headers += Elf32ProgramHeader.build(dict(
+            p_type=PT_INTERP, p_offset=interp_offset, p_vaddr=0, p_paddr=0, p_filesz=len(interp),
+            p_memsz=len(interp), p_flags=PF_R, p_align=1,
+        ))
     header = Elf32Header.build(dict(
         ei_class=ELFCLASS32, ei_data=ELFDATA2LSB, ei_version=EV_CURRENT, ei_osabi=0,
-        e_type=ET_EXEC, e_machine=machine, e_version=EV_CURRENT, e_entry=entry, e_phoff=phoff,
-        e_shoff=shoff, e_flags=0, e_ehsize=52, e_phentsize=32, e_phnum=len(segments),
+        e_type=e_type, e_machine=machine, e_version=EV_CURRENT, e_entry=entry, e_phoff=phoff,
+        e_shoff=shoff, e_flags=0, e_ehsize=52, e_phentsize=32, e_phnum=phnum,
         e_shentsize=40, e_shnum=len(sections), e_shstrndx=len(sections) - 1,
     ))
     out = bytearray(header + program_headers)
@@ -148,4 +158,6 @@ def build_elf(segments: list[Segment], *, entry: int = 0, machine: int = EM_ARM)
     out += b"\0" * (shoff - len(out))
     for section in sections:
         out += Elf32SectionHeader.build(section)
+    if interp is not None:
+        out += interp
     return bytes(out)

@@ -126,7 +126,7 @@ def delta_package(
     )
     header = _header("delta", [record], lzma=codec == "lzma2", window_size=MAX_WINDOW_SIZE,
                      max_tuples=MAX_WINDOW_TUPLES, **header_kw)
-    return assemble(header, [(record, payload)])
+    return assemble(header, [(record, payload)], limits=False)
 
 
 def full_package(
@@ -149,7 +149,7 @@ def full_package(
         uncompressed_length=len(data) if uncompressed_length is None else uncompressed_length,
     )
     header = _header("full", [record], lzma=codec == "lzma2", window_size=0, max_tuples=0, **header_kw)
-    return assemble(header, [(record, payload)])
+    return assemble(header, [(record, payload)], limits=False)
 
 
 # ---------------------------------------------------------- field locations

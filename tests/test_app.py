@@ -253,7 +253,7 @@ def test_reject_missing_source(tmp_path, capsys):
 def test_reject_file_over_size_limit(tmp_path, capsys, app):
     big = write(app / "big.bin", b"\x00" * 5000)
     msg = reject(capsys, tmp_path, app, "--max-file-size", "4K")
-    assert msg == f"{big}: 5000 bytes, over the per-file limit of 4096 bytes (--max-file-size)"
+    assert msg == f"{big}: 5000 bytes, over the per-file limit of 4096 bytes (option --max-file-size)"
 
 
 def test_default_size_limit_and_off(tmp_path):
@@ -309,22 +309,35 @@ def test_every_problem_is_reported(tmp_path, capsys, app):
     assert len(parts) == 3
     assert parts[0] == f"{app / 'a.py'}: target '/etc/a.py' is outside the device prefix /usr"
     assert parts[1].startswith(f"{app / 'bad name.py'}: name 'bad name.py' has characters")
-    assert parts[2] == f"{big}: 5000 bytes, over the per-file limit of 4096 bytes (--max-file-size)"
+    assert parts[2] == f"{big}: 5000 bytes, over the per-file limit of 4096 bytes (option --max-file-size)"
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"version": ""}, "--version is empty: app_fota needs a file version the device compares"),
-        ({"version": "1", "device_prefix": "usr"}, "--device-prefix must be an absolute device path like /usr, got 'usr'"),
-        ({"version": "1", "device_prefix": "/usr/../x"}, "--device-prefix '/usr/../x' is not a normalised path (no '.', '..' or '//')"),
-        ({"version": "1", "max_file_size": 0}, "--max-file-size must be positive, got 0"),
+        ({"version": ""}, "the file version is empty: app_fota needs a file version the device compares"),
+        ({"version": "1", "device_prefix": "usr"},
+         "the device prefix must be an absolute device path like /usr, got 'usr'"),
+        ({"version": "1", "device_prefix": "/usr/../x"},
+         "the device prefix '/usr/../x' is not a normalised path (no '.', '..' or '//')"),
+        ({"version": "1", "max_file_size": 0}, "the per-file size limit must be positive, got 0"),
     ],
 )
 def test_options_validated(kwargs, message):
     with pytest.raises(UsageError) as info:
         AppOptions(**kwargs)
     assert str(info.value) == message
+    # the library names the setting, never a command-line flag; the CLI adds the flag
+    assert "--" not in message and info.value.options == (next(k for k in kwargs if k != "version") if len(kwargs) > 1
+                                                          else "version",)
+
+
+def test_option_errors_name_the_flag_on_the_command_line(tmp_path, capsys, app):
+    code, _, err = run(capsys, "app", app, "--version", "2", "--url-base", S3, "--device-prefix", "usr",
+                       "-o", tmp_path / "o")
+    assert code == UsageError.exit_code
+    assert error_line(err) == ("error: the device prefix must be an absolute device path like /usr, got 'usr' "
+                               "(option --device-prefix)")
 
 
 def test_reject_job_document_over_aws_limit(tmp_path, capsys):
@@ -333,7 +346,8 @@ def test_reject_job_document_over_aws_limit(tmp_path, capsys):
         write(d / f"module_{i:03d}.py", f"X = {i}\n")
     msg = reject(capsys, tmp_path, d, "--aws-presigned")
     assert re.fullmatch(r"app_fota\.json for 100 files would be \d+ bytes; AWS IoT accepts job documents up to "
-                        r"32768 bytes: split the release into several jobs \(try --no-integrity\)", msg), msg
+                        r"32768 bytes: split the release into several jobs, or leave out the integrity fields "
+                        r"\(option --no-integrity\)", msg), msg
     # without the integrity fields the same release fits
     code, _, err = run(capsys, "app", d, "--version", "2", "--url-base", S3, "--aws-presigned", "--no-integrity",
                        "-o", tmp_path / "fits")
@@ -349,7 +363,7 @@ def test_existing_output_refused_then_forced(tmp_path, capsys, app):
     write(out / "old.txt", "previous release")
     code, _, err = run(capsys, "app", app, "--version", "2", "--url-base", S3, "-o", out)
     assert code == OutputError.exit_code
-    assert error_line(err) == f"error: {out} exists and is not empty; refusing to overwrite it (use --force)"
+    assert error_line(err) == f"error: {out} exists and is not empty; refusing to overwrite it (option --force)"
     assert (out / "old.txt").exists()
     code, _, err = run(capsys, "app", app, "--version", "2", "--url-base", S3, "-o", out, "--force")
     assert code == 0, err
@@ -376,4 +390,6 @@ def test_app_presigned_needs_s3(tmp_path, capsys, app):
     code, _, err = run(capsys, "app", app, "--version", "2", "--url-base", "https://cdn.example.com",
                        "--aws-presigned", "-o", tmp_path / "o")
     assert code == UsageError.exit_code
-    assert "--aws-presigned needs --url-base of the form https://BUCKET.s3.REGION.amazonaws.com" in error_line(err)
+    assert error_line(err).startswith(
+        "error: presigned S3 URLs need a URL base of the form https://BUCKET.s3.REGION.amazonaws.com")
+    assert error_line(err).endswith("(options --aws-presigned, --url-base)")

@@ -184,3 +184,24 @@ def test_hardware_id_end_to_end(tmp_path, capsys):
     code, _, err = run(capsys, "verify", pkg, "--hardware-id", "EC600N-PCB-V2")
     assert code == 8
     assert error_line(err) == "error: package is for hardware 'EC600N-PCB-V1', device is 'EC600N-PCB-V2'"
+
+
+def test_every_exception_class_is_documented():
+    import inspect
+
+    from otapack import errors
+
+    text = (ROOT / "docs" / "cli.md").read_text()
+    classes = [name for name, value in vars(errors).items()
+               if inspect.isclass(value) and issubclass(value, errors.OtapackError) and value is not errors.OtapackError]
+    assert [name for name in classes if f"`{name}`" not in text] == []
+
+
+def test_expected_image_says_why_it_was_skipped(tmp_path, capsys):
+    pkg = tmp_path / "delta.pack"
+    assert run(capsys, "-q", "diff", OLD, NEW, "-o", pkg)[0] == 0
+    code, out, _ = run(capsys, "verify", pkg, "--old", OLD, "--json")
+    assert code == 0 and json.loads(out)["checks"][-1]["detail"] == "no expected image given"
+    code, out, _ = run(capsys, "verify", pkg, "--old", NEW, "--new", NEW, "--json")
+    assert code == 1 and json.loads(out)["checks"][-1] == {"name": "expected-image", "status": "skipped",
+                                                          "detail": "the restore did not complete"}

@@ -191,9 +191,10 @@ def test_job_output_is_deterministic(tmp_path, capsys, package_files):
         (["stage2"], "EC600N.mini_2 is a minimal-stage2 package: a minimal-system job needs both stages "
                      "(add the minimal-stage1 package)"),
         (["stage1", "stage2", "full"], "a FOTA job takes one package or a minimal-system pair, not 3 packages"),
-        (["noversion"], "nover.pack: no target version in the package header; give --file-version"),
+        (["noversion"], "nover.pack: no target version in the package header; give the file version "
+                        "(option --file-version)"),
         (["stage1", "stage2-other"], "the two stages declare different target versions (0.9.0, 1.0.0); "
-                                     "give --file-version"),
+                                     "give the file version (option --file-version)"),
     ],
 )
 def test_job_rejects_bad_package_sets(capsys, package_files, keys, message):
@@ -212,23 +213,31 @@ def test_job_rejects_a_non_package(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "url_base, presigned, message",
+    "url_base, presigned, message, options",
     [
         ("https://fw.example.com/ota", True,
-         "--aws-presigned needs --url-base of the form https://BUCKET.s3.REGION.amazonaws.com[/PREFIX] "
-         "(or https://s3.REGION.amazonaws.com/BUCKET[/PREFIX]), got 'https://fw.example.com/ota'"),
+         "presigned S3 URLs need a URL base of the form https://BUCKET.s3.REGION.amazonaws.com[/PREFIX] "
+         "(or https://s3.REGION.amazonaws.com/BUCKET[/PREFIX]), got 'https://fw.example.com/ota'",
+         ("aws_presigned", "url_base")),
         ("http://qpyota.s3.us-west-2.amazonaws.com", True,
-         "--aws-presigned needs --url-base of the form https://BUCKET.s3.REGION.amazonaws.com[/PREFIX] "
-         "(or https://s3.REGION.amazonaws.com/BUCKET[/PREFIX]), got 'http://qpyota.s3.us-west-2.amazonaws.com'"),
-        ("s3://qpyota/fw", False, "--url-base must be an http:// or https:// URL, got 's3://qpyota/fw'"),
-        ("ftp://user:pw@1.2.3.4/fw", False, "--url-base must be an http:// or https:// URL, got 'ftp://user:pw@1.2.3.4/fw'"),
+         "presigned S3 URLs need a URL base of the form https://BUCKET.s3.REGION.amazonaws.com[/PREFIX] "
+         "(or https://s3.REGION.amazonaws.com/BUCKET[/PREFIX]), got 'http://qpyota.s3.us-west-2.amazonaws.com'",
+         ("aws_presigned", "url_base")),
+        ("s3://qpyota/fw", False, "the URL base must be an http:// or https:// URL, got 's3://qpyota/fw'",
+         ("url_base",)),
+        ("ftp://user:pw@1.2.3.4/fw", False,
+         "the URL base must be an http:// or https:// URL, got 'ftp://user:pw@1.2.3.4/fw'", ("url_base",)),
     ],
 )
-def test_url_base_errors(capsys, package_files, url_base, presigned, message):
+def test_url_base_errors(capsys, package_files, url_base, presigned, message, options):
+    with pytest.raises(UsageError) as info:
+        UrlBase(url_base, presigned)
+    assert str(info.value) == message and info.value.options == options  # no flag in the library's message
     args = ["job", package_files["full"], "--url-base", url_base] + (["--aws-presigned"] if presigned else [])
     code, _, err = run(capsys, *args)
     assert code == UsageError.exit_code
-    assert error_line(err) == f"error: {message}"
+    flags = ", ".join("--" + o.replace("_", "-") for o in options)
+    assert error_line(err) == f"error: {message} (option{'s' if len(options) > 1 else ''} {flags})"
 
 
 def test_presigned_from_path_style_and_prefix():
@@ -313,6 +322,54 @@ def problems(document) -> list[str]:
 )
 def test_check_messages(document, expected):
     assert problems(document) == expected
+
+
+def test_order_when_several_keys_are_wrong():
+    """Per object: unknown keys, then missing keys, then each present key in table order."""
+    document = [{"operation": "FOTA", "files": [
+        {"fileName": "", "fileVersion": 1, "fileSource": {"url": "ftp://x", "k": 1}, "fileSize": -1, "x": 2}],
+        "y": 1}, 3]
+    assert problems(document) == [
+        "$: 2 entries; the device reads only jobDocument[0]",
+        "$[0]: unknown key 'y' (expected operation, files)",
+        "$[0].files[0]: unknown key 'x' (expected fileName, fileVersion, fileSource, fileSize, fileSha256)",
+        "$[0].files[0].fileName: is empty",
+        "$[0].files[0].fileVersion: must be a string, not integer",
+        "$[0].files[0].fileSource: unknown key 'k' (expected url)",
+        "$[0].files[0].fileSource.url: must be http(s) or a ${aws:iot:s3-presigned-url:...} placeholder, "
+        "got 'ftp://x'",
+        "$[0].files[0].fileSize: must be a non-negative integer, not -1",
+        "$[1]: must be an object, not integer",
+    ]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"name": ""}, "job file '': fileName: is empty"),
+    ({"version": ""}, "job file 'fw.pack': fileVersion: is empty"),
+    ({"url": "ftp://h/fw.pack"}, "job file 'fw.pack': fileSource.url: must be http(s) or a "
+                                 "${aws:iot:s3-presigned-url:...} placeholder, got 'ftp://h/fw.pack'"),
+    ({"size": True}, "job file 'fw.pack': fileSize: must be a non-negative integer, not True"),
+    ({"sha256": "ABC"}, "job file 'fw.pack': fileSha256: must be 64 lowercase hex digits"),
+])
+def test_job_file_checked_by_the_validator_table(kwargs, message):
+    """The dataclasses apply the validator's own rules: what we write always passes --check."""
+    fields = dict(name="fw.pack", version="V1", url="https://h/fw.pack")
+    with pytest.raises(UsageError) as info:
+        JobFile(**{**fields, **kwargs})
+    assert str(info.value) == message
+
+
+def test_job_document_checked_by_the_validator_table():
+    one = JobFile(name="/usr/a.py", version="V1", url="https://h/a.py")
+    with pytest.raises(UsageError) as info:
+        JobDocument("app_fota", (one, one))
+    assert str(info.value) == "invalid job document: $[0].files[1].fileName: '/usr/a.py' already named by files[0]"
+    with pytest.raises(UsageError) as info:
+        JobDocument("app_fota", (JobFile(name="a.py", version="V1", url="https://h/a.py"),))
+    assert str(info.value) == ("invalid job document: $[0].files[0].fileName: app_fota fileName must be an "
+                               "absolute device path (like /usr/a.py), got 'a.py'")
+    with pytest.raises(UsageError, match=r"\$\[0\]\.operation: 'OTA' is not one of FOTA, app_fota$"):
+        JobDocument("OTA", (one,))
 
 
 def test_check_accepts_v2_placeholder():

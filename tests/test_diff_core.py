@@ -242,7 +242,7 @@ def test_accepts_bytes_like(synth):
 # encoder: windows
 
 
-@pytest.mark.parametrize("ws,mt", [(65536, 1024), (5000, 3), (1, 2), (777, 2)])
+@pytest.mark.parametrize("ws,mt", [(65536, 1024), (5000, 3), pytest.param(1, 2, marks=pytest.mark.slow), (777, 2)])
 def test_windows_within_bounds_and_round_trip(synth, ws, mt):
     old, new = synth
     new = new[:20000]
@@ -433,6 +433,7 @@ def test_decode_rejects_bsdiff4_stream_for_wrong_old(synth):
         decode_patch(old[:1000], stream, len(new))
 
 
+@pytest.mark.slow
 def test_large_inputs_get_their_own_defaults():
     # Left-out settings depend on len(new) (a large new image gets a heavy
     # seek weight: short far-away matches stay extra); C core and reference

@@ -280,4 +280,4 @@ def test_dev_stdout_as_an_output_is_refused_with_a_hint(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 6 and proc.stdout == ""
     assert proc.stderr == ("error: refusing to write /dev/stdout: it is a FIFO, not a regular file "
-                           "(use -o - for standard output)\n")
+                           "(use - for standard output)\n")

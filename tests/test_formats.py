@@ -148,6 +148,7 @@ def test_varint_limit():
         CanonicalVarInt(300).build(301)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 300), st.integers(0, 300), st.integers(-(1 << 32) + 1, (1 << 32) - 1)),
                 min_size=1, max_size=20),

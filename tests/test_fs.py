@@ -42,10 +42,12 @@ type = "code"
 name = "customer_fs"
 offset = 0x8000
 size = 0x20000
+fs_lfs_version = "2.0"
 [[partitions]]
 name = "customer_backup_fs"
 offset = 0x28000
 size = 0x8000
+fs_lfs_version = "2.1"
 """
 
 
@@ -91,7 +93,7 @@ def firmware(code: bytes) -> bytes:
 
 
 def test_round_trip_files_in_image_files_out(tmp_path, tree):
-    opts = FsOptions(block_count=32)
+    opts = FsOptions(block_count=32, lfs_version="2.0")
     image = build_fs_image(tree, opts)
     assert len(image) == 32 * 4096
     out = tmp_path / "out"
@@ -105,7 +107,7 @@ def test_round_trip_files_in_image_files_out(tmp_path, tree):
 
 
 def test_image_is_deterministic_and_erased_with_ff(tree):
-    opts = FsOptions(block_count=32)
+    opts = FsOptions(block_count=32, lfs_version="2.0")
     a, b = build_fs_image(tree, opts), build_fs_image(tree, opts)
     assert a == b
     assert a.endswith(b"\xff" * 4096)  # unused blocks stay erased
@@ -150,7 +152,7 @@ def test_cli_build_other_partition_and_overrides(tmp_path, capsys, layout):
     (src / "checksum.json").write_text("{}")
     img = tmp_path / "bak.bin"
     code, _, err = run(capsys, "fs", "build", src, "-o", img, "--layout", layout, "--partition",
-                       "customer_backup_fs", "--block-size", "512", "--lfs-version", "2.1")
+                       "customer_backup_fs", "--block-size", "512", "--lfs-version", "2.1")  # agrees with the layout
     assert code == 0, err
     assert img.stat().st_size == 0x8000
     read = read_fs_image(img.read_bytes())
@@ -162,16 +164,23 @@ def test_cli_build_without_layout_needs_block_count(tmp_path, capsys, tree):
     assert code == UsageError.exit_code
     assert error_line(err) == "error: give --layout (and --partition), or --block-count for the image size"
     code, _, err = run(capsys, "fs", "build", tree, "-o", tmp_path / "x.bin", "--block-count", "40")
+    assert code == UsageError.exit_code  # no layout declares the version: it must be given
+    assert error_line(err).startswith("error: no littlefs version for the image (no layout): declare fs_lfs_version")
+    assert error_line(err).endswith("(option --lfs-version)")
+    code, _, err = run(capsys, "fs", "build", tree, "-o", tmp_path / "x.bin", "--block-count", "40",
+                       "--lfs-version", "2.0")
     assert code == 0, err
     assert (tmp_path / "x.bin").stat().st_size == 40 * 4096
 
 
-def test_lfs1_rejected_with_reason(tmp_path, capsys, tree, layout):
-    code, _, err = run(capsys, "fs", "build", tree, "-o", tmp_path / "x.bin", "--layout", layout, "--lfs-version", "1")
+def test_lfs1_rejected_with_reason(tmp_path, capsys, tree):
+    code, _, err = run(capsys, "fs", "build", tree, "-o", tmp_path / "x.bin", "--block-count", "8",
+                       "--lfs-version", "1")
     assert code == UsageError.exit_code
     assert error_line(err) == (
         "error: littlefs version '1': only the littlefs 2.x on-disk format can be built (littlefs-python); "
-        "a module family that mounts littlefs 1.x needs its vendor's mklfs (choose from 2.0, 2.1)")
+        "a module family that mounts littlefs 1.x needs its vendor's mklfs (QPYcom), then give the firmware "
+        "that holds it (choose from 2.0, 2.1) (option --lfs-version)")
 
 
 def test_unknown_partition(tmp_path, capsys, tree, layout):
@@ -179,7 +188,7 @@ def test_unknown_partition(tmp_path, capsys, tree, layout):
     assert code == InputError.exit_code
     assert error_line(err) == (
         "error: module.toml: no partition 'usr' for the file system "
-        "(partitions: system, customer_fs, customer_backup_fs; choose one with --partition)")
+        "(partitions: system, customer_fs, customer_backup_fs) (option --partition)")
 
 
 def test_files_do_not_fit(tmp_path, capsys, layout):
@@ -198,7 +207,7 @@ def test_files_do_not_fit(tmp_path, capsys, layout):
 def test_unstorable_name():
     name = "n" * 256
     with pytest.raises(InputError) as info:
-        build_fs_image({f"/lib/{name}": b"x"}, FsOptions(block_count=8))
+        build_fs_image({f"/lib/{name}": b"x"}, FsOptions(block_count=8, lfs_version="2.0"))
     assert str(info.value) == f"file-system path '/lib/{name}': name is 256 bytes long; littlefs stores at most 255"
 
 
@@ -208,7 +217,7 @@ def test_special_entries_rejected(tmp_path):
     (src / "ok.py").write_text("x")
     (src / "dangling").symlink_to(tmp_path / "nowhere")
     with pytest.raises(InputError) as info:
-        build_fs_image(src, FsOptions(block_count=8))
+        build_fs_image(src, FsOptions(block_count=8, lfs_version="2.0"))
     assert str(info.value) == f"{src / 'dangling'}: dangling symbolic link"
 
 
@@ -227,7 +236,7 @@ def test_not_a_littlefs_image(tmp_path, capsys):
 
 
 def test_extract_refuses_non_empty_directory(tmp_path, tree):
-    image = build_fs_image(tree, FsOptions(block_count=32))
+    image = build_fs_image(tree, FsOptions(block_count=32, lfs_version="2.0"))
     dest = tmp_path / "dest"
     dest.mkdir()
     (dest / "keep").write_text("x")
@@ -238,11 +247,11 @@ def test_extract_refuses_non_empty_directory(tmp_path, tree):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"block_count": 1}, "littlefs needs at least 2 blocks, got a block count of 1"),
-        ({"block_count": 8, "block_size": 1000},
+        ({"block_count": 1, "lfs_version": "2.0"}, "littlefs needs at least 2 blocks, got a block count of 1"),
+        ({"block_count": 8, "lfs_version": "2.0", "block_size": 1000},
          "littlefs block size must be a power of two of at least 128, not 1000"),
         ({"block_count": 8, "lfs_version": "3.0"}, "unknown littlefs version '3.0' (choose from 2.0, 2.1)"),
-        ({"block_count": 8, "prog_size": 3}, "littlefs prog size 3 must be positive and divide the block size (4096)"),
+        ({"block_count": 8, "lfs_version": "2.0", "prog_size": 3}, "littlefs prog size 3 must be positive and divide the block size (4096)"),
     ],
 )
 def test_options_validated(kwargs, message):
@@ -294,7 +303,7 @@ def test_replace_partition_without_layout_uses_slot():
         Partition("system", 0, b"\x01" * 4096),
         Partition("customer_fs", 4096, b"\xff" * 100, type=PartitionType.FILESYSTEM, slot_size=8 * 4096),
     ))
-    new = replace_partition_with_fs(image, APP)
+    new = replace_partition_with_fs(image, APP, lfs_version="2.0")
     assert new.get("customer_fs").size == 8 * 4096
     assert read_fs_image(new.get("customer_fs").data).block_count == 8
 
@@ -304,8 +313,9 @@ def test_replace_missing_partition():
     with pytest.raises(InputError) as info:
         replace_partition_with_fs(image, APP)
     assert str(info.value) == (
-        "--fs: the firmware has no partition 'customer_fs' (partitions: image); "
-        "name the user file system with --fs-partition, or give a layout")
+        "the firmware has no partition 'customer_fs' for the file system (partitions: image); "
+        "name the user file-system partition, or give a layout")
+    assert info.value.options == ("fs_partition",)
 
 
 def test_diff_with_fs(tmp_path, capsys, tree, layout, programmer_old, programmer_new):
@@ -325,7 +335,9 @@ def test_fs_missing_partition_cli(tmp_path, capsys, tree, programmer_new):
     raw.write_bytes(programmer_new)
     code, _, err = run(capsys, "full", raw, "--fs", tree, "-o", tmp_path / "p.pack")
     assert code == InputError.exit_code
-    assert "--fs: the firmware has no partition 'customer_fs'" in error_line(err)
+    assert error_line(err) == (
+        "error: the firmware has no partition 'customer_fs' for the file system (partitions: image); "
+        "name the user file-system partition, or give a layout (option --fs-partition)")
     assert not (tmp_path / "p.pack").exists()
 
 
@@ -337,5 +349,6 @@ def test_layout_fs_keys_set_the_geometry(tmp_path):
               'offset = 0\nsize = 0x10000\ntype = "filesystem"\nfs_block_size = 0x2000\nfs_lfs_version = "2.1"\n')
     opts = fs_options_for(layout)
     assert (opts.block_size, opts.block_count, opts.lfs_version) == (0x2000, 8, "2.1")
-    with pytest.raises(InputError, match=r"^layout: partition 'customer_fs': fs_block_size must be int, got '4K'$"):
+    with pytest.raises(InputError, match=r"^layout: key 'fs_block_size' in partition 'customer_fs' must be an "
+                                         r"integer, not string$"):
         fs_options_for(layout.replace("fs_block_size = 0x2000", 'fs_block_size = "4K"'))

@@ -187,6 +187,7 @@ def test_every_bit_flip_in_header_and_footer():
             assert isinstance(report.error, errors.PackageFormatError), (pos, bit, report.error)
 
 
+@pytest.mark.slow
 def test_resealed_header_bit_flips_never_crash(programmer_old):
     """With CRC and digest recomputed, the parser itself sees every flipped bit."""
     pkg = (GOLDEN / "programmer-delta.pack").read_bytes()

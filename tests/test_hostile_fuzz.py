@@ -33,5 +33,6 @@ def test_fixed_inputs(fuzz, data):
     fuzz.one_input(data)
 
 
+@pytest.mark.slow
 def test_hypothesis_fallback(fuzz):
     fuzz._hypothesis(300)

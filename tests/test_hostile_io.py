@@ -60,6 +60,9 @@ def world(tmp_path_factory) -> dict[str, Path]:
                          ("layout", "layout.toml")):
         shutil.copy(EXAMPLE / source, paths[name])
     shutil.copytree(FIXTURES / "app", paths["appdir"])
+    # --fs and fs build need the littlefs version the module mounts (the example layout declares none)
+    layout = paths["layout"].read_text()
+    paths["layout"].write_text(layout.replace('type = "filesystem"\n', 'type = "filesystem"\nfs_lfs_version = "2.0"\n', 1))
     q = ["-q"]
     for argv in (
         ["full", paths["new"], "--target-version", "2.0", "--no-verify", "-o", paths["pkg"]],
@@ -69,7 +72,7 @@ def world(tmp_path_factory) -> dict[str, Path]:
         ["keygen", "-o", paths["key"]],
         ["pubkey", paths["key"], "-o", paths["pub"]],
         ["job", paths["pkg"], "--url-base", "https://fw.example.com/ota", "-o", paths["job"]],
-        ["fs", "build", paths["appdir"], "--block-count", "32", "-o", paths["fsimg"]],
+        ["fs", "build", paths["appdir"], "--block-count", "32", "--lfs-version", "2.0", "-o", paths["fsimg"]],
     ):
         assert main(q + [str(a) for a in argv]) == 0, argv
     key = signing.load_private_key(paths["key"])
@@ -443,9 +446,12 @@ def test_binary_output_never_goes_to_a_terminal(world, tmp_path):
     (["verify", "-", "--new", "{new}"], "pkg", "result: PASS"),
     (["partitions", "-", "--json"], "new", '"name": "image"'),
     (["fs", "ls", "-"], "fsimg", "main.py"),
+    # firmware on standard input, split by a layout (the reader, not only the command, takes '-')
+    (["partitions", "-", "--layout", "{layout}", "--json"], "ex_new", '"name": "customer_fs"'),
+    (["fs", "ls", "-", "--layout", "{layout}"], "ex_new", "/main.py"),
 ])
 def test_stdin_input_where_one_stream_makes_sense(world, tmp_path, argv, source, expected):
-    argv = [a.format(new=world["new"]) for a in argv]
+    argv = [a.format(new=world["new"], layout=world["layout"]) for a in argv]
     with open(world[source], "rb") as stdin:
         proc = subprocess.run([sys.executable, "-m", "otapack", *argv], stdin=stdin, capture_output=True, text=True,
                               cwd=tmp_path)

@@ -133,6 +133,7 @@ def test_every_bit_of_header_and_trailer(real_delta, synth):
             compare_readers(bytes(mutant))
 
 
+@pytest.mark.slow
 def test_random_bit_flips_fail_integrity_before_decoding(real_delta, synth):
     old, _ = synth
     rnd = random.Random(7)

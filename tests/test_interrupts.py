@@ -140,7 +140,7 @@ def test_sigterm_while_the_second_of_two_outputs_is_written_keeps_both(tmp_path)
 def test_sigterm_while_a_directory_output_is_written_removes_it(tmp_path):
     image = tmp_path / "fs.bin"
     src = FIXTURES / "app"
-    assert subprocess.run([sys.executable, "-m", "otapack", "-q", "fs", "build", src, "--block-count", "32", "-o", image],
+    assert subprocess.run([sys.executable, "-m", "otapack", "-q", "fs", "build", src, "--block-count", "32", "--lfs-version", "2.0", "-o", image],
                           capture_output=True).returncode == 0
     before = listing(tmp_path)
     proc = start(tmp_path, "named", ["fs", "extract", image, "-o", tmp_path / "tree"], nth=2)

@@ -18,12 +18,14 @@ import pytest
 
 from otapack.core.build import PackageOptions
 from otapack.cli import main
-from otapack.errors import BudgetError, LayoutError, UsageError
+from otapack.core.formats.extensions import decode_budget
+from otapack.errors import BudgetError, ChainMismatchError, ChainStateError, LayoutError, UsageError
 from otapack.features.cloud.fs import FsOptions, build_fs_image
-from otapack.features.minimal.system import (
-    ChainMismatchError, ChainStateError, MinimalConfig, build_minimal, chain_capacities, decode_budget,
-    install_minimal, plan_upgrade, verify_chain,
-)
+from otapack.features.minimal.build import build_minimal
+from otapack.features.minimal.chain import verify_chain
+from otapack.features.minimal.config import MinimalConfig, chain_capacities
+from otapack.features.minimal.plan import plan_upgrade
+from otapack.features.minimal.state import install_minimal
 from otapack.core.container import read_package
 from otapack.core.inputs import load_layout, read_firmware_bytes
 
@@ -78,7 +80,7 @@ def _pad(data: bytes, size: int) -> bytes:
 def composite(app: bytes, files: dict[str, bytes]) -> bytes:
     boot = _pad(b"BOOT" + hashlib.sha256(b"boot").digest() * 64, 0x4000)
     nv = _pad(b"NVRM\x01\x00imei=860000000000001\nrf_cal=0x3c5a\n", 0x2000)
-    fs = build_fs_image(files, FsOptions(block_count=8))
+    fs = build_fs_image(files, FsOptions(block_count=8, lfs_version="2.0"))
     return boot + _pad(app, 0x8000) + fs + nv
 
 
@@ -346,7 +348,7 @@ def test_cli_plan_json(images, capsys):
 # -- the example -----------------------------------------------------------------------
 
 
-def test_example_regenerates_and_runs(tmp_path, capsys, monkeypatch):
+def test_example_regenerates_and_runs(tmp_path, capsys, monkeypatch, update_golden):
     spec = importlib.util.spec_from_file_location("make_example", EXAMPLE / "make_example.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -365,3 +367,9 @@ def test_example_regenerates_and_runs(tmp_path, capsys, monkeypatch):
                          "--layout", e + "layout.toml")
     assert code == 0, err
     assert [len(s1.read_bytes()), len(s2.read_bytes())] == [14066, 53536]  # docs/minimal-system.md
+    # byte for byte: the stages, their chain and budget extensions (tests/fixtures/README.md)
+    for name, built in (("minimal-stage1.pack", s1), ("minimal-stage2.pack", s2)):
+        golden = FIXTURES / "golden" / name
+        if update_golden:
+            golden.write_bytes(built.read_bytes())
+        assert golden.read_bytes() == built.read_bytes(), f"{name} changed; rerun with --update-golden if intended"

@@ -33,6 +33,9 @@ from otapack.core.verify import verify_package
 
 OPTS = PackageOptions(model=MODEL, security_counter=2, lzma_dict_size=1 << 16)
 
+#: Thousands of mutants per test: the inner loop (pytest -m "not slow") skips them, CI runs them.
+pytestmark = pytest.mark.slow
+
 
 def _layout(app: bytes, data: bytes) -> FirmwareImage:
     return FirmwareImage((

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, error_line, run
-from elf_builder import Segment, build_elf
+from test_partitions_fixtures import build_pac, pac_file
 
 NEW = FIXTURES / "corpus" / "programmer-0.9.0.bin"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "minimal-system"
@@ -103,19 +103,23 @@ def test_the_longest_name_and_the_most_partitions_a_package_carries_still_build(
     assert len(json.loads(out)["partitions"]) == 255
 
 
-@pytest.mark.parametrize("segments, message", [
-    ([Segment(paddr=i * 0x100, data=bytes([i]) * 16, section=f".s{i}") for i in range(256)],
-     "the image has 256 partitions; a package carries at most 255"),
-    ([Segment(paddr=0, data=b"x" * 16, section="." + "a" * 300)],
-     "partition name 'aaaaaaaaaaaaaaaaaaaaaaaa'... is 300 bytes; a package stores at most 255"),
+@pytest.mark.parametrize("files, code, message", [
+    # a reader without a layout that yields more partitions than a package holds: the builder's preflight
+    ([pac_file(f"P{i}", bytes([i]) * 16, (0x60000000 + i * 0x1000,)) for i in range(256)], 4,
+     "256 partitions; package format v1 holds at most 255"),
+    # a name no package stores: the image reader refuses it
+    ([pac_file("A" * 256, b"x" * 16, (0x60000000,), file_name="a.bin")], 3,
+     f"fw.pac: partition name {'A' * 32!r}... is 256 bytes (at most 255)"),
 ])
-def test_images_a_package_cannot_carry_are_refused_before_the_build(tmp_path, capsys, no_build, segments, message):
-    elf = tmp_path / "fw.elf"
-    elf.write_bytes(build_elf(segments))
-    code, out, err = run(capsys, "full", elf, "-o", tmp_path / "x.pack")
-    assert code == 3 and out == ""
+def test_images_a_package_cannot_carry_are_refused_before_the_build(tmp_path, capsys, no_build, files, code, message):
+    """(ELF inputs without a layout are one flattened partition now, so a PAC stands in for a
+    reader that names its own partitions.)"""
+    image = tmp_path / "fw.pac"
+    image.write_bytes(build_pac(files))
+    got, out, err = run(capsys, "full", image, "-o", tmp_path / "x.pack")
+    assert (got, out) == (code, "")
     assert error_line(err) == f"error: {message}"
-    assert [p.name for p in tmp_path.iterdir()] == ["fw.elf"]
+    assert [p.name for p in tmp_path.iterdir()] == ["fw.pac"]
 
 
 def test_a_closed_standard_output_is_an_output_error(tmp_path):

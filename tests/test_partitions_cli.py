@@ -71,8 +71,20 @@ def test_partitions_embedded_table_and_pac(capsys, tmp_path):
     pac = tmp_path / "fw.pac"
     pac.write_bytes(composite_pac())
     code, out, _ = run(capsys, "partitions", pac)
-    assert code == 0 and out.splitlines()[0] == "fw.pac: 8 partition(s), pac input, split by pac"
+    assert code == 0 and out.splitlines()[0] == "fw.pac: 6 partition(s), pac input, split by pac"
     assert any(line.split()[:2] == ["PY_FS_U", "0x604e0000"] for line in out.splitlines())
+    lines = out.splitlines()
+    start = lines.index("6 item(s) not flashed by a package (docs/partitions.md):")
+    assert lines[start + 1].split() == ["NAME", "ADDRESS", "SIZE", "KIND", "HANDLING", "SHA-256", "FILE"]
+    assert lines[start + 2].split()[:5] == ["HOST_FDL", "0x838000", "0x800", "loader", "skip"]
+    assert lines[start + 6].split()[:5] == ["NV", "0xfe000003", "0x83a", "logical", "skip"]
+    code, out, _ = run(capsys, "partitions", pac, "--json")
+    items = json.loads(out)["items"]
+    assert [(i["name"], i["kind"], i["handling"]) for i in items] == [
+        ("HOST_FDL", "loader", "skip"), ("FDL2", "loader", "skip"), ("PhaseCheck", "operation", "skip"),
+        ("FMT_FSSYS", "operation", "skip"), ("NV", "logical", "skip"), ("EC200UCN_AA.xml", "config", "skip")]
+    assert items[4]["address"] == 0xFE000003 and items[4]["size"] == 0x83A and items[2]["sha256"] is None
+    assert set(items[0]) == {"name", "kind", "address", "size", "file_name", "handling", "reason", "sha256"}
 
 
 def test_partitions_forced_kind(capsys, tmp_path):
@@ -119,15 +131,15 @@ def test_compare_table(capsys, images):
 def test_compare_incompatible(capsys, tmp_path):
     old, new = tmp_path / "old.pac", tmp_path / "new.pac"
     old.write_bytes(build_pac(pac_files()))
-    new.write_bytes(build_pac([f for f in pac_files() if f["file_id"] != "NV"]))
+    new.write_bytes(build_pac([f for f in pac_files() if f["file_id"] != "APPIMG"]))
     code, out, err = run(capsys, "compare", old, new, "--json")
     assert code == 3
     doc = json.loads(out)
     assert doc["compatible"] is False and doc["summary"]["removed"] == 1
-    message = ("old and new firmware have different partition structures: partition 'NV' is in old (old.pac) "
-               "but not in new (new.pac)")
+    message = ("old and new firmware have different partition structures: partition 'APPIMG' is in old "
+               "(old.pac) but not in new (new.pac)")
     assert doc["incompatibility"] == message
     assert err == f"error: {message}\n"
     code, out, err = run(capsys, "compare", old, new)
     assert code == 3 and err == f"error: {message}\n"
-    assert any(line.split()[:3] == ["NV", "removed", "0x83a"] for line in out.splitlines())
+    assert any(line.split()[:3] == ["APPIMG", "removed", "0x1800"] for line in out.splitlines())

@@ -251,9 +251,11 @@ def gpt_composite(**kwargs) -> bytes:
 # -- PAC ---------------------------------------------------------------------------------------
 
 
-def pac_file(file_id: str, data: bytes, addresses: tuple[int, ...] = (), file_flag: int | None = None) -> dict:
+def pac_file(file_id: str, data: bytes, addresses: tuple[int, ...] = (), file_flag: int | None = None,
+             file_name: str | None = None) -> dict:
     return dict(file_id=file_id, data=data, addresses=list(addresses),
-                file_flag=(1 if data else 0) if file_flag is None else file_flag)
+                file_flag=(1 if data else 0) if file_flag is None else file_flag,
+                file_name=file_id.lower() + ".bin" if file_name is None else file_name)
 
 
 def build_pac(files: list[dict], version: str = pac.VERSION_R1, product: str = "EC200UCN_AA",
@@ -265,7 +267,7 @@ def build_pac(files: list[dict], version: str = pac.VERSION_R1, product: str = "
         data = f["data"]
         addresses = f["addresses"] + [0] * (5 - len(f["addresses"]))
         entries += pac.PacFileEntry.build(dict(
-            entry_size=pac.ENTRY_SIZE, file_id=f["file_id"], file_name=f["file_id"].lower() + ".bin",
+            entry_size=pac.ENTRY_SIZE, file_id=f["file_id"], file_name=f["file_name"],
             file_version="", size_hi=0, offset_hi=0, size=len(data), file_flag=f["file_flag"], check_flag=1,
             data_offset=position if data else 0, can_omit=0, address_count=len(f["addresses"]),
             addresses=addresses, reserved=bytes(996),
@@ -282,22 +284,59 @@ def build_pac(files: list[dict], version: str = pac.VERSION_R1, product: str = "
     return header + entries + blobs
 
 
+def bma_config(product: str, files: dict[str, tuple[str, int, int]]) -> bytes:
+    """A ``BMAConfig`` download configuration: file ID -> (type, base, block size)."""
+    body = "".join(
+        f"<File><ID>{fid}</ID><Type>{ftype}</Type><Block><Base>{base:#x}</Base><Size>{size:#x}</Size></Block>"
+        f"<Flag>1</Flag></File>"
+        for fid, (ftype, base, size) in files.items()
+    )
+    return (f'<?xml version="1.0" encoding="utf-8"?>\r\n<BMAConfig><ProductList><Product name="{product}">'
+            f"<SchemeName>{product}</SchemeName></Product></ProductList><SchemeList><Scheme name=\"{product}\">"
+            f"{body}</Scheme></SchemeList></BMAConfig>\r\n").encode()
+
+
+def config_file(files: dict[str, tuple[str, int, int]], product: str = "EC200UCN_AA") -> dict:
+    """The configuration entry as the vendor generator writes it: last, file_flag 2, no ID."""
+    return pac_file("", bma_config(product, files), (0,), file_flag=2, file_name=f"{product}.xml")
+
+
 def backup_fs() -> bytes:
     return littlefs_image({"checksum.json": b'{"main.py": "0" }\n'}, block_count=4)
 
 
+#: Download scheme of the composite PAC: the ec200u-eg915u.toml slots.
+COMPOSITE_SCHEME = {
+    "HOST_FDL": ("HOST_FDL", 0x00838000, 0x8000),
+    "FDL2": ("FDL2", 0x00810000, 0x28000),
+    "BOOTLOADER": ("CODE", 0x60000000, 0x10000),
+    "AP": ("CODE", 0x60010000, 0x170000),
+    "APPIMG": ("CODE", 0x603C0000, 0x120000),
+    "PY_FS_U": ("CODE", 0x604E0000, 0x60000),
+    "PY_FS_B": ("CODE", 0x60540000, 0x20000),
+    "PS": ("CODE", 0x60560000, 0x280000),
+    "NV": ("NV", 0xFE000003, 0x20000),
+}
+
+
 def pac_files() -> list[dict]:
+    """An EC200U-style QuecPython PAC with the vendor structure (see
+    fixtures/pac/make_csdk_pac.py): RAM loaders, a data-less step, flash
+    images, NV at a logical address, and the configuration XML last."""
     p = pieces()
     return [
-        pac_file("FDL1", blob("fdl1", 0x800), (0x008000C0,)),
+        pac_file("HOST_FDL", blob("fdl1", 0x800), (0x00838000,)),
         pac_file("FDL2", blob("fdl2", 0x1000), (0x00810000,)),
-        pac_file("ERASE_BOOT", b""),  # an operation without data
+        pac_file("PhaseCheck", b"", (0xFE000002,)),  # a download step without data
         pac_file("BOOTLOADER", p["bootloader"], (0x60000000,)),
-        pac_file("PS", p["app"], (0x60010000,)),
+        pac_file("AP", p["app"], (0x60010000,)),
         pac_file("APPIMG", blob("appimg", 0x1800), (0x603C0000,)),
         pac_file("PY_FS_U", p["customer_fs"], (0x604E0000,)),
         pac_file("PY_FS_B", backup_fs(), (0x60540000,)),
-        pac_file("NV", p["nv"]),  # no address
+        pac_file("PS", blob("ps", 0x2000), (0x60560000,)),
+        pac_file("FMT_FSSYS", b"", (0xFE000006,)),
+        pac_file("NV", p["nv"], (0xFE000003,)),  # logical: the modem's NV, not flash
+        config_file(COMPOSITE_SCHEME),
     ]
 
 

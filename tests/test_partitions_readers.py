@@ -211,23 +211,15 @@ def test_elf_with_layout():
     assert_composite_by_layout(read_firmware_bytes(composite_elf(), layout=COMPOSITE_LAYOUT), "elf")
 
 
-def test_elf_program_headers():
+def test_elf_without_layout_is_flattened_like_hex():
     image = read_firmware_bytes(composite_elf())
-    assert image.source == "elf" and image.details["entry"] == 0x4001
+    assert image.source == "single" and image.details["kind"] == "elf" and image.details["entry"] == 0x4001
+    hex_image = read_firmware_bytes(to_hex(composite_segments()))
+    assert split(image) == split(hex_image)  # the same segments, the same image, whatever the container
     p = pieces()
-    assert split(image) == {
-        "boot": (0x0, p["bootloader"]),
-        "text": (0x4000, p["app"]),
-        "customer_fs": (0xC000, p["customer_fs"]),
-        "nv": (0x14000, p["nv"]),
-    }
-    types = {q.name: (q.type, q.policy) for q in image.partitions}
-    assert types == {
-        "boot": (PartitionType.BOOTLOADER, Policy.DELTA),
-        "text": (PartitionType.CODE, Policy.DELTA),
-        "customer_fs": (PartitionType.FILESYSTEM, Policy.FULL),
-        "nv": (PartitionType.NV, Policy.SKIP),
-    }
+    assert image.names() == ["image"] and image.partitions[0].address == 0
+    assert image.details["segments"] == [[0x0, len(p["bootloader"])], [0x4000, len(p["app"])],
+                                         [0xC000, len(p["customer_fs"])], [0x14000, len(p["nv"])]]
 
 
 def test_elf_uses_physical_address_and_fills_gaps():
@@ -240,7 +232,8 @@ def test_elf_uses_physical_address_and_fills_gaps():
     assert app[:len(pieces()["app"])] == pieces()["app"]
     assert app[len(pieces()["app"]):len(pieces()["app"]) + len(init)] == init
     assert app[len(pieces()["app"]) + len(init):] == b"\xff" * (0x8000 - len(pieces()["app"]) - len(init))
-    assert read_firmware_bytes(elf).get("data").address == data_addr
+    flat = read_firmware_bytes(elf).get("image").data
+    assert flat[data_addr:data_addr + len(init)] == init
 
 
 def test_elf_segment_outside_layout():
@@ -303,24 +296,32 @@ def test_bad_hex_checksum():
 def test_pac():
     image = read_firmware_bytes(composite_pac())
     assert image.source == "pac" and image.details["pac_version"] == "BP_R1.0.0"
-    assert image.details["product"] == "EC200UCN_AA" and image.details["operations"] == ["ERASE_BOOT"]
-    expected = {f["file_id"]: (f["addresses"][0] if f["addresses"] else 0, f["data"]) for f in pac_files() if f["data"]}
+    assert image.details["product"] == "EC200UCN_AA" and image.details["config"] is True
+    flash = {"BOOTLOADER", "AP", "APPIMG", "PY_FS_U", "PY_FS_B", "PS"}
+    expected = {f["file_id"]: (f["addresses"][0], f["data"]) for f in pac_files() if f["file_id"] in flash}
     assert split(image) == expected
-    assert image.names() == ["FDL1", "FDL2", "BOOTLOADER", "PS", "APPIMG", "PY_FS_U", "PY_FS_B", "NV"]
-    types = {p.name: (p.type.value, p.policy.value) for p in image.partitions}
-    assert types == {
-        "FDL1": ("bootloader", "skip"), "FDL2": ("bootloader", "skip"),
-        "BOOTLOADER": ("bootloader", "delta"), "PS": ("code", "delta"), "APPIMG": ("code", "delta"),
-        "PY_FS_U": ("filesystem", "full"), "PY_FS_B": ("filesystem", "full"), "NV": ("nv", "skip"),
+    assert image.names() == ["BOOTLOADER", "AP", "APPIMG", "PY_FS_U", "PY_FS_B", "PS"]
+    types = {p.name: (p.type.value, p.policy.value, p.capacity) for p in image.partitions}
+    assert types == {  # slots: the block sizes of the configuration XML
+        "BOOTLOADER": ("bootloader", "delta", 0x10000), "AP": ("code", "delta", 0x170000),
+        "APPIMG": ("code", "delta", 0x120000), "PY_FS_U": ("filesystem", "full", 0x60000),
+        "PY_FS_B": ("filesystem", "full", 0x20000), "PS": ("code", "delta", 0x280000),
     }
     assert image.details["content"] == {"PY_FS_U": "littlefs", "PY_FS_B": "littlefs"}
+    items = [(i.name, i.kind.value, i.address, i.size, i.handling) for i in image.items]
+    assert items == [
+        ("HOST_FDL", "loader", 0x00838000, 0x800, "skip"), ("FDL2", "loader", 0x00810000, 0x1000, "skip"),
+        ("PhaseCheck", "operation", 0xFE000002, 0, "skip"), ("FMT_FSSYS", "operation", 0xFE000006, 0, "skip"),
+        ("NV", "logical", 0xFE000003, len(pieces()["nv"]), "skip"),
+        ("EC200UCN_AA.xml", "config", 0, len(pac_files()[-1]["data"]), "skip"),
+    ]
 
 
 def test_pac_with_example_layout():
     image = read_firmware_bytes(composite_pac(), layout=EXAMPLES / "ec200u-eg915u.toml")
     usr = image.get("PY_FS_U")
     assert (usr.address, usr.size, usr.capacity) == (0x604E0000, len(pieces()["customer_fs"]), 0x60000)
-    assert image.get("PS").capacity == 0x3B0000 and image.get("NV").capacity == len(pieces()["nv"])
+    assert image.get("PS").capacity == 0x280000 and image.get("NV") is None
     assert image.details["layout"] == "ec200u-eg915u.toml"
 
 
@@ -357,10 +358,10 @@ def test_pac_truncated():
 
 
 def test_pac_file_data_past_end():
-    data = build_pac([pac_file("PS", b"x" * 64, (0x60010000,))], declared_size=0)
+    start = pac.HEADER_SIZE + pac.ENTRY_SIZE
+    data = build_pac([pac_file("PS", b"x" * 64, (0x60010000,))], declared_size=start + 54)
     with pytest.raises(ImageFormatError) as info:
         read_firmware_bytes(data[:-10], label="fw.pac")
-    start = pac.HEADER_SIZE + pac.ENTRY_SIZE
     assert str(info.value) == (
         f"fw.pac: PAC file 'PS' data ({start:#x}..{start + 64:#x}) extends past the end of the file "
         f"({start + 54:#x} bytes)"

@@ -67,6 +67,7 @@ def test_random_images_build_restore_identity(old, seed, edits, window, tuples):
     restore_both_ways(build_full(single(new), opts), None, single(new))
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), edits=st.integers(1, 40),
        window=st.sampled_from([256, 4096, 65536]), algorithm=st.sampled_from(["otadiff", "bsdiff4"]))

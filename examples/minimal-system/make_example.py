@@ -54,7 +54,7 @@ def image(app: bytes, files: dict[str, bytes]) -> bytes:
     contents = {
         "boot": (CORPUS / "programmer-0.8.0.bin").read_bytes(),
         "app": app,
-        "customer_fs": build_fs_image(files, FsOptions(block_size=layout.erase_block,
+        "customer_fs": build_fs_image(files, FsOptions(block_size=layout.erase_block, lfs_version="2.0",
                                                        block_count=fs.size // layout.erase_block)),
         "nv": nv_data(),
     }

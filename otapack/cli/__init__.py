@@ -85,6 +85,14 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
     ctx.obj["quiet"] = quiet
 
 
+def _flags(exc: OtapackError) -> str:
+    """The flags of the command's options the error is about (set by ``common.Command``)."""
+    flags = getattr(exc, "flags", ())
+    if not flags:
+        return ""
+    return f" (option{'s' if len(flags) > 1 else ''} {', '.join(flags)})"
+
+
 def _wants_debug(argv: list[str]) -> bool:
     return "--debug" in argv
 
@@ -150,7 +158,7 @@ def _run(args: list[str]) -> int:
     except OtapackError as exc:
         if debug:
             traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {exc}{_flags(exc)}", err=True)
         return exc.exit_code
     except BrokenPipeError:  # at the final flush
         _silence_stdout()

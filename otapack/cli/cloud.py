@@ -6,28 +6,16 @@ from pathlib import Path
 
 import click
 
-from otapack.features.cloud.app import (
-    DEFAULT_EXCLUDES, DEFAULT_MAX_FILE_SIZE, AppOptions, build_app_release, fs_free_space, split_source,
-)
-from otapack.features.cloud.job import PackageFile, UrlBase, check_job_bytes, fota_document
+from otapack import api
 from otapack.cli.common import (
-    INPUT_DIR, INPUT_FILE, INPUT_OR_STDIN, OUTPUT_DIR, OUTPUT_OR_STDOUT, SIZE, add_inputs, check_outputs, emit_json,
-    info, inputs, json_option, shown, write_directory, write_output, write_stdout,
+    STDIO, Group, add_inputs, check_outputs, command, emit_json, info, inputs, shown, write_directory, write_output,
+    write_stdout,
 )
+from otapack.cli.options import INPUT_DIR, INPUT_FILE, INPUT_OR_STDIN, OUTPUT_DIR, OUTPUT_OR_STDOUT, SIZE, json_option
+from otapack.cli.render import render_fs_listing, render_job_check
 from otapack.errors import InputError, UsageError
-from otapack.core.fileio import read_input
-from otapack.features.cloud.fs import (
-    DEFAULT_BLOCK_SIZE,
-    DEFAULT_PARTITION,
-    LFS_VERSIONS,
-    FsOptions,
-    build_fs_image,
-    extract_fs_image,
-    fs_options_for,
-    read_fs_image,
-)
 
-_LFS_CHOICES = click.Choice(sorted(LFS_VERSIONS) + ["1"])
+_LFS_CHOICES = click.Choice(sorted(api.LFS_VERSIONS) + ["1"])
 
 url_base_option = click.option(
     "--url-base", default=None, metavar="URL",
@@ -39,7 +27,7 @@ presigned_option = click.option(
     help="Write ${aws:iot:s3-presigned-url:...} placeholders; AWS IoT turns them into presigned URLs.",
 )
 no_integrity_option = click.option(
-    "--no-integrity", is_flag=True,
+    "--no-integrity", "include_integrity", is_flag=True, flag_value=False, default=True,
     help="Leave out fileSize/fileSha256 and write the bare seed shape.",
 )
 
@@ -48,12 +36,12 @@ no_integrity_option = click.option(
 
 
 def _check(ctx, path: str, as_json: bool) -> None:
-    result = check_job_bytes(read_input(path, "job document", kind="document"), path)
+    result = api.check_job_bytes(api.read_input(path, "job document", kind="document"), path)
     if as_json:
         emit_json({"path": path, **result.to_dict()})
     if result.ok:
         if not as_json:
-            click.echo(f"{path}: ok ({result.operation}, {result.files} file{'s' if result.files != 1 else ''})")
+            click.echo(render_job_check(path, result))
         return
     if not as_json:
         for problem in result.problems:
@@ -62,7 +50,7 @@ def _check(ctx, path: str, as_json: bool) -> None:
     raise InputError(f"{path}: invalid job document ({count} problem{'s' if count != 1 else ''})")
 
 
-@click.command("job")
+@command("job")
 @click.argument("packages", nargs=-1, type=INPUT_FILE)
 @url_base_option
 @presigned_option
@@ -75,7 +63,7 @@ def _check(ctx, path: str, as_json: bool) -> None:
               help="Job document to write (atomically); default (or -): standard output.")
 @json_option
 @click.pass_context
-def job_cmd(ctx, packages, url_base, aws_presigned, file_version, no_integrity, check_path, output, as_json):
+def job_cmd(ctx, packages, url_base, aws_presigned, file_version, include_integrity, check_path, output, as_json):
     """Write the FOTA job document for PACKAGE (or a minimal-system stage pair), or --check one.
 
     One full or delta package gives one file (url1); a minimal-system pair
@@ -90,12 +78,12 @@ def job_cmd(ctx, packages, url_base, aws_presigned, file_version, no_integrity, 
         raise UsageError("no package given: otapack job PACKAGE... --url-base URL (or --check JOB.json)")
     if not url_base:
         raise UsageError("--url-base is required to write a job document")
-    base = UrlBase(url_base, aws_presigned)
-    check_outputs(ctx, output or "-")
-    files = [PackageFile(name=Path(p).name, data=read_input(p, "package", kind="package")) for p in packages]
-    document = fota_document(files, base, file_version=file_version, include_integrity=not no_integrity)
+    base = api.UrlBase(url_base, aws_presigned)
+    check_outputs(ctx, output or STDIO)
+    files = [api.PackageFile(name=Path(p).name, data=api.read_input(p, "package", kind="package")) for p in packages]
+    document = api.fota_document(files, base, file_version=file_version, include_integrity=include_integrity)
     data = document.to_bytes()
-    if output is None or output == "-":
+    if output is None or output == STDIO:
         write_stdout(data, "a job document", binary=False)
         return
     write_output(ctx, output, data)
@@ -106,7 +94,7 @@ def job_cmd(ctx, packages, url_base, aws_presigned, file_version, no_integrity, 
 # -- app ----------------------------------------------------------------------------------
 
 
-@click.command("app")
+@command("app")
 @click.argument("sources", nargs=-1, metavar="FILE_OR_DIR...")
 @click.option("--device-prefix", default="/usr", show_default=True,
               help="Device directory the files live under (the user file system).")
@@ -114,24 +102,24 @@ def job_cmd(ctx, packages, url_base, aws_presigned, file_version, no_integrity, 
               help="fileVersion of the release (the device compares it with its app version).")
 @url_base_option
 @presigned_option
-@click.option("--max-file-size", type=SIZE, default=DEFAULT_MAX_FILE_SIZE, show_default=True,
+@click.option("--max-file-size", type=SIZE, default=api.DEFAULT_MAX_FILE_SIZE, show_default=True,
               help="Reject files larger than this (0: no limit).")
 @click.option("--exclude", multiple=True, metavar="GLOB",
-              help=f"Skip files/directories whose name matches (repeatable; always: {', '.join(DEFAULT_EXCLUDES)}).")
+              help=f"Skip files/directories whose name matches (repeatable; always: {', '.join(api.DEFAULT_EXCLUDES)}).")
 @click.option("--layout", type=INPUT_FILE, default=None,
               help="Partition layout: check the files fit the user file system's free space.")
-@click.option("--partition", default=DEFAULT_PARTITION, show_default=True,
+@click.option("--partition", default=api.DEFAULT_FS_PARTITION, show_default=True,
               help="User file-system partition in --layout.")
 @click.option("--fs-used", type=SIZE, default=0, show_default=True,
               help="Bytes already used on the device's file system (with --layout).")
 @no_integrity_option
-@click.option("--force", is_flag=True, help="Replace OUT_DIR if it exists and is not empty.")
+@click.option("--force", "overwrite", is_flag=True, help="Replace OUT_DIR if it exists and is not empty.")
 @click.option("-o", "--output", required=True, type=OUTPUT_DIR,
               metavar="OUT_DIR", help="Upload folder to create (files under their keys, app_fota.json, manifest.json).")
 @json_option
 @click.pass_context
 def app_cmd(ctx, sources, device_prefix, version, url_base, aws_presigned, max_file_size, exclude, layout,
-            partition, fs_used, no_integrity, force, output, as_json):
+            partition, fs_used, include_integrity, overwrite, output, as_json):
     """Publish app files for app_fota: upload folder, app_fota.json and manifest.json.
 
     FILE_OR_DIR is a file (goes to PREFIX/NAME), a directory (its tree goes
@@ -142,20 +130,20 @@ def app_cmd(ctx, sources, device_prefix, version, url_base, aws_presigned, max_f
         raise UsageError("--url-base is required (where the uploaded files will be served)")
     if not sources:
         raise UsageError("no app files given: otapack app FILE_OR_DIR... (empty file set)")
-    base = UrlBase(url_base, aws_presigned)
-    add_inputs(ctx, [split_source(spec)[0] for spec in sources])
-    check_outputs(ctx, output, directory=True, overwrite=force)
-    fs_free, block_size = None, DEFAULT_BLOCK_SIZE
+    base = api.UrlBase(url_base, aws_presigned)
+    add_inputs(ctx, [api.split_app_source(spec)[0] for spec in sources])
+    check_outputs(ctx, output, directory=True, overwrite=overwrite)
+    fs_free, block_size = None, api.DEFAULT_FS_BLOCK_SIZE
     if layout is not None:
-        fs_free, block_size = fs_free_space(layout, partition, used=fs_used)
+        fs_free, block_size = api.fs_free_space(layout, partition, used=fs_used)
     elif fs_used:
         raise UsageError("--fs-used needs --layout")
-    opts = AppOptions(
+    opts = api.AppOptions(
         version=version, device_prefix=device_prefix, max_file_size=max_file_size or None,
-        excludes=DEFAULT_EXCLUDES + tuple(exclude), fs_free=fs_free, fs_block_size=block_size,
+        excludes=api.DEFAULT_EXCLUDES + tuple(exclude), fs_free=fs_free, fs_block_size=block_size,
     )
-    release = build_app_release(sources, opts, base, include_integrity=not no_integrity)
-    write_directory(ctx, output, release.outputs(), overwrite=force)
+    release = api.build_app_release(sources, opts, base, include_integrity=include_integrity)
+    write_directory(ctx, output, release.outputs(), overwrite=overwrite)
     if as_json:
         emit_json(release.manifest)
     total = sum(f.size for f in release.files)
@@ -165,7 +153,7 @@ def app_cmd(ctx, sources, device_prefix, version, url_base, aws_presigned, max_f
 # -- fs ------------------------------------------------------------------------------------
 
 
-@click.group("fs")
+@click.group("fs", cls=Group)
 def fs_group():
     """Build, list and extract the littlefs image of the user file system (customer_fs)."""
 
@@ -174,32 +162,34 @@ def fs_group():
 @click.argument("directory", type=INPUT_DIR)
 @click.option("--layout", type=INPUT_FILE, default=None,
               help="Partition layout: block size = erase block, block count = partition size / block size.")
-@click.option("--partition", default=DEFAULT_PARTITION, show_default=True, help="File-system partition in --layout.")
-@click.option("--block-size", type=SIZE, default=None, help=f"littlefs block size (default: the layout's erase block, else {DEFAULT_BLOCK_SIZE}).")
+@click.option("--partition", default=api.DEFAULT_FS_PARTITION, show_default=True,
+              help="File-system partition in --layout.")
+@click.option("--block-size", type=SIZE, default=None,
+              help=f"littlefs block size (default: the layout's erase block, else {api.DEFAULT_FS_BLOCK_SIZE}).")
 @click.option("--block-count", type=click.IntRange(2), default=None, help="littlefs block count (default: from the layout; required without one).")
 @click.option("--lfs-version", type=_LFS_CHOICES, default=None,
-              help="littlefs on-disk version (default 2.0; 1.x cannot be built, see docs/cloud.md).")
+              help="littlefs on-disk version the module mounts; required unless the layout partition declares "
+                   "fs_lfs_version (and then it must agree); 1.x cannot be built, see docs/cloud.md.")
 @click.option("-o", "--output", required=True, type=OUTPUT_OR_STDOUT,
               help="Image to write (atomically); - for standard output.")
 @json_option
 @click.pass_context
 def fs_build_cmd(ctx, directory, layout, partition, block_size, block_count, lfs_version, output, as_json):
     """Build the littlefs image of DIRECTORY for the user file-system partition."""
-    if as_json and output == "-":
+    if as_json and output == STDIO:
         raise UsageError("--json and -o - would both write to standard output")
     check_outputs(ctx, output)
     if layout is not None:
-        opts = fs_options_for(layout, partition, block_size=block_size, block_count=block_count,
+        opts = api.fs_options_for(layout, partition, block_size=block_size, block_count=block_count,
                               lfs_version=lfs_version)
     else:
         if block_count is None:
             raise UsageError("give --layout (and --partition), or --block-count for the image size")
-        kwargs = {"block_count": block_count, "block_size": block_size or DEFAULT_BLOCK_SIZE}
-        if lfs_version:
-            kwargs["lfs_version"] = lfs_version
-        opts = FsOptions(**kwargs)
-    image = build_fs_image(directory, opts)
-    listing = read_fs_image(image, block_size=opts.block_size, what=shown(output))
+        version = api.resolve_lfs_version(None, lfs_version, "the image (no layout)")
+        opts = api.FsOptions(block_count=block_count, block_size=block_size or api.DEFAULT_FS_BLOCK_SIZE,
+                             lfs_version=version)
+    image = api.build_fs_image(directory, opts)
+    listing = api.read_fs_image(image, block_size=opts.block_size, what=shown(output))
     write_output(ctx, output, image, what="a file-system image")
     if as_json:
         emit_json({"output": output, **opts.to_dict(), "used_blocks": listing.used_blocks,
@@ -209,36 +199,58 @@ def fs_build_cmd(ctx, directory, layout, partition, block_size, block_count, lfs
               f"littlefs {opts.lfs_version}; {files} files, {listing.used_blocks} blocks used)")
 
 
+_fs_in_firmware = [
+    click.option("--layout", type=INPUT_FILE, default=None,
+                 help="IMAGE is firmware split by this layout; read its --partition."),
+    click.option("--partition", default=None,
+                 help=f"IMAGE is firmware: read this file-system partition (default with --layout: "
+                      f"{api.DEFAULT_FS_PARTITION})."),
+]
+
+
+def _with_fs_in_firmware(func):
+    for option in reversed(_fs_in_firmware):
+        func = option(func)
+    return func
+
+
+def _fs_source(image: str, layout: str | None, partition: str | None, block_size: int | None):
+    """(bytes, block size, name): a bare littlefs IMAGE, or a partition of firmware IMAGE."""
+    if layout is None and partition is None:
+        return api.read_input(image, "file-system image"), block_size, image
+    data, layout_block, what = api.fs_partition_data(image, layout, partition)
+    return data, block_size or layout_block, what
+
+
 @fs_group.command("ls")
 @click.argument("image", type=INPUT_OR_STDIN)
-@click.option("--block-size", type=SIZE, default=None, help="littlefs block size (default: detected).")
+@_with_fs_in_firmware
+@click.option("--block-size", type=SIZE, default=None, help="littlefs block size (default: the layout's, else detected).")
 @json_option
-def fs_ls_cmd(image, block_size, as_json):
-    """List the files of a littlefs IMAGE (size and SHA-256 of each)."""
-    listing = read_fs_image(read_input(image, "file-system image"), block_size=block_size, what=image)
+def fs_ls_cmd(image, layout, partition, block_size, as_json):
+    """List the files of a littlefs IMAGE, or of a file-system partition of
+    firmware IMAGE (--layout/--partition): size and SHA-256 of each."""
+    data, block_size, what = _fs_source(image, layout, partition, block_size)
+    listing = api.read_fs_image(data, block_size=block_size, what=what)
     if as_json:
         emit_json(listing.to_dict())
         return
-    click.echo(f"# littlefs {listing.lfs_version}, {listing.block_count} blocks of {listing.block_size} bytes, "
-               f"{listing.used_blocks} used")
-    for entry in listing.entries:
-        if entry.is_dir:
-            click.echo(f"{'dir':>10}  {'':64}  {entry.path}/")
-        else:
-            click.echo(f"{entry.size:>10}  {entry.sha256}  {entry.path}")
+    click.echo(render_fs_listing(listing))
 
 
 @fs_group.command("extract")
 @click.argument("image", type=INPUT_FILE)
-@click.option("--block-size", type=SIZE, default=None, help="littlefs block size (default: detected).")
+@_with_fs_in_firmware
+@click.option("--block-size", type=SIZE, default=None, help="littlefs block size (default: the layout's, else detected).")
 @click.option("-o", "--output", required=True, type=OUTPUT_DIR,
               help="Directory to create (must not exist or be empty).")
 @click.pass_context
-def fs_extract_cmd(ctx, image, block_size, output):
-    """Extract every file of a littlefs IMAGE into a directory."""
+def fs_extract_cmd(ctx, image, layout, partition, block_size, output):
+    """Extract every file of a littlefs IMAGE, or of a file-system partition
+    of firmware IMAGE (--layout/--partition), into a directory."""
     check_outputs(ctx, output, directory=True, overwrite=False)
-    listing = extract_fs_image(read_input(image, "file-system image"), output, block_size=block_size,
-                               inputs=inputs(ctx))
+    data, block_size, what = _fs_source(image, layout, partition, block_size)
+    listing = api.extract_fs_image(data, output, block_size=block_size, what=what, inputs=inputs(ctx))
     files = sum(1 for e in listing.entries if not e.is_dir)
     info(ctx, f"extracted {files} files into {output}")
 

@@ -1,17 +1,47 @@
-"""Helpers shared by command modules: options, JSON output, progress."""
+"""Helpers shared by command modules: the command class, JSON output, messages,
+progress, and writing outputs by the rules of ``otapack.core.fileio``."""
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 import sys
 from typing import Any, Iterable, Sequence
 
 import click
-from click.shell_completion import CompletionItem
 
-from otapack.core import fileio
-from otapack.errors import UsageError
+from otapack import api
+from otapack.errors import OtapackError, UsageError
+
+
+def flag_of(param: click.Parameter) -> str:
+    """The long flag of an option (``--url-base``)."""
+    return next((o for o in param.opts if o.startswith("--")), param.opts[0])
+
+
+class Command(click.Command):
+    """A command whose library errors name the flags they are about.
+
+    Library messages never name command-line flags; an ``OtapackError`` lists
+    the settings it is about (``options``: API names such as ``url_base``),
+    and this command records the flags of its parameters of those names in
+    ``exc.flags``, which ``otapack.cli.main`` adds to the error line."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except OtapackError as exc:
+            by_name = {p.name: p for p in self.params if isinstance(p, click.Option)}
+            exc.flags = tuple(flag_of(by_name[name]) for name in exc.options if name in by_name)
+            raise
+
+
+class Group(click.Group):
+    command_class = Command
+
+
+#: ``@command("name")``: a click command of class ``Command``.
+command = functools.partial(click.command, cls=Command)
 
 
 def emit_json(document: Any) -> None:
@@ -30,128 +60,44 @@ def info(ctx: click.Context, message: str) -> None:
         click.echo(message, err=True)
 
 
-def check_line(check) -> str:
-    """One named restore check as a report line."""
-    mark = {"pass": "ok  ", "fail": "FAIL", "skipped": "skip"}[check.status]
-    return f"{mark} {check.name:<18} {check.detail}"
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one sorted JSON document on stdout.")
-
-_UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
-
-
-class SizeType(click.ParamType):
-    """Byte sizes: 65536, 0x10000, 64K, 64KiB, 1M."""
-
-    name = "size"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
-        text = str(value).strip().lower()
-        number = text.rstrip("kmgib")
-        unit = text[len(number):]
-        try:
-            base = int(number, 0)
-        except ValueError:
-            self.fail(f"{value!r} is not a size (examples: 65536, 64K, 1M)", param, ctx)
-        if unit not in _UNITS:
-            self.fail(f"{value!r}: unknown unit {unit!r} (use K, M or G)", param, ctx)
-        return base * _UNITS[unit]
-
-
-SIZE = SizeType()
-
-
 def progress_bar(ctx: click.Context, total: int, desc: str):
     """tqdm on stderr; off with --quiet or when stderr is not a terminal."""
-    import sys
-
     from tqdm import tqdm
 
     disable = quiet(ctx) or not sys.stderr.isatty()
     return tqdm(total=total, desc=desc, unit="part", file=sys.stderr, disable=disable, leave=False)
 
 
-# -- paths: what a command reads and writes -------------------------------------------------
+# -- outputs: every check is otapack.core.fileio's --------------------------------------------
 #
-# The types only name and record paths; every check (regular file, size bound,
-# output not an input, ...) is otapack.core.fileio's, so a directory or an
-# unreadable file is an input error (exit 3), never a click usage error.
+# The path types (options.InputPath) record every input the command line
+# names in ctx.meta, so an output is checked against all of them: never an
+# input, never inside an input directory.  ``-`` is standard output.
 
+#: The command-line name for standard input / standard output (fileio's).
+STDIO = api.STDIO
 #: ctx.meta key: every input path the command line named, in order.
-_INPUTS = "otapack.inputs"
-
-
-class InputPath(click.ParamType):
-    """A file (or directory) the command reads; ``-`` is standard input only where ``stdin``."""
-
-    name = "path"
-
-    def __init__(self, *, directory: bool = False, stdin: bool = False):
-        self.directory, self.stdin = directory, stdin
-
-    def convert(self, value, param, ctx):
-        text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
-        if text == fileio.STDIO and not self.stdin:
-            self.fail("'-' (standard input) is not accepted here; write ./- for a file named '-'", param, ctx)
-        if ctx is not None:
-            ctx.meta.setdefault(_INPUTS, []).append(text)
-        return text
-
-    def shell_complete(self, ctx, param, incomplete):
-        return [CompletionItem(incomplete, type="dir" if self.directory else "file")]
-
-
-class OutputPath(click.ParamType):
-    """A file or directory the command writes; ``-`` is standard output only where ``stdout``."""
-
-    name = "path"
-
-    def __init__(self, *, directory: bool = False, stdout: bool = False):
-        self.directory, self.stdout = directory, stdout
-
-    def convert(self, value, param, ctx):
-        text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
-        if text == fileio.STDIO and not self.stdout:
-            what = "a directory" if self.directory else "files only"
-            self.fail(f"'-' (standard output) is not accepted here: this command writes {what}; "
-                      f"write ./- for a file named '-'", param, ctx)
-        return text
-
-    def shell_complete(self, ctx, param, incomplete):
-        return [CompletionItem(incomplete, type="dir" if self.directory else "file")]
-
-
-INPUT_FILE = InputPath()
-INPUT_DIR = InputPath(directory=True)
-#: An input that may be ``-`` (commands with one input that makes sense as a stream).
-INPUT_OR_STDIN = InputPath(stdin=True)
-OUTPUT_FILE = OutputPath()
-OUTPUT_DIR = OutputPath(directory=True)
-#: An output that may be ``-`` (standard output).
-OUTPUT_OR_STDOUT = OutputPath(stdout=True)
+INPUTS_KEY = "otapack.inputs"
 
 
 def add_inputs(ctx: click.Context, paths: Iterable[str]) -> None:
     """Record inputs named other than through an InputPath (``app`` sources)."""
-    ctx.meta.setdefault(_INPUTS, []).extend(paths)
+    ctx.meta.setdefault(INPUTS_KEY, []).extend(paths)
 
 
 def inputs(ctx: click.Context) -> tuple[str, ...]:
-    return tuple(ctx.meta.get(_INPUTS, ()))
+    return tuple(ctx.meta.get(INPUTS_KEY, ()))
 
 
 def shown(path: str) -> str:
-    return "standard output" if path == fileio.STDIO else path
+    return "standard output" if path == STDIO else path
 
 
 def check_outputs(ctx: click.Context, *paths: str, directory: bool = False, overwrite: bool = True,
                   may_replace: str | None = None) -> None:
     """Before the work: every output can be written and is none of the inputs."""
-    fileio.check_outputs([p for p in paths if p != fileio.STDIO], inputs=inputs(ctx), directory=directory,
-                         overwrite=overwrite, may_replace=may_replace)
+    api.check_outputs([p for p in paths if p != STDIO], inputs=inputs(ctx), directory=directory,
+                      overwrite=overwrite, may_replace=may_replace)
 
 
 def write_stdout(data: bytes, what: str, *, binary: bool = True) -> None:
@@ -169,10 +115,10 @@ def write_stdout(data: bytes, what: str, *, binary: bool = True) -> None:
 def write_outputs(ctx: click.Context, items: Sequence[tuple[str, bytes]], *, what: str = "the output",
                   may_replace: str | None = None, **options) -> None:
     """Write outputs (``-``: standard output) by the rules of otapack.core.fileio, all or nothing."""
-    files = [(path, data) for path, data in items if path != fileio.STDIO]
-    fileio.write_files(files, inputs=inputs(ctx), may_replace=may_replace, **options)
+    files = [(path, data) for path, data in items if path != STDIO]
+    api.write_files(files, inputs=inputs(ctx), may_replace=may_replace, **options)
     for path, data in items:
-        if path == fileio.STDIO:
+        if path == STDIO:
             write_stdout(data, what)
 
 
@@ -183,18 +129,4 @@ def write_output(ctx: click.Context, path: str, data: bytes, *, what: str = "the
 
 def write_directory(ctx: click.Context, path: str, files: dict[str, bytes], *, overwrite: bool = False,
                     dirs: Iterable[str] = ()) -> None:
-    fileio.write_tree(path, files, overwrite=overwrite, dirs=dirs, inputs=inputs(ctx))
-
-
-def image_option(name: str, help_text: str):
-    return click.argument(name, type=INPUT_FILE)
-
-
-layout_option = click.option(
-    "--layout", type=INPUT_FILE, default=None,
-    help="Partition layout (TOML) of the images; see docs/partitions.md.",
-)
-output_option = click.option(
-    "-o", "--output", required=True, type=OUTPUT_OR_STDOUT,
-    help="Package file to write (atomically); - for standard output.",
-)
+    api.write_tree(path, files, overwrite=overwrite, dirs=dirs, inputs=inputs(ctx))

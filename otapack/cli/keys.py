@@ -1,36 +1,33 @@
 """``otapack keygen``, ``pubkey``, ``sign`` and ``digest``: keys and signatures.
 
-The work is done in ``otapack.features.signing``; see docs/security.md for what is
-signed and how devices check it.
+The work is done in ``otapack.features.signing`` (through ``otapack.api``);
+see docs/security.md for what is signed and how devices check it.
 """
 
 from __future__ import annotations
 
 import click
 
-from otapack.cli.common import (
-    INPUT_FILE, OUTPUT_FILE, OUTPUT_OR_STDOUT, check_outputs, info, shown, write_output, write_stdout,
-)
-from otapack.errors import UsageError
-from otapack.core.fileio import read_input
-from otapack.features.signing import (
-    ALGORITHMS,
+from otapack.api import (
+    SIGNATURE_ALGORITHMS,
     attach_signature,
     c_array,
     generate_key,
     load_private_key,
     load_public_key,
     package_digest,
+    read_input,
     sign_package,
     write_private_key,
 )
+from otapack.cli.common import check_outputs, command, info, shown, write_output, write_stdout
+from otapack.cli.options import INPUT_FILE, OUTPUT_FILE, OUTPUT_OR_STDOUT
+from otapack.errors import UsageError
 
-_PATH = INPUT_FILE
 
-
-@click.command("keygen")
-@click.option("--type", "key_type", type=click.Choice(list(ALGORITHMS)), default="ed25519", show_default=True,
-              help="Signature algorithm: " + "; ".join(f"{a.name}: {a.description}" for a in ALGORITHMS.values()))
+@command("keygen")
+@click.option("--type", "key_type", type=click.Choice(list(SIGNATURE_ALGORITHMS)), default="ed25519", show_default=True,
+              help="Signature algorithm: " + "; ".join(f"{a.name}: {a.description}" for a in SIGNATURE_ALGORITHMS.values()))
 @click.option("-o", "--output", required=True, type=OUTPUT_FILE,
               help="Private key file to create (PKCS#8 PEM, mode 0600); never overwritten.")
 @click.pass_context
@@ -43,8 +40,8 @@ def keygen_cmd(ctx, key_type, output):
               f"export the public key with: otapack pubkey {output} -o PUB.pem")
 
 
-@click.command("pubkey")
-@click.argument("key", type=_PATH)
+@command("pubkey")
+@click.argument("key", type=INPUT_FILE)
 @click.option("-o", "--output", type=OUTPUT_OR_STDOUT, default=None,
               help="File to write (atomically); default (or -): standard output.")
 @click.option("--format", "out_format", type=click.Choice(["pem", "der", "raw", "c-array"]), default="pem",
@@ -72,13 +69,13 @@ def pubkey_cmd(ctx, key, output, out_format, name):
         info(ctx, f"wrote {output} ({public.algorithm.name} public key, {out_format}, key id {public.key_id.hex()})")
 
 
-@click.command("sign")
-@click.argument("package", type=_PATH)
-@click.option("--key", "key_path", type=_PATH, default=None, help="Private key to sign with.")
-@click.option("--signature", "signature_path", type=_PATH, default=None,
+@command("sign")
+@click.argument("package", type=INPUT_FILE)
+@click.option("--key", "key_path", type=INPUT_FILE, default=None, help="Private key to sign with.")
+@click.option("--signature", "signature_path", type=INPUT_FILE, default=None,
               help="A signature made elsewhere (HSM/KMS/openssl) over `otapack digest PACKAGE`: "
                    "raw 64 bytes for ed25519; DER or raw r||s for ecdsa-p256.  Needs --pubkey.")
-@click.option("--pubkey", "pubkey_path", type=_PATH, default=None,
+@click.option("--pubkey", "pubkey_path", type=INPUT_FILE, default=None,
               help="Public key of an external --signature; the signature is checked before insertion.")
 @click.option("-o", "--output", type=OUTPUT_OR_STDOUT, default=None,
               help="Signed package to write (- for standard output); default: replace PACKAGE in place (atomically).")
@@ -107,8 +104,8 @@ def sign_cmd(ctx, package, key_path, signature_path, pubkey_path, output, replac
     info(ctx, f"signed {shown(target)} with {public.algorithm.name} key id {public.key_id.hex()} ({len(signed)} bytes)")
 
 
-@click.command("digest")
-@click.argument("package", type=_PATH)
+@command("digest")
+@click.argument("package", type=INPUT_FILE)
 @click.option("--binary", is_flag=True, help="The raw 32 bytes instead of hex.")
 @click.option("-o", "--output", type=OUTPUT_OR_STDOUT, default=None,
               help="File to write; default (or -): standard output.")

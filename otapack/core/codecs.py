@@ -13,14 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
+from otapack.core.formats.wire_numbers import CODEC_IDS
+from otapack.core.formats.wire_numbers import MAX_LZMA_DICT, MIN_LZMA_DICT
 from otapack.errors import PackageFormatError, UsageError
 
 #: Default LZMA2 dictionary: 1 MiB covers every program image in the corpus
 #: whole while staying a small fraction of a Cat-1 module's RAM; lower it with
 #: --lzma-dict for MCU-class devices (see docs/formats/package-v1.md).
 DEFAULT_LZMA_DICT = 1 << 20
-MIN_LZMA_DICT = 4096
-MAX_LZMA_DICT = 64 << 20
 
 #: lc/lp/pb settings the builder tries on full payloads (smallest wins):
 #: 4-byte-aligned code (ARM, AArch64) favours lp=2,pb=2; Xtensa's 24-bit
@@ -117,7 +117,8 @@ def _uncopy(payload: bytes, dict_size: int, expected_length: int) -> bytes:
 
 
 CODECS: dict[str, Codec] = {
-    "none": Codec("none", 0, _copy, _uncopy),
-    "lzma2": Codec("lzma2", 1, compress_lzma2, decompress_lzma2),
+    "none": Codec("none", CODEC_IDS["none"], _copy, _uncopy),
+    "lzma2": Codec("lzma2", CODEC_IDS["lzma2"], compress_lzma2, decompress_lzma2),
 }
+assert {c.name: c.wire_id for c in CODECS.values()} == CODEC_IDS, "codec registry and wire table disagree"
 CODEC_BY_ID: dict[int, Codec] = {c.wire_id: c for c in CODECS.values()}

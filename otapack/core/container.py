@@ -2,7 +2,9 @@
 
 ``assemble`` and ``read_package`` are the only users of the construct
 declarations in ``otapack.core.formats.package``; construct errors become
-``PackageFormatError`` here and nowhere else.
+``PackageFormatError`` here and nowhere else.  ``assemble`` first runs
+``otapack.core.package_limits.check_limits``: nothing a reader would refuse
+for a format limit is encoded.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from otapack.core.codecs import CODEC_BY_ID, CODECS
 from otapack.errors import (
     IntegrityError,
     PackageFormatError,
+    PackageLimitError,
     TruncatedPackageError,
     UnsupportedVersionError,
 )
 from otapack.core.formats import package as fmt
+from otapack.core.formats import wire_numbers as wn
+from otapack.core.package_limits import check_limits, check_signature_slot
 
 
 def _wire(name: str) -> str:
@@ -211,6 +216,8 @@ def header_size(header: PackageHeader, records) -> int:
     return len(_build_header(header, list(records)))
 
 
+
+
 def build_trailer(body_and_slot: bytes, body_sha256: bytes, signature_length: int) -> bytes:
     """The fixed trailer for ``body_and_slot`` (CRC covers all bytes before it)."""
     total = len(body_and_slot) + fmt.TRAILER_SIZE
@@ -223,10 +230,24 @@ def build_trailer(body_and_slot: bytes, body_sha256: bytes, signature_length: in
     )
 
 
-def assemble(header: PackageHeader, parts: list[tuple[PartitionRecord, bytes]], signature_slot: bytes = b"") -> bytes:
-    """Serialize a package; payload offsets and lengths are filled in here."""
+def assemble(header: PackageHeader, parts: list[tuple[PartitionRecord, bytes]], signature_slot: bytes = b"", *,
+             limits: bool = True) -> bytes:
+    """Serialize a package; payload offsets and lengths are filled in here.
+
+    ``limits=False`` skips ``check_limits``: only for tests that build hostile
+    packages on purpose (the construct declaration still refuses what it
+    cannot encode)."""
+    if limits:
+        check_signature_slot(signature_slot)
+        expected = check_limits(header, [r for r, _ in parts])
+        total = expected + sum(len(p) for _, p in parts) + len(signature_slot) + wn.TRAILER_SIZE
+        if total > wn.MAX_PACKAGE_LENGTH:
+            raise PackageLimitError(f"package would be {total} bytes; package format v1 addresses at most "
+                                    f"{wn.MAX_PACKAGE_LENGTH}")
     # Offsets are fixed-width, so a first pass with zeros gives the header size.
     probe = _build_header(header, [r for r, _ in parts])
+    if limits:
+        assert len(probe) == expected, (len(probe), expected)
     offset = len(probe)
     records = []
     for record, payload in parts:
@@ -244,8 +265,7 @@ def assemble(header: PackageHeader, parts: list[tuple[PartitionRecord, bytes]], 
 
 def seal(body: bytes, signature_slot: bytes = b"") -> bytes:
     """Body + signature slot + trailer."""
-    if len(signature_slot) > fmt.MAX_SIGNATURE_LENGTH:
-        raise PackageFormatError(f"signature slot of {len(signature_slot)} bytes exceeds {fmt.MAX_SIGNATURE_LENGTH}")
+    check_signature_slot(signature_slot)
     digest = hashlib.sha256(body).digest()
     return body + signature_slot + build_trailer(body + signature_slot, digest, len(signature_slot))
 
@@ -271,10 +291,10 @@ def read_trailer(data: bytes) -> Any:
             f"package truncated: {len(data)} bytes, shorter than the {fmt.TRAILER_SIZE}-byte trailer"
         )
     tail = data[-fmt.TRAILER_SIZE :]
-    if tail[-4:] != fmt.TRAILER_MAGIC:
+    if tail[-len(fmt.TRAILER_MAGIC):] != fmt.TRAILER_MAGIC:
         raise TruncatedPackageError(
             f"no package trailer at the end of the file (expected magic {fmt.TRAILER_MAGIC!r}, "
-            f"found {tail[-4:]!r}): truncated or not an otapack package"
+            f"found {tail[-len(fmt.TRAILER_MAGIC):]!r}): truncated or not an otapack package"
         )
     trailer = _parse(fmt.Trailer, tail, "trailer", len(data) - fmt.TRAILER_SIZE)
     if trailer.total_length != len(data):
@@ -294,8 +314,8 @@ def read_trailer(data: bytes) -> Any:
 def read_preamble(data: bytes) -> int:
     if len(data) < fmt.Preamble.sizeof():
         raise TruncatedPackageError(f"package truncated: {len(data)} bytes, no room for the magic and version")
-    if data[:4] != fmt.MAGIC:
-        raise PackageFormatError(f"not an otapack package: magic {data[:4]!r}, expected {fmt.MAGIC!r}")
+    if data[:len(fmt.MAGIC)] != fmt.MAGIC:
+        raise PackageFormatError(f"not an otapack package: magic {data[:len(fmt.MAGIC)]!r}, expected {fmt.MAGIC!r}")
     version = fmt.Preamble.parse(data).format_version
     if version not in fmt.VERSIONS:
         known = ", ".join(str(v) for v in sorted(fmt.VERSIONS))
@@ -328,6 +348,10 @@ def parse_header(data: bytes) -> tuple[PackageHeader, tuple[PartitionRecord, ...
     """Parse preamble, header and table; check their internal consistency."""
     version = read_preamble(data)
     start = fmt.Preamble.sizeof()
+    fixed = _parse(fmt.FixedHeaderV1, data[start:wn.FIXED_HEADER_SIZE], "header", start)
+    if not wn.FIXED_HEADER_SIZE <= fixed.header_length <= wn.MAX_HEADER_LENGTH:  # as the device, before parsing on
+        raise PackageFormatError(
+            f"header_length {fixed.header_length} outside {wn.FIXED_HEADER_SIZE}..{wn.MAX_HEADER_LENGTH}")
     raw = _parse(fmt.VERSIONS[version], data[start:], "header", start)
     if raw.flags != 0:
         raise PackageFormatError(f"header flags {raw.flags:#04x} set; v1 defines none")

@@ -38,6 +38,8 @@ STDIO = "-"
 
 MiB = 1 << 20
 GiB = 1 << 30
+#: How far past its stat size a file is read, so one that grew since is still caught at its bound.
+_READ_SLACK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ def _read_bounded(fd: int, size: int, label: str, limit: int) -> bytes:
     try:
         while True:
             # one read for the whole file when its size is right; never past limit + 1
-            want = min(limit + 1 - total, max(size - total, 0) + 65536, GiB)
+            want = min(limit + 1 - total, max(size - total, 0) + _READ_SLACK, GiB)
             chunk = os.read(fd, want)
             if not chunk:
                 break
@@ -273,7 +275,7 @@ def _resolve_output(path: str | os.PathLike, directory: bool) -> _Target:
         if stat.S_ISDIR(status.st_mode):
             raise _cannot(shown, "it is a directory")
         if not stat.S_ISREG(status.st_mode):
-            hint = " (use -o - for standard output)" if stat.S_ISCHR(status.st_mode) or stat.S_ISFIFO(status.st_mode) else ""
+            hint = " (use - for standard output)" if stat.S_ISCHR(status.st_mode) or stat.S_ISFIFO(status.st_mode) else ""
             raise OutputError(f"refusing to write {shown}: it is {_article(kind)} {kind}, "
                               f"not a regular file{hint}")
     return _Target(shown, target, status)
@@ -295,7 +297,7 @@ def _through_link(shown: str, link: Path) -> tuple[Path, os.stat_result]:
     except OSError:
         resolved = None
     if resolved is None or (resolved.st_dev, resolved.st_ino) != (status.st_dev, status.st_ino):
-        raise _cannot(shown, "its symbolic link does not resolve to a file name (use -o - for standard output)")
+        raise _cannot(shown, "its symbolic link does not resolve to a file name (use - for standard output)")
     return real, resolved
 
 
@@ -388,8 +390,7 @@ def _prepare(paths: Sequence[str | os.PathLike], inputs, *, directory: bool, ove
         target = _resolve_output(path, directory)
         if target.status is not None and not overwrite:
             what = "is not empty" if directory else "already exists"
-            raise OutputError(f"{target.shown} {what}; refusing to overwrite it"
-                              + (" (use --force)" if directory else ""))
+            raise OutputError(f"{target.shown} {what}; refusing to overwrite it", option="overwrite")
         _check_not_input(target, known, directory)
         for other in targets:
             if Path(os.path.realpath(other.path)) == Path(os.path.realpath(target.path)):
@@ -415,7 +416,7 @@ def check_outputs(paths: Sequence[str | os.PathLike], *, inputs: Iterable = (), 
     for target in _prepare(list(paths), inputs, directory=directory,
                            overwrite=overwrite or directory, may_replace=may_replace):
         if directory and target.status is not None and not overwrite and any(os.scandir(target.path)):
-            raise OutputError(f"{target.shown} exists and is not empty; refusing to overwrite it (use --force)")
+            raise OutputError(f"{target.shown} exists and is not empty; refusing to overwrite it", option="overwrite")
         try:
             atomic.probe(target.path.parent, target.path.name, make_directory=directory)
         except OSError as exc:
@@ -461,7 +462,7 @@ def write_tree(out_dir: str | os.PathLike, outputs: dict[str, bytes], *, overwri
     """
     (target,) = _prepare([out_dir], inputs, directory=True, overwrite=True, may_replace=None)
     if target.status is not None and not overwrite and any(os.scandir(target.path)):
-        raise OutputError(f"{target.shown} exists and is not empty; refusing to overwrite it (use --force)")
+        raise OutputError(f"{target.shown} exists and is not empty; refusing to overwrite it", option="overwrite")
     for rel in list(outputs) + list(dirs):
         parts = rel.split("/")
         if rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in rel:

@@ -4,6 +4,12 @@ A ``FirmwareImage`` is an ordered list of named ``Partition`` objects, each
 with its flash address, bytes, type and upgrade policy.  Readers for raw
 images, layouts, embedded tables, ELF, HEX/S-record and PAC all produce it;
 the package builders and the restore only ever see this model.
+
+Some containers (Unisoc ``.pac``) also carry things that are not flash
+images: download loaders, items for logical targets (NV, file-system
+pre-pack), their own configuration, and data-less download steps.  They are
+``ImageItem`` objects in ``FirmwareImage.items``: named and reported, never
+partitions, handled by ``ITEM_HANDLING`` (docs/partitions.md).
 """
 
 from __future__ import annotations
@@ -70,6 +76,56 @@ class Partition:
         return hashlib.sha256(self.data).digest()
 
 
+class ItemKind(enum.Enum):
+    """What a non-flash item of a firmware container is."""
+
+    LOADER = "loader"  # run from RAM by the cable download tool (FDL): never flashed
+    LOGICAL = "logical"  # written by the download tool to a logical target (NV, pre-pack)
+    CONFIG = "config"  # the container's own configuration (download scheme)
+    OPERATION = "operation"  # a download step without data (erase, format, phase check)
+
+
+#: What a package does with each kind of item, and why (docs/partitions.md):
+#: an OTA package runs on the module's own firmware, not through the cable
+#: download tool, so none of them is written by it.
+ITEM_HANDLING: dict[ItemKind, tuple[str, str]] = {
+    ItemKind.LOADER: ("skip", "download loader: runs from RAM during a cable download, never flashed"),
+    ItemKind.LOGICAL: ("skip", "logical target written by the download tool (NV merges the device's "
+                               "calibration; a pre-pack fills the file system), not a flash address"),
+    ItemKind.CONFIG: ("skip", "download configuration: read for slot sizes and types, not flashed"),
+    ItemKind.OPERATION: ("skip", "cable-download step without data (erase, format): an OTA never "
+                                 "erases NV or formats the file system"),
+}
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """A named part of a firmware container that is not a flash image."""
+
+    name: str
+    kind: ItemKind
+    #: Where the container says it goes (a RAM or logical address), if anywhere.
+    address: int | None = None
+    data: bytes = b""
+    #: The file it was made from, as the container records it.
+    file_name: str = ""
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def handling(self) -> str:
+        return ITEM_HANDLING[self.kind][0]
+
+    @property
+    def reason(self) -> str:
+        return ITEM_HANDLING[self.kind][1]
+
+    def sha256(self) -> bytes:
+        return hashlib.sha256(self.data).digest()
+
+
 @dataclass(frozen=True)
 class FirmwareImage:
     """A firmware split into partitions, plus where the split came from."""
@@ -81,6 +137,8 @@ class FirmwareImage:
     erase_block: int = 4096
     erased_value: int = 0xFF
     details: dict = field(default_factory=dict, compare=False)
+    #: Non-flash items of the container (PAC loaders, NV, configuration, ...).
+    items: tuple[ImageItem, ...] = ()
 
     def names(self) -> list[str]:
         return [p.name for p in self.partitions]

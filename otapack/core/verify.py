@@ -13,7 +13,8 @@ from typing import Callable
 
 from otapack.errors import InputError, OtapackError, TargetMismatchError, VerificationError
 from otapack.core.model import FirmwareImage, Partition, Policy
-from otapack.core.restore.engine import Check, Device, DevicePartition, Restore, RestoreResult
+from otapack.core.restore import wire
+from otapack.core.restore.engine import Check, CheckStatus, Device, DevicePartition, Restore, RestoreResult, check_disable
 from otapack.core.restore.flash import SimFlash
 
 
@@ -28,6 +29,12 @@ class DeviceOptions:
     signature_check: Callable[[bytes, bytes], str] | None = None
     chain_check: Callable | None = None
     hardware_id: str | None = None
+    #: Restore checks to switch off; only those the check table allows
+    #: (``otapack.core.restore.engine.CHECKS``, docs/verifier.md).
+    skip_checks: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "skip_checks", check_disable(self.skip_checks))
 
 
 @dataclass
@@ -44,7 +51,7 @@ class VerifyReport:
     def to_dict(self) -> dict:
         out = self.restore.to_dict()
         out["checks"] = [c.to_dict() for c in self.checks]
-        out["result"] = "pass" if self.ok else "fail"
+        out["result"] = CheckStatus.PASS.value if self.ok else CheckStatus.FAIL.value
         out["error"] = str(self.error) if self.error else None
         return out
 
@@ -57,7 +64,7 @@ def make_device(old: FirmwareImage | None, opts: DeviceOptions = DeviceOptions()
         erase_block=block, erased_value=erased, model=opts.model, security_counter=opts.security_counter,
         ram_budget=opts.ram_budget, download_capacity=opts.download_capacity,
         signature_check=opts.signature_check, chain_check=opts.chain_check, create_missing=old is None,
-        hardware_id=opts.hardware_id,
+        hardware_id=opts.hardware_id, disabled_checks=opts.skip_checks,
     )
     for part in old.partitions if old else ():
         flash = SimFlash.holding(part.data, part.capacity, block, erased, part.name)
@@ -70,21 +77,40 @@ def verify_package(package: bytes, old: FirmwareImage | None = None, new: Firmwa
     """Every named check of the device restore, plus equality with NEW."""
     if device is None:
         erase_block = None
-        if old is None and len(package) >= 44:
-            erase_block = int.from_bytes(package[40:44], "little") or None
+        if old is None:  # a blank device takes the geometry the package names
+            erase_block = wire.fixed_field(package, "erase_block") or None
         device = make_device(old, opts, erase_block=erase_block)
-    result = Restore(device).run(package)
-    report = VerifyReport(restore=result, checks=list(result.checks), error=result.error, device=device)
-    expected = Check("expected-image", "skipped", "no --new image given")
-    if new is not None and result.ok:
-        try:
-            expected.detail = compare_with(device, new)
-            expected.status = "pass"
-        except VerificationError as exc:
-            expected.status, expected.detail = "fail", str(exc)
-            report.error = exc
+    report = restore_report(package, device)
+    expected, error = expected_image_check(device, new, None if report.restore.ok or new is None else RESTORE_FAILED)
     report.checks.append(expected)
+    report.error = report.error or error
     return report
+
+
+def restore_report(package: bytes, device: Device) -> VerifyReport:
+    """One run of the device restore on ``device``, as a report (no comparison with NEW)."""
+    result = Restore(device).run(package)
+    return VerifyReport(restore=result, checks=list(result.checks), error=result.error, device=device)
+
+
+#: Why ``expected-image`` was skipped.
+NO_EXPECTED_IMAGE = "no expected image given"
+RESTORE_FAILED = "the restore did not complete"
+
+
+def expected_image_check(device: Device, new: FirmwareImage | None,
+                         skipped_because: str | None = None) -> tuple[Check, VerificationError | None]:
+    """The ``expected-image`` check after a restore: the device's flash against NEW, byte for byte.
+
+    Returns the check and the error it found (None when it passed or was skipped)."""
+    if skipped_because is None and new is None:
+        skipped_because = NO_EXPECTED_IMAGE
+    if skipped_because is not None:
+        return Check("expected-image", CheckStatus.SKIPPED, skipped_because), None
+    try:
+        return Check("expected-image", CheckStatus.PASS, compare_with(device, new)), None
+    except VerificationError as exc:
+        return Check("expected-image", CheckStatus.FAIL, str(exc)), exc
 
 
 def compare_with(device: Device, new: FirmwareImage) -> str:

@@ -14,22 +14,25 @@ from typing import Callable
 
 from otapack.version import __version__
 from otapack.core.codecs import CODECS, DEFAULT_LZMA_DICT, MIN_LZMA_DICT, compress_fast_estimate, valid_dict_size
-from otapack.errors import IncompatibleImagesError, InputError, UsageError
-from otapack.core.formats.package import MAX_NAME_BYTES, MAX_PARTITIONS
-from otapack.core.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES, MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES
+from otapack.errors import IncompatibleImagesError, InputError, PackageLimitError, UsageError
+from otapack.core.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES
+from otapack.core.formats.wire_numbers import (
+    MAX_STRING_LENGTH, MAX_U32, MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES, MIN_WINDOW_SIZE, MIN_WINDOW_TUPLES,
+    max_stream_length,
+)
 from otapack.core.model import FirmwareImage, Partition, Policy
 from otapack.core.container import PackageHeader, PartitionRecord, assemble, header_size
-from otapack.core.restore.engine import layout_digest
+from otapack.core.package_limits import check_limits
+from otapack.core.formats.extensions import layout_digest
 from otapack.core.restore.resources import ram_requirement
 
-MAX_STRING = MAX_NAME_BYTES
 #: lc/lp/pb tried on patch streams (mostly-zero diff bytes favour lc 0-1).
 DELTA_TUNINGS = ((1, 0, 0),)
 #: Partitions up to this size get the thorough candidate search.
 THOROUGH_LIMIT = 1 << 20
 THOROUGH_TUNINGS = ((1, 0, 0), (0, 0, 0), (2, 0, 0))
-MAX_U32 = (1 << 32) - 1
-#: Latest build time a package records: the last second a date can show (9999-12-31 23:59:59 UTC).
+#: Latest build time the builder records: the last second a date can show (9999-12-31 23:59:59 UTC).
+#: Not a wire limit (the field is 64-bit and readers take any value): a date nobody can read is refused.
 MAX_BUILD_TIME = 253402300799
 
 
@@ -37,7 +40,8 @@ def resolve_build_time(explicit: int | None = None) -> int:
     """SOURCE_DATE_EPOCH when set, else 0 ("not recorded"), so builds repeat."""
     if explicit is not None:
         if not 0 <= explicit <= MAX_BUILD_TIME:
-            raise UsageError(f"build time {explicit} out of range 0..{MAX_BUILD_TIME} (9999-12-31 23:59:59 UTC)")
+            raise UsageError(f"build time {explicit} out of range 0..{MAX_BUILD_TIME} (9999-12-31 23:59:59 UTC)",
+                             option="build_time")
         return explicit
     value = os.environ.get("SOURCE_DATE_EPOCH")
     if value is None or value == "":
@@ -56,8 +60,8 @@ def _check_string(name: str, value: str) -> None:
         encoded = value.encode("ascii")
     except UnicodeEncodeError:
         raise UsageError(f"{name} must be ASCII, got {value!r}") from None
-    if len(encoded) > MAX_STRING:
-        raise UsageError(f"{name} is {len(encoded)} characters; at most {MAX_STRING}")
+    if len(encoded) > MAX_STRING_LENGTH:
+        raise UsageError(f"{name} is {len(encoded)} characters; at most {MAX_STRING_LENGTH}")
 
 
 @dataclass(frozen=True)
@@ -86,11 +90,12 @@ class PackageOptions:
             raise UsageError(f"security counter {self.security_counter} outside 0..{MAX_U32}")
         valid_dict_size(self.lzma_dict_size)
         if self.jobs < 1:
-            raise UsageError(f"--jobs must be at least 1, got {self.jobs}")
-        if not 1 <= self.window_size <= MAX_WINDOW_SIZE:
-            raise UsageError(f"patch window {self.window_size} outside 1..{MAX_WINDOW_SIZE} bytes")
-        if not 2 <= self.max_window_tuples <= MAX_WINDOW_TUPLES:
-            raise UsageError(f"tuples per window {self.max_window_tuples} outside 2..{MAX_WINDOW_TUPLES}")
+            raise UsageError(f"jobs must be at least 1, got {self.jobs}", option="jobs")
+        if not MIN_WINDOW_SIZE <= self.window_size <= MAX_WINDOW_SIZE:
+            raise UsageError(f"patch window {self.window_size} outside {MIN_WINDOW_SIZE}..{MAX_WINDOW_SIZE} bytes")
+        if not MIN_WINDOW_TUPLES <= self.max_window_tuples <= MAX_WINDOW_TUPLES:
+            raise UsageError(
+                f"tuples per window {self.max_window_tuples} outside {MIN_WINDOW_TUPLES}..{MAX_WINDOW_TUPLES}")
 
 
 @dataclass(frozen=True)
@@ -131,20 +136,22 @@ def _replace(part: Partition, reason: str, opts: PackageOptions) -> PlannedParti
     return PlannedPartition(record, payload, {"full": len(payload)})
 
 
-def _keep(part: Partition, reason: str) -> PlannedPartition:
+def keep_partition(part: Partition, reason: str) -> PlannedPartition:
+    """A ``keep`` entry: only the hash the partition must already have travels."""
     return PlannedPartition(PartitionRecord(
         name=part.name, address=part.address, operation="keep", reason=reason,
         target_size=part.size, target_sha256=part.sha256(),
     ))
 
 
-def _skip(part: Partition) -> PlannedPartition:
+def skip_partition(part: Partition) -> PlannedPartition:
+    """A ``skip`` entry: the partition is listed and never touched."""
     return PlannedPartition(PartitionRecord(name=part.name, address=part.address, operation="skip", reason="policy-skip"))
 
 
 def plan_full_partition(part: Partition, opts: PackageOptions) -> PlannedPartition:
     if part.policy is Policy.SKIP:
-        return _skip(part)
+        return skip_partition(part)
     return _replace(part, "full-package", opts)
 
 
@@ -178,15 +185,15 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
     from otapack.core.diff import make_candidates
 
     if new.policy is Policy.SKIP:
-        return _skip(new)
+        return skip_partition(new)
     if new.policy is Policy.KEEP:
         if old is None or old.data != new.data:
             raise IncompatibleImagesError(
                 f"partition {new.name!r} has policy keep but differs between old and new firmware"
             )
-        return _keep(new, "policy-keep")
+        return keep_partition(new, "policy-keep")
     if old is not None and old.data == new.data:
-        return _keep(new, "unchanged")
+        return keep_partition(new, "unchanged")
     if new.policy is Policy.FULL:
         return _replace(new, "policy-full", opts)
     if old is None or not old.data:
@@ -224,18 +231,12 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
     return PlannedPartition(record, patch, candidates, window)
 
 
-def _check_sizes(image: FirmwareImage) -> None:
-    """What package format v1 cannot carry, refused before any build work."""
-    if len(image.partitions) > MAX_PARTITIONS:
-        raise InputError(f"the image has {len(image.partitions)} partitions; a package carries at most {MAX_PARTITIONS}")
+def check_sizes(image: FirmwareImage) -> None:
+    """Every partition fits the 32-bit fields of the format (InputError).
+
+    Counts and name lengths are format limits: ``preflight`` refuses them
+    (PackageLimitError) before any build work, and the readers before that."""
     for part in image.partitions:
-        try:
-            name_bytes = len(part.name.encode("ascii"))
-        except UnicodeEncodeError:
-            raise InputError(f"partition name {part.name!r} is not ASCII; a package stores ASCII names") from None
-        if name_bytes > MAX_NAME_BYTES:
-            raise InputError(f"partition name {part.name[:24]!r}... is {name_bytes} bytes; "
-                             f"a package stores at most {MAX_NAME_BYTES}")
         if part.size > MAX_U32 or part.address > MAX_U32:
             raise InputError(f"partition {part.name!r} does not fit the 32-bit fields of package format v1")
 
@@ -253,17 +254,9 @@ def binding_extensions(image: FirmwareImage, opts: PackageOptions) -> tuple[tupl
     return tuple(e for e in out if e[0] not in names)
 
 
-def finish_package(kind: str, planned: list[PlannedPartition], opts: PackageOptions, erase_block: int,
-                   image: FirmwareImage | None = None) -> bytes:
-    """Header resources from the plan, then assemble."""
-    records = [p.record for p in planned]
-    uses_lzma = any(r.codec == "lzma2" for r in records)
-    window = max((p.window_size for p in planned), default=0)
-    # Each payload was compressed with the dictionary it needs; the device
-    # needs the largest of them.
-    dict_size = max((dict_for(r.uncompressed_length, opts.lzma_dict_size) for r in records if r.codec == "lzma2"),
-                    default=0)
-    header = PackageHeader(
+def _package_header(kind: str, opts: PackageOptions, erase_block: int, image: FirmwareImage | None,
+                    dict_size: int = 0) -> PackageHeader:
+    return PackageHeader(
         kind=opts.kind or kind,
         model=opts.model,
         target_version=opts.target_version,
@@ -275,6 +268,51 @@ def finish_package(kind: str, planned: list[PlannedPartition], opts: PackageOpti
         tool_version=__version__,
         extensions=tuple(opts.extensions) + (binding_extensions(image, opts) if image is not None else ()),
     )
+
+
+def preflight(kind: str, image: FirmwareImage, opts: PackageOptions, operations: list[str]) -> None:
+    """Refuse, before any diffing or compression, a package the readers would
+    refuse (header over its limit, too many partitions, names too long, ...).
+
+    ``operations``: per partition of ``image``, the operation it will get, or
+    the smallest entry it can get when the plan decides (``replace`` for a
+    partition that may become ``delta``): a header too large even then is
+    too large for sure.  ``finish_package`` checks the final header again."""
+    records = [
+        PartitionRecord(name=p.name, address=p.address, operation=op, reason="full-package",
+                        source_size=0, source_sha256=bytes(32), target_size=p.size, target_sha256=bytes(32))
+        for p, op in zip(image.partitions, operations)
+    ]
+    check_limits(_package_header(kind, opts, image.erase_block, image), records)
+
+
+def _check_plan(planned: list[PlannedPartition]) -> None:
+    """What the restore's table check refuses, on the builder's own plan."""
+    for p in planned:
+        r = p.record
+        if r.operation == "delta" and r.uncompressed_length > max_stream_length(r.target_size):
+            raise PackageLimitError(f"partition {r.name!r}: a {r.uncompressed_length}-byte patch stream exceeds "
+                                    f"the bound {max_stream_length(r.target_size)} for a {r.target_size}-byte target")
+        if r.operation == "replace" and r.uncompressed_length != r.target_size:
+            raise PackageLimitError(f"partition {r.name!r}: replace payload decodes to {r.uncompressed_length} bytes, "
+                                    f"target is {r.target_size}")
+        if r.has_payload and r.codec == "none" and len(p.payload) != r.uncompressed_length:
+            raise PackageLimitError(f"partition {r.name!r}: stored payload is {len(p.payload)} bytes, "
+                                    f"{r.uncompressed_length} declared")
+
+
+def finish_package(kind: str, planned: list[PlannedPartition], opts: PackageOptions, erase_block: int,
+                   image: FirmwareImage | None = None) -> bytes:
+    """Header resources from the plan, then assemble."""
+    _check_plan(planned)
+    records = [p.record for p in planned]
+    uses_lzma = any(r.codec == "lzma2" for r in records)
+    window = max((p.window_size for p in planned), default=0)
+    # Each payload was compressed with the dictionary it needs; the device
+    # needs the largest of them.
+    dict_size = max((dict_for(r.uncompressed_length, opts.lzma_dict_size) for r in records if r.codec == "lzma2"),
+                    default=0)
+    header = _package_header(kind, opts, erase_block, image, dict_size)
     ram = ram_requirement(
         lzma_dict_size=header.lzma_dict_size, erase_block=erase_block,
         header_length=header_size(header, records), uses_lzma=uses_lzma,
@@ -308,9 +346,10 @@ def map_partitions(fn, items, jobs: int, progress: ProgressFn | None = None):
 
 def build_full(image: FirmwareImage, opts: PackageOptions = PackageOptions(), progress: ProgressFn | None = None) -> bytes:
     """A full package: every partition compressed, wrapped with header and footer."""
-    _check_sizes(image)
+    check_sizes(image)
     if not image.partitions:
         raise InputError("the image has no partitions")
+    preflight("full", image, opts, ["skip" if p.policy is Policy.SKIP else "replace" for p in image.partitions])
     planned = map_partitions(lambda p: plan_full_partition(p, opts), list(image.partitions), opts.jobs, progress)
     return finish_package("full", planned, opts, image.erase_block, image)
 
@@ -318,12 +357,23 @@ def build_full(image: FirmwareImage, opts: PackageOptions = PackageOptions(), pr
 def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = PackageOptions(),
                 progress: ProgressFn | None = None) -> bytes:
     """A delta package from OLD to NEW (same partition structure)."""
-    _check_sizes(old)
-    _check_sizes(new)
+    check_sizes(old)
+    check_sizes(new)
     check_structure(old, new)
     pairs = [(old.get(p.name), p) for p in new.partitions]
+    preflight("delta", new, opts, [least_operation(o, p) for o, p in pairs])
     planned = map_partitions(lambda pair: plan_delta_partition(pair[0], pair[1], opts), pairs, opts.jobs, progress)
     return finish_package("delta", planned, opts, new.erase_block, new)
+
+
+def least_operation(old: Partition | None, new: Partition) -> str:
+    """The operation ``plan_delta_partition`` gives, or the one with the
+    smaller table entry when it decides by size (replace, not delta)."""
+    if new.policy is Policy.SKIP:
+        return "skip"
+    if new.policy is Policy.KEEP or (old is not None and old.data == new.data):
+        return "keep"
+    return "replace"
 
 
 def check_structure(old: FirmwareImage, new: FirmwareImage) -> None:

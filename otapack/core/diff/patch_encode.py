@@ -20,6 +20,8 @@ from otapack.core.formats.delta import (
     MAX_PARTITION_SIZE,
     MAX_WINDOW_SIZE,
     MAX_WINDOW_TUPLES,
+    MIN_WINDOW_SIZE,
+    MIN_WINDOW_TUPLES,
     DIFF_CODINGS,
     DeltaHeader,
     build_window,
@@ -114,11 +116,11 @@ def split_windows(
 
 
 def _check_limits(window_size: int, max_window_tuples: int) -> None:
-    if not isinstance(window_size, int) or not 1 <= window_size <= MAX_WINDOW_SIZE:
-        raise UsageError(f"window size {window_size!r} outside 1..{MAX_WINDOW_SIZE} bytes")
-    if not isinstance(max_window_tuples, int) or not 2 <= max_window_tuples <= MAX_WINDOW_TUPLES:
+    if not isinstance(window_size, int) or not MIN_WINDOW_SIZE <= window_size <= MAX_WINDOW_SIZE:
+        raise UsageError(f"window size {window_size!r} outside {MIN_WINDOW_SIZE}..{MAX_WINDOW_SIZE} bytes")
+    if not isinstance(max_window_tuples, int) or not MIN_WINDOW_TUPLES <= max_window_tuples <= MAX_WINDOW_TUPLES:
         raise UsageError(
-            f"tuples per window {max_window_tuples!r} outside 2..{MAX_WINDOW_TUPLES}"
+            f"tuples per window {max_window_tuples!r} outside {MIN_WINDOW_TUPLES}..{MAX_WINDOW_TUPLES}"
         )
 
 

@@ -25,32 +25,25 @@ from construct.core import ConstructError, evaluate
 
 from otapack.core.formats.varint import CanonicalVarInt, ZigZagVarInt, encode_varint, zigzag
 
-#: Largest window a v1 stream may declare: bounds the device's extra buffer.
-MAX_WINDOW_SIZE = 1 << 20
-#: Largest tuple count per window a v1 stream may declare.
-MAX_WINDOW_TUPLES = 1 << 16
-#: Largest partition a v1 patch addresses (fields are 32-bit on the device).
-MAX_PARTITION_SIZE = (1 << 32) - 1
-
-
-def max_stream_length(target_size: int) -> int:
-    """Upper bound of a valid stream for a target: header, then per output
-    byte at most one tuple of three 5-byte varints plus the byte itself."""
-    return 32 + 16 * (target_size + 1)
-
-#: How each window's diff bytes are stored (wire ids).  The builder keeps the
-#: smaller after compression: zero-run coding wins on sparse diffs (small
-#: edits), raw bytes on dense ones whose periodic pointer deltas LZMA's
-#: repeat matches exploit.
-DIFF_CODINGS = {"raw": 0, "zero-run": 1}
+# The numbers (limits, diff coding ids) live in wire_numbers; re-exported here
+# for the encoder and the tests.
+from otapack.core.formats.wire_numbers import (  # noqa: F401
+    DIFF_CODINGS,
+    MAX_PARTITION_SIZE,
+    MAX_SEEK,
+    MAX_WINDOW_SIZE,
+    MAX_WINDOW_TUPLES,
+    MIN_WINDOW_SIZE,
+    MIN_WINDOW_TUPLES,
+)
 
 DeltaHeader = Struct(
     "window_size" / CanonicalVarInt(MAX_WINDOW_SIZE),
-    Check(this.window_size >= 1),
+    Check(this.window_size >= MIN_WINDOW_SIZE),
     "max_window_tuples" / CanonicalVarInt(MAX_WINDOW_TUPLES),
     # >= 2: a leading bare seek (first match not at old offset 0) shares its
     # window with a tuple that writes, so every window writes something.
-    Check(this.max_window_tuples >= 2),
+    Check(this.max_window_tuples >= MIN_WINDOW_TUPLES),
     "diff_coding" / Default(CanonicalVarInt(max(DIFF_CODINGS.values())), DIFF_CODINGS["raw"]),
 )
 
@@ -116,7 +109,7 @@ def encode_zero_runs(data: bytes) -> bytes:
 ControlTuple = Struct(
     "add" / CanonicalVarInt(MAX_WINDOW_SIZE),
     "copy" / CanonicalVarInt(MAX_WINDOW_SIZE),
-    "seek" / ZigZagVarInt(MAX_PARTITION_SIZE),
+    "seek" / ZigZagVarInt(MAX_SEEK),
 )
 
 WindowHead = Struct(

@@ -8,6 +8,14 @@ UTF-16LE.  Version ``BP_R1.0.0`` uses 32-bit sizes and offsets;
 version and file-version strings (zero in R1 files), so one declaration
 reads both.  ``addresses[0]`` is the load/flash address when
 ``address_count`` >= 1.  The two header CRC-16 fields are not checked.
+
+``file_flag`` says what an entry is: 0 a download step without data (erase,
+format), 1 a file, 2 the download configuration XML (``BMAConfig``; the
+vendor generator writes it last, without a file ID).  Addresses
+0xFE000000..0xFEFFFFFF are not memory but logical targets the download tool
+and its FDL handle (on the 8910: 0xFE000001 erase NV, 0xFE000002 phase
+check, 0xFE000003 NV, 0xFE000004 file-system pre-pack, 0xFE000006 format a
+file system), as in the Air724U CSDK PAC (docs/partitions.md).
 """
 
 from __future__ import annotations
@@ -21,6 +29,16 @@ ENTRY_SIZE = 2580
 MAGIC_OFFSET = 2116
 VERSION_R1 = "BP_R1.0.0"
 VERSION_R2 = "BP_R2.0.1"
+#: Known versions -> whether sizes/offsets have high 32-bit halves.
+VERSIONS: dict[str, bool] = {VERSION_R1: False, VERSION_R2: True}
+#: ``file_flag`` values.
+FLAG_NO_DATA, FLAG_FILE, FLAG_CONFIG = 0, 1, 2
+FILE_FLAGS = {FLAG_NO_DATA: "no data", FLAG_FILE: "file", FLAG_CONFIG: "configuration"}
+#: Slots in ``addresses``.
+MAX_ADDRESSES = 5
+#: Logical (non-memory) download targets: ``address & LOGICAL_MASK == LOGICAL_BASE``.
+LOGICAL_BASE, LOGICAL_MASK = 0xFE000000, 0xFF000000
+ADDRESS_SPACE = 1 << 32
 
 PacHeader = Struct(
     "version" / PaddedString(44, "utf_16_le"),
@@ -58,7 +76,7 @@ PacFileEntry = Struct(
     "data_offset" / Int32ul,
     "can_omit" / Int32ul,
     "address_count" / Int32ul,
-    "addresses" / Array(5, Int32ul),
+    "addresses" / Array(MAX_ADDRESSES, Int32ul),
     "reserved" / Bytes(996),
 )
 

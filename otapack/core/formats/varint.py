@@ -10,11 +10,13 @@ from __future__ import annotations
 from construct import Construct, SizeofError, stream_read, stream_write
 from construct.core import IntegerError
 
+from otapack.core.formats.wire_numbers import VARINT_MAX_VALUE
+
 
 class CanonicalVarInt(Construct):
     """Unsigned LEB128, shortest form only, bounded by ``max_value``."""
 
-    def __init__(self, max_value: int = (1 << 64) - 1):
+    def __init__(self, max_value: int = VARINT_MAX_VALUE):
         super().__init__()
         self.max_value = max_value
         self.max_bytes = max(1, (max_value.bit_length() + 6) // 7)

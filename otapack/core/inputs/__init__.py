@@ -6,7 +6,8 @@ Public API::
     read_firmware(path, layout=None) -> FirmwareImage
     read_firmware_bytes(data, *, name="image", layout=None) -> FirmwareImage
     check_compatible(old, new) -> None        # IncompatibleImagesError
-    compare(old, new) -> CompareReport        # .to_dict() for JSON
+    compare(old, new) -> CompareReport        # .to_dict() for JSON (partitions and items)
+    item_changes(old, new) -> list[str]       # non-flash items (PAC NV, loaders) that differ
 
 Registries (extend in one place): ``INPUT_KINDS`` (input kind -> reader),
 ``EMBEDDED_TABLES`` (table -> finder), ``DETECTORS`` (content -> type),
@@ -16,10 +17,12 @@ and the layout keys ``LAYOUT_KEYS``/``PARTITION_KEYS``.  See docs/partitions.md.
 
 from otapack.core.inputs.compare import (
     CompareReport,
+    ItemDiff,
     PartitionDiff,
     STATUSES,
     check_compatible,
     compare,
+    item_changes,
 )
 from otapack.core.inputs.detect import (
     DETECTORS,
@@ -49,7 +52,7 @@ from otapack.core.inputs.kinds import (
 from otapack.core.inputs.tables import EMBEDDED_TABLES
 
 __all__ = [
-    "CompareReport", "DETECTORS", "Detector", "EMBEDDED_TABLES", "INPUT_KINDS", "InputKind",
+    "CompareReport", "DETECTORS", "ItemDiff", "item_changes", "Detector", "EMBEDDED_TABLES", "INPUT_KINDS", "InputKind",
     "LAYOUT_KEYS", "Layout", "LayoutPartition", "NAME_POLICIES", "NAME_TYPES", "PARTITION_KEYS",
     "POLICY_NAMES", "PartitionDiff", "STATUSES", "TYPE_NAMES", "check_compatible", "compare",
     "detect_content", "detect_kind", "erased_fraction", "load_layout", "read_firmware",

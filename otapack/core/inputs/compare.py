@@ -4,7 +4,10 @@ A package can only be made from two firmware images with the same
 partition structure (same names, addresses and slot sizes);
 ``check_compatible`` says which partition breaks that.  ``compare`` reports
 each partition as unchanged, changed, resized (same slot, different data
-length), added or removed, and whether the two are compatible.
+length), added or removed, and whether the two are compatible.  Non-flash
+items (PAC loaders, NV, configuration) are compared too (``items``): they
+never travel in a package, so ``item_changes`` names those that differ, for
+a build to say what the package leaves out.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from otapack.errors import IncompatibleImagesError
-from otapack.core.model import FirmwareImage, Partition
+from otapack.core.model import FirmwareImage, ImageItem, Partition
 from otapack.core.inputs.detect import erased_fraction
 
 STATUSES = ("unchanged", "changed", "resized", "added", "removed")
@@ -117,6 +120,52 @@ class PartitionDiff:
 
 
 @dataclass(frozen=True)
+class ItemDiff:
+    """A non-flash item in old and new: unchanged, changed, added or removed."""
+
+    name: str
+    kind: str
+    status: str
+    handling: str
+    old_sha256: str | None = None
+    new_sha256: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "status": self.status, "handling": self.handling,
+                "old_sha256": self.old_sha256, "new_sha256": self.new_sha256}
+
+
+def _item_digest(item: ImageItem | None) -> str | None:
+    return None if item is None else item.sha256().hex()
+
+
+def compare_items(old: FirmwareImage, new: FirmwareImage) -> tuple[ItemDiff, ...]:
+    olds = {i.name: i for i in old.items}
+    news = {i.name: i for i in new.items}
+    out = []
+    for name in list(olds) + [n for n in news if n not in olds]:
+        a, b = olds.get(name), news.get(name)
+        if a is None:
+            status = "added"
+        elif b is None:
+            status = "removed"
+        else:
+            status = "unchanged" if (a.kind, a.data) == (b.kind, b.data) else "changed"
+        either = b or a
+        out.append(ItemDiff(name, either.kind.value, status, either.handling, _item_digest(a), _item_digest(b)))
+    return tuple(out)
+
+
+def item_changes(old: FirmwareImage, new: FirmwareImage) -> list[str]:
+    """One sentence per non-flash item that differs between old and new
+    (the package does not carry it), e.g. for a notice on stderr."""
+    return [
+        f"{d.kind} item {d.name!r} is {d.status} in the new firmware; a package does not carry it ({d.handling})"
+        for d in compare_items(old, new) if d.status != "unchanged"
+    ]
+
+
+@dataclass(frozen=True)
 class CompareReport:
     old_label: str
     new_label: str
@@ -125,6 +174,7 @@ class CompareReport:
     partitions: tuple[PartitionDiff, ...]
     #: None when compatible, else the sentence check_compatible would raise with.
     incompatibility: str | None = None
+    items: tuple[ItemDiff, ...] = ()
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -148,6 +198,7 @@ class CompareReport:
             "incompatibility": self.incompatibility,
             "summary": self.counts(),
             "partitions": [d.to_dict() for d in self.partitions],
+            "items": [d.to_dict() for d in self.items],
         }
 
 
@@ -177,6 +228,7 @@ def compare(old: FirmwareImage, new: FirmwareImage) -> CompareReport:
         old_source=old.source,
         new_source=new.source,
         partitions=tuple(diffs),
+        items=compare_items(old, new),
         incompatibility=None if problem is None else
         f"old and new firmware have different partition structures: {problem}",
     )

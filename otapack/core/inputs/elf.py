@@ -3,27 +3,25 @@
 Only ``PT_LOAD`` segments with file data count (``.bss`` is not in flash);
 each is placed at its ``p_paddr`` (the load address, which is where it sits
 in flash).  With a layout, the segments are cut into the layout's partitions
-(gaps erased).  Without one, every loadable segment is a partition, named
-after the first allocated section it holds (``.text`` -> ``text``), typed
-code when executable, else by name and content.
+(gaps erased).  Without one they are flattened into one image from the
+lowest load address, gaps erased, exactly as HEX and S-record data are: a
+typical MCU build stores ``.data``'s initialisers right after ``.text``, so
+when ``.text`` grows ``.data`` moves, and one image keeps the partition
+structure of old and new the same.  Which ELF files are firmware at all is
+decided by ``kinds.elf_is_firmware`` (content only).
 """
 
 from __future__ import annotations
 
 import io
-import re
 
 from elftools.common.exceptions import ELFError
-from elftools.elf.constants import P_FLAGS, SH_FLAGS
 from elftools.elf.elffile import ELFFile
 
 from otapack.errors import ImageFormatError
-from otapack.core.model import FirmwareImage, PartitionType
-from otapack.core.inputs.detect import NAME_TYPES, classify
+from otapack.core.model import FirmwareImage
 from otapack.core.inputs.layout import Layout
-from otapack.core.inputs.image import check_segments, image_from_segments, make_image
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
+from otapack.core.inputs.image import check_segments, image_from_segments
 
 
 def _open(data: bytes, label: str) -> ELFFile:
@@ -53,22 +51,6 @@ def _segment_bytes(seg, data: bytes, label: str) -> bytes:
     return data[start:start + size]
 
 
-def _section_names(elf: ELFFile, seg) -> list[str]:
-    names = []
-    try:
-        for section in elf.iter_sections():
-            if (
-                section["sh_flags"] & SH_FLAGS.SHF_ALLOC
-                and section["sh_type"] != "SHT_NOBITS"
-                and section["sh_size"] > 0
-                and seg.section_in_segment(section)
-            ):
-                names.append(section.name)
-    except (ELFError, ValueError, EOFError):
-        return []  # sections only give names; a broken table is not fatal
-    return names
-
-
 def read_elf(data: bytes, *, label: str, layout: Layout | None = None) -> FirmwareImage:
     elf = _open(data, label)
     loads = _loads(elf, label)
@@ -76,27 +58,7 @@ def read_elf(data: bytes, *, label: str, layout: Layout | None = None) -> Firmwa
         raise ImageFormatError(f"{label}: ELF file has no loadable segments with data")
     segments = [(seg["p_paddr"], _segment_bytes(seg, data, label)) for seg in loads]
     check_segments(segments, label)
-    entry = elf.header["e_entry"]
-    machine = elf.header["e_machine"]
-    if layout is not None:
-        image = image_from_segments(segments, layout=layout, label=label, kind="elf")
-        image.details.update(entry=entry, machine=machine)
-        return image
-    partitions, contents, used = [], {}, set()
-    for index, seg in sorted(enumerate(loads), key=lambda item: item[1]["p_paddr"]):
-        sections = _section_names(elf, seg)
-        base = _UNSAFE.sub("_", sections[0].lstrip(".")) if sections else ""
-        name = base or f"load{index}"
-        if name in used:
-            name = f"{name}-{index}"
-        used.add(name)
-        executable = bool(seg["p_flags"] & P_FLAGS.PF_X)
-        given = PartitionType.CODE if executable and name.lower() not in NAME_TYPES else None
-        part, content = classify(
-            name, seg["p_paddr"], _segment_bytes(seg, data, label),
-            type=given, fallback=PartitionType.DATA,
-        )
-        partitions.append(part)
-        contents[name] = content
-    return make_image(partitions, contents, source="elf", kind="elf", label=label,
-                  entry=entry, machine=machine)
+    image = image_from_segments(segments, layout=layout, label=label, kind="elf")
+    image.details.update(entry=elf.header["e_entry"], machine=elf.header["e_machine"],
+                         segments=[[address, len(chunk)] for address, chunk in sorted(segments)])
+    return image

@@ -32,21 +32,66 @@ def _sniff_srec(data: bytes) -> bool:
     return bool(_SREC_RE.match(_first_line(data)))
 
 
+_RECORDS = {  # fmt -> (title, record noun, one record, what a record starts with)
+    "ihex": ("Intel HEX", "Intel HEX record", re.compile(r":[0-9A-Fa-f]+"), "':'"),
+    "srec": ("Motorola S-record", "S-record", re.compile(r"S[0-9][0-9A-Fa-f]+"), "'S' and a digit"),
+}
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_NAMED_RECORD = re.compile(r"record '?([:S][0-9A-Fa-f]*)'?")
+
+
+def _check_records(lines: list[str], label: str, fmt: str) -> None:
+    """Every non-blank line is one record of hex digits, or one exact error.
+
+    bincopy alone lets ``bytearray.fromhex`` see the text: it accepts spaces
+    inside a record and raises a bare ValueError on other characters."""
+    _, noun, record, start = _RECORDS[fmt]
+    head = 1 if fmt == "ihex" else 2
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or record.fullmatch(text):
+            continue
+        if not record.fullmatch(text[:head] + "00"):
+            raise ImageFormatError(
+                f"{label}: line {number}: {noun} must start with {start}, not {text[:head]!r}"
+            )
+        column = next((i for i, c in enumerate(text) if i >= head and c not in _HEX_DIGITS), None)
+        if column is None:
+            raise ImageFormatError(f"{label}: line {number}: {noun} {text!r} has no digits")
+        raise ImageFormatError(
+            f"{label}: line {number}: {noun} has a non-hex character {text[column]!r} at column "
+            f"{line.index(text) + column + 1}"
+        )
+
+
 def _bincopy_segments(data: bytes, label: str, fmt: str) -> Segments:
-    title = {"ihex": "Intel HEX", "srec": "Motorola S-record"}[fmt]
+    title = _RECORDS[fmt][0]
     try:
         text = data.decode("ascii")
-    except UnicodeDecodeError:
-        raise ImageFormatError(f"{label}: not a {title} file (non-ASCII bytes)") from None
+    except UnicodeDecodeError as exc:
+        raise ImageFormatError(f"{label}: {title} file has a non-ASCII byte at offset {exc.start:#x}") from None
+    lines = text.split("\n")  # as bincopy reads it
+    _check_records(lines, label, fmt)
     binfile = bincopy.BinFile()
     try:
         (binfile.add_ihex if fmt == "ihex" else binfile.add_srec)(text)
-    except bincopy.Error as exc:
-        raise ImageFormatError(f"{label}: invalid {title}: {exc}") from None
+    except (bincopy.Error, ValueError, IndexError) as exc:
+        raise ImageFormatError(f"{label}: invalid {title}: {_where(str(exc), lines)}") from None
     segments = [(seg.minimum_address, bytes(seg.data)) for seg in binfile.segments]
     if not segments:
         raise ImageFormatError(f"{label}: {title} file has no data records")
     return segments
+
+
+def _where(message: str, lines: list[str]) -> str:
+    """bincopy quotes the whole record: name its line instead."""
+    match = _NAMED_RECORD.search(message)
+    if match is None:
+        return message[:200]
+    stripped = [line.strip() for line in lines]
+    record = match.group(1)
+    where = f"line {stripped.index(record) + 1}: " if record in stripped else ""
+    return where + message.replace(match.group(0), "record")[:200]
 
 
 def read_ihex(data: bytes, *, label: str, layout: Layout | None, name: str = "image") -> FirmwareImage:

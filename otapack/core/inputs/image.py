@@ -10,7 +10,8 @@ partition table (``tables.EMBEDDED_TABLES``), else it is one partition named
 from __future__ import annotations
 
 from otapack.errors import ImageFormatError, LayoutError
-from otapack.core.model import FirmwareImage, Partition, PartitionType
+from otapack.core.formats.wire_numbers import MAX_PARTITION_NAME_LENGTH
+from otapack.core.model import FirmwareImage, ImageItem, Partition, PartitionType
 from otapack.core.inputs.detect import DETECTORS, classify, detect_content
 from otapack.core.inputs.layout import Layout, load_layout, sorted_layout
 from otapack.core.inputs.tables import TableResult, find_table
@@ -20,6 +21,20 @@ from otapack.core.inputs.tables import TableResult, find_table
 MAX_FLAT_SPAN = 64 * 1024 * 1024
 
 Segments = list[tuple[int, bytes]]
+#: Package partition names are ASCII strings of at most
+#: ``MAX_PARTITION_NAME_LENGTH`` bytes (wire_numbers); checked here so a bad
+#: name fails before any build work, whatever reader produced it.
+
+
+def check_names(partitions: list[Partition], label: str) -> None:
+    for part in partitions:
+        name = part.name
+        if not name or any(not 0x20 <= ord(c) <= 0x7E for c in name):
+            raise ImageFormatError(
+                f"{label}: partition name {name[:64]!r} is not printable ASCII (package partition names are ASCII)"
+            )
+        if len(name) > MAX_PARTITION_NAME_LENGTH:
+            raise ImageFormatError(f"{label}: partition name {name[:32]!r}... is {len(name)} bytes (at most {MAX_PARTITION_NAME_LENGTH})")
 
 
 # -- building images ---------------------------------------------------------------
@@ -34,8 +49,10 @@ def make_image(
     label: str,
     erase_block: int = 4096,
     erased_value: int = 0xFF,
+    items: list[ImageItem] = (),
     **details,
 ) -> FirmwareImage:
+    check_names(partitions, label)
     info = {"label": label, "kind": kind, "content": {k: v for k, v in contents.items() if v}}
     info.update(details)
     return FirmwareImage(
@@ -44,6 +61,7 @@ def make_image(
         erase_block=erase_block,
         erased_value=erased_value,
         details=info,
+        items=tuple(items),
     )
 
 

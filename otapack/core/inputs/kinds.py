@@ -6,6 +6,10 @@ Content decides first (ELF magic, PAC magic, Intel HEX ``:`` records,
 S-record ``S0``.. records); an extension only decides when no content
 matches (so ``x.pac`` that is not a PAC gets the PAC reader's precise error);
 anything else is a raw binary (``image.raw_image``).
+
+An ELF file is firmware (read by its load segments) or a file shipped as is
+(read as raw bytes) by its content alone, never by its name: see
+``elf_is_firmware``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from otapack.core.fileio import read_input
+from otapack.core.fileio import STDIO, read_input
 from otapack.errors import InputError
 from otapack.core.model import FirmwareImage
 from otapack.core.inputs.hexfile import _sniff_ihex, _sniff_srec, read_ihex, read_srec
@@ -38,15 +42,36 @@ def _read_pac(data: bytes, *, label: str, layout: Layout | None, name: str = "im
     return read_pac(data, label=label, layout=layout)
 
 
-def _sniff_elf(data: bytes) -> bool:
-    """ELF *executables* are firmware images; a shared object or relocatable
-    file (e.g. a Linux library shipped as is) is a file to diff byte for byte."""
+ET_EXEC = 2
+PT_DYNAMIC, PT_INTERP = 2, 3
+
+
+def elf_is_firmware(data: bytes) -> bool | None:
+    """None: not an ELF file.  True: a firmware ELF, read by its load segments:
+    an executable (``ET_EXEC``) linked to fixed addresses without a program
+    interpreter or dynamic section (``PT_INTERP``, ``PT_DYNAMIC``).  False: any
+    other ELF (shared object, relocatable, PIE, dynamically linked program),
+    which is a file a device stores as is: read as raw bytes, so the package
+    restores the file byte for byte.  A header too broken to tell is True,
+    so the ELF reader says what is wrong."""
     if data[:4] != b"\x7fELF":
+        return None
+    if len(data) < 0x34 or data[4] not in (1, 2) or data[5] not in (1, 2):
+        return True
+    order = "big" if data[5] == 2 else "little"
+    wide = data[4] == 2
+
+    def field(offset: int, size: int) -> int:
+        return int.from_bytes(data[offset:offset + size], order)
+
+    if field(16, 2) != ET_EXEC:
         return False
-    if len(data) < 18 or data[4] not in (1, 2) or data[5] not in (1, 2):
-        return True  # malformed: let the ELF reader say what is wrong
-    e_type = int.from_bytes(data[16:18], "big" if data[5] == 2 else "little")
-    return e_type not in (1, 3)  # ET_REL, ET_DYN
+    phoff, phentsize, phnum = (field(0x20, 8), field(0x36, 2), field(0x38, 2)) if wide else \
+        (field(0x1C, 4), field(0x2A, 2), field(0x2C, 2))
+    if phentsize < 4 or phoff + phnum * phentsize > len(data):
+        return True
+    types = {field(phoff + i * phentsize, 4) for i in range(phnum)}
+    return not types & {PT_DYNAMIC, PT_INTERP}
 
 
 def _sniff_pac(data: bytes) -> bool:
@@ -68,8 +93,8 @@ class InputKind:
 INPUT_KINDS: dict[str, InputKind] = {
     k.name: k
     for k in (
-        InputKind("elf", "ELF executable: PT_LOAD segments at their physical addresses",
-                  (".elf", ".axf", ".out"), _sniff_elf, _read_elf),
+        InputKind("elf", "firmware ELF (static ET_EXEC): PT_LOAD segments at their physical addresses",
+                  (".elf", ".axf", ".out"), lambda data: elf_is_firmware(data) is True, _read_elf),
         InputKind("pac", "Unisoc/Spreadtrum .pac firmware container (ECx00U/EGx15U)",
                   (".pac",), _sniff_pac, _read_pac),
         InputKind("ihex", "Intel HEX", (".hex", ".ihex", ".ihx"), _sniff_ihex, read_ihex),
@@ -82,6 +107,8 @@ INPUT_KINDS: dict[str, InputKind] = {
 
 def detect_kind(data: bytes, suffix: str = "") -> str:
     """The input kind of ``data``: content first, then the file extension."""
+    if elf_is_firmware(data) is False:
+        return "raw"  # an ELF file shipped as is, whatever it is called
     for kind in INPUT_KINDS.values():
         if kind.name != "raw" and kind.sniff(data):
             return kind.name
@@ -128,7 +155,13 @@ def read_firmware_bytes(
 def read_firmware(path: str | Path, layout: LayoutSource | None = None, *, kind: str | None = None,
                   what: str = "firmware") -> FirmwareImage:
     """Read a firmware file (ELF, PAC, HEX, S-record or raw) into partitions;
-    ``what`` names the input in errors ("old image", ...)."""
+    ``what`` names the input in errors ("old image", ...); the string ``-``
+    is standard input (see otapack.core.fileio)."""
+    if isinstance(path, str) and path == STDIO:
+        image = _read(read_input(STDIO, what), label="standard input", name="image", layout=layout, kind=kind,
+                      suffix="")
+        image.details["path"] = STDIO
+        return image
     path = Path(path)
     label = path.name or str(path)
     data = read_input(path, what)
@@ -138,6 +171,6 @@ def read_firmware(path: str | Path, layout: LayoutSource | None = None, *, kind:
 
 
 __all__ = [
-    "INPUT_KINDS", "InputKind", "Slot", "detect_kind", "image_from_segments", "raw_image",
+    "INPUT_KINDS", "InputKind", "detect_kind", "elf_is_firmware", "raw_image",
     "read_firmware", "read_firmware_bytes",
 ]

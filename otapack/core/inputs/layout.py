@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Union
 
 from otapack.core.fileio import read_input
-from otapack.core.formats.package import MAX_NAME_BYTES, MAX_PARTITIONS
+from otapack.core.formats import littlefs
+from otapack.core.formats.wire_numbers import MAX_PARTITION_NAME_LENGTH, MAX_PARTITIONS
 from otapack.errors import InputError, LayoutError
 from otapack.core.model import DEFAULT_POLICY, PartitionType, Policy
 
@@ -70,6 +71,11 @@ ERASED_VALUES = (0x00, 0xFF)
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 LayoutSource = Union["Layout", str, os.PathLike]
+
+
+def valid_name(name: str) -> bool:
+    """A partition name a layout (and a PAC file ID) may use."""
+    return bool(_NAME_RE.match(name))
 
 
 @dataclass(frozen=True)
@@ -259,6 +265,7 @@ def _partition_from_dict(src: str, entry: dict, index: int) -> LayoutPartition:
                 f"{src}: {label} has unknown policy {text!r} ({_suggest(text, POLICY_NAMES, 'choose from')})"
             )
         policy = POLICY_NAMES[text]
+    _check_fs_keys(src, entry, where, label)
     return LayoutPartition(
         name=name,
         offset=offset,
@@ -270,6 +277,22 @@ def _partition_from_dict(src: str, entry: dict, index: int) -> LayoutPartition:
         description=_str(src, entry, "description", where),
         extras={k: v for k, v in entry.items() if k not in CORE_PARTITION_KEYS},
     )
+
+
+def _check_fs_keys(src: str, entry: dict, where: str, label: str) -> None:
+    """The littlefs keys (FS_PARTITION_KEYS): sizes are positive integers; the
+    version is one a module family can mount (docs/cloud.md)."""
+    for key in ("fs_block_size", "fs_read_size", "fs_prog_size"):
+        value = _int(src, entry, key, where)
+        if value is not None and value <= 0:
+            raise LayoutError(f"{src}: key {key!r} {where} must be positive ({value})")
+    if "fs_lfs_version" in entry:
+        text = _str(src, entry, "fs_lfs_version", where)
+        if not littlefs.is_lfs1(text) and text not in littlefs.LFS2_VERSIONS:
+            raise LayoutError(
+                f"{src}: {label} has unknown fs_lfs_version {text!r} "
+                f"(choose from: 1 (littlefs 1.x), {', '.join(littlefs.LFS2_VERSIONS)})"
+            )
 
 
 def minimal_system_table(layout: Layout) -> dict | None:
@@ -353,9 +376,9 @@ def validate_layout(layout: Layout) -> Layout:
         raise LayoutError(f"{src}: {len(layout.partitions)} partitions; a package carries at most {MAX_PARTITIONS}")
     seen: dict[str, int] = {}
     for index, p in enumerate(layout.partitions, start=1):
-        if len(p.name.encode("utf-8")) > MAX_NAME_BYTES:
+        if len(p.name.encode("utf-8")) > MAX_PARTITION_NAME_LENGTH:
             raise LayoutError(f"{src}: partition #{index} name {p.name[:24]!r}... is {len(p.name.encode('utf-8'))} "
-                              f"bytes; a package stores at most {MAX_NAME_BYTES}")
+                              f"bytes; a package stores at most {MAX_PARTITION_NAME_LENGTH}")
         if p.name in seen:
             raise LayoutError(
                 f"{src}: duplicate partition name {p.name!r} (partitions #{seen[p.name]} and #{index})"

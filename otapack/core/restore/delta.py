@@ -10,16 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from otapack.errors import CorruptPatchError
+from otapack.core.formats.wire_numbers import (
+    DIFF_CODINGS,
+    MAX_SEEK,
+    MAX_WINDOW_SIZE,
+    MAX_WINDOW_TUPLES,
+    MIN_WINDOW_SIZE,
+    MIN_WINDOW_TUPLES,
+    VARINT_MAX_BYTES,
+)
 from otapack.core.restore.resources import DECODE_CHUNK, TUPLE_BYTES, RamMeter
-
-MAX_WINDOW_SIZE = 1 << 20
-MAX_WINDOW_TUPLES = 1 << 16
-MAX_SEEK = (1 << 32) - 1
 
 
 def read_varint(stream, limit: int, what: str, where: str) -> int:
     value = 0
-    for index in range(10):
+    for index in range(VARINT_MAX_BYTES):
         byte = stream.read(1)[0]
         value |= (byte & 0x7F) << (7 * index)
         if not byte & 0x80:
@@ -30,7 +35,7 @@ def read_varint(stream, limit: int, what: str, where: str) -> int:
             return value
         if value > limit:
             raise CorruptPatchError(f"{where}: {what} exceeds {limit}")
-    raise CorruptPatchError(f"{where}: {what} varint longer than 10 bytes")
+    raise CorruptPatchError(f"{where}: {what} varint longer than {VARINT_MAX_BYTES} bytes")
 
 
 @dataclass(frozen=True)
@@ -43,10 +48,11 @@ class PatchHeader:
 def read_stream_header(stream, where: str) -> PatchHeader:
     window_size = read_varint(stream, MAX_WINDOW_SIZE, "window size", where)
     max_tuples = read_varint(stream, MAX_WINDOW_TUPLES, "tuples per window", where)
-    if window_size < 1 or max_tuples < 2:
-        raise CorruptPatchError(f"{where}: window size must be at least 1 and tuples per window at least 2")
-    coding = read_varint(stream, 1, "diff coding", where)
-    return PatchHeader(window_size, max_tuples, coding == 1)
+    if window_size < MIN_WINDOW_SIZE or max_tuples < MIN_WINDOW_TUPLES:
+        raise CorruptPatchError(f"{where}: window size must be at least {MIN_WINDOW_SIZE} and tuples per window "
+                                f"at least {MIN_WINDOW_TUPLES}")
+    coding = read_varint(stream, max(DIFF_CODINGS.values()), "diff coding", where)
+    return PatchHeader(window_size, max_tuples, coding == DIFF_CODINGS["zero-run"])
 
 
 class RawDiff:

@@ -17,6 +17,11 @@
 13. ``ram``          measured peak RAM within the declared figure
 14. ``commit``       staged partitions copied into place
 
+The order, names and functions are one table, ``CHECKS`` (end of this
+module): ``Restore`` runs it as a loop, and the names reach the report, the
+CLI, the JSON, docs/verifier.md (a test compares) and the C library
+(``OTA_CHECK_*`` in ``device/include/ota_wire.h``, generated from it).
+
 Quectel modules store the whole package before applying it, so the digest
 and signature are checked over the stored copy before anything is decoded.
 Standard library only: signature checking is injected by the caller.
@@ -26,10 +31,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from otapack.errors import (
     IncompatibleDeviceError,
@@ -41,17 +47,16 @@ from otapack.errors import (
     RollbackError,
     TargetMismatchError,
     TruncatedPackageError,
+    UsageError,
 )
+from otapack.core.formats.wire_numbers import HAS_PAYLOAD, TRAILER_CRC_TAIL, max_stream_length
 from otapack.core.restore import wire
+from otapack.core.restore.checks import Check, CheckSpec, CheckStatus, RestoreResult
 from otapack.core.restore.delta import apply_delta, read_stream_header
+from otapack.core.restore.extensions import layout_digest
 from otapack.core.restore.flash import FlashWriter, SimFlash
-from otapack.core.restore.resources import RamMeter, ram_requirement
+from otapack.core.restore.resources import DECODE_CHUNK, RamMeter, ram_requirement
 from otapack.core.restore.stream import ForwardReader, LzmaReader, RawReader
-
-CHECK_ORDER = (
-    "download", "trailer", "crc32", "header", "digest", "signature", "compatibility",
-    "table", "resources", "precondition", "restore", "target", "ram", "commit",
-)
 
 
 @dataclass
@@ -85,6 +90,12 @@ class Device:
     create_missing: bool = False
     #: Board/hardware identifier; a package binding another one is refused.
     hardware_id: str | None = None
+    #: Checks switched off by the caller; only those the table marks
+    #: ``can_disable`` (UsageError otherwise).
+    disabled_checks: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        self.disabled_checks = check_disable(self.disabled_checks)
 
     def layout_digest(self) -> bytes | None:
         """Digest of this device's partition layout, or None when slots are unknown."""
@@ -98,50 +109,19 @@ class Device:
         return part.flash.read(0, part.size)
 
 
-def layout_digest(partitions) -> bytes:
-    """SHA-256 over (name, address, slot size) of each partition, in address
-    order: what the ``layout-digest`` extension carries."""
-    sha = hashlib.sha256()
-    for name, address, slot in sorted(partitions, key=lambda p: (p[1], p[0])):
-        sha.update(name.encode("ascii") + b"\0" + address.to_bytes(4, "little") + slot.to_bytes(4, "little"))
-    return sha.digest()
-
-
 @dataclass
-class Check:
-    name: str
-    status: str  # pass | fail | skipped
-    detail: str = ""
+class _State:
+    """What one run's checks hand on to the later ones."""
 
-    def to_dict(self) -> dict:
-        return {"name": self.name, "status": self.status, "detail": self.detail}
-
-
-@dataclass
-class RestoreResult:
-    checks: list[Check] = field(default_factory=list)
-    error: OtapackError | None = None
-    ram_peak: int = 0
-    ram_declared: int = 0
-    package_bytes_read: int = 0
-    blocks_erased: int = 0
-    bytes_written: int = 0
-    decompress_calls: int = 0
+    source: Any
+    total: int = 0
+    trailer: wire.Trailer | None = None
+    body_length: int = 0
+    body_sha: Any = None  # SHA-256 of [0, body_length), fed by the crc32 pass
+    digest: bytes = b""
     header: wire.Header | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def to_dict(self) -> dict:
-        return {
-            "result": "pass" if self.ok else "fail",
-            "error": str(self.error) if self.error else None,
-            "checks": [c.to_dict() for c in self.checks],
-            "ram": {"peak": self.ram_peak, "declared": self.ram_declared},
-            "package_bytes_read": self.package_bytes_read,
-            "flash": {"blocks_erased": self.blocks_erased, "bytes_written": self.bytes_written},
-        }
+    reader: ForwardReader | None = None  # the one forward pass over the payloads
+    writer: Any = None  # the partition being restored (hashes what it writes)
 
 
 class _HashingWriter:
@@ -166,12 +146,12 @@ class Restore:
 
     @contextmanager
     def check(self, name: str):
-        entry = Check(name, "pass")
+        entry = Check(name, CheckStatus.PASS)
         self.result.checks.append(entry)
         try:
             yield entry
         except OtapackError as exc:
-            entry.status = "fail"
+            entry.status = CheckStatus.FAIL
             entry.detail = str(exc)
             raise
 
@@ -182,16 +162,14 @@ class Restore:
         except OtapackError as exc:
             self.result.error = exc
             done = {c.name.split(":")[0] for c in self.result.checks}
-            for name in CHECK_ORDER:
-                if name not in done and name not in ("restore", "target"):
-                    self.result.checks.append(Check(name, "skipped"))
+            for spec in CHECKS:
+                if spec.name not in done and not spec.per_partition:
+                    self.result.checks.append(Check(spec.name, CheckStatus.SKIPPED))
         self.result.ram_peak = self.ram.peak
         flashes = [p.flash for p in self.device.partitions.values()] + [s for _, s, _ in self._staged]
         self.result.blocks_erased = sum(f.blocks_erased for f in flashes)
         self.result.bytes_written = sum(f.bytes_written for f in flashes)
         return self.result
-
-    # ----------------------------------------------------------------- passes
 
     def _forward(self, start: int = 0) -> ForwardReader:
         reader = ForwardReader(io.BytesIO(self.stored), self.ram)
@@ -199,115 +177,156 @@ class Restore:
         return reader
 
     def _run(self, source) -> None:
-        dev = self.device
-        with self.check("download") as c:
-            reader = ForwardReader(source, self.ram)
-            stored = bytearray()
-            while True:
-                chunk = reader.read_some(reader.chunk_size)
-                if not chunk:
-                    break
-                stored += chunk
-                if dev.download_capacity is not None and len(stored) > dev.download_capacity:
-                    raise ResourceLimitError(
-                        f"package exceeds the {dev.download_capacity}-byte download area"
-                    )
-            self.stored = bytes(stored)
-            self.result.package_bytes_read += reader.bytes_read
-            c.detail = f"{len(self.stored)} bytes"
-        total = len(self.stored)
-        with self.check("trailer") as c:
-            trailer = wire.parse_trailer(self.stored[-wire.TRAILER_SIZE:] if total >= wire.TRAILER_SIZE else self.stored)
-            if trailer.total_length != total:
-                raise TruncatedPackageError(
-                    f"downloaded {total} bytes but the trailer declares {trailer.total_length}"
-                )
-            body_length = total - wire.TRAILER_SIZE - trailer.signature_length
-            if body_length < wire.FIXED_HEADER_SIZE:
-                raise PackageFormatError(f"signature slot of {trailer.signature_length} bytes leaves no room for a header")
-            c.detail = f"{total} bytes: body {body_length}, signature slot {trailer.signature_length}"
-        with self.check("crc32") as c:
-            crc = 0
-            sha = hashlib.sha256()
-            reader = self._forward()
-            crc_end = total - 8
-            while reader.position < crc_end:
-                start = reader.position
-                chunk = reader.read(min(reader.chunk_size, crc_end - start))
-                crc = zlib.crc32(chunk, crc)
-                if start < body_length:
-                    sha.update(chunk[: body_length - start])
-            self.result.package_bytes_read += reader.bytes_read
-            if crc != trailer.crc32:
-                raise IntegrityError(f"package CRC32 mismatch: trailer says {trailer.crc32:08x}, package has {crc:08x}")
-            c.detail = f"{crc:08x}"
-        with self.check("header") as c:
-            reader = self._forward()
-            prefix = reader.read(min(wire.FIXED_HEADER_SIZE, body_length))
-            _, header_length = wire.parse_fixed(prefix)
-            if header_length > body_length:
-                raise PackageFormatError(f"header_length {header_length} runs past the body ({body_length})")
-            self.ram.hold("header", header_length)
-            header = wire.parse_header(prefix + reader.read(header_length - len(prefix)))
-            self.result.package_bytes_read += reader.bytes_read
-            if header.body_length != body_length:
-                raise PackageFormatError(
-                    f"header body_length {header.body_length} disagrees with the trailer ({body_length})"
-                )
-            self.result.header = header
-            self.result.ram_declared = header.ram_required
-            c.detail = f"format v{header.format_version}, {header.kind}, {len(header.entries)} partitions"
-        with self.check("digest") as c:
-            digest = sha.digest()
-            if digest != trailer.body_sha256:
-                raise IntegrityError(
-                    f"package SHA-256 mismatch: trailer says {trailer.body_sha256.hex()}, package hashes to {digest.hex()}"
-                )
-            c.detail = digest.hex()
-        with self.check("signature") as c:
-            slot = self.stored[body_length : body_length + trailer.signature_length]
-            if dev.signature_check is not None:
-                c.detail = dev.signature_check(slot, digest)
-            elif slot:
-                c.status, c.detail = "skipped", "package is signed; no public key given to check it"
+        """The table, in order; a run of per-partition checks goes once over
+        every partition that carries a payload (one forward pass)."""
+        state = _State(source)
+        for per_partition, group in itertools.groupby(CHECKS, key=lambda spec: spec.per_partition):
+            if per_partition:
+                self._partition_pass(state, list(group))
             else:
-                c.status, c.detail = "skipped", "unsigned package, no key required"
-        with self.check("compatibility") as c:
-            self._check_compatibility(header, c)
-        with self.check("table") as c:
-            self._check_table(header)
-            c.detail = f"{len(header.entries)} partitions, payloads tile the body"
-        with self.check("resources") as c:
-            self._check_resources(header, c)
-        with self.check("precondition") as c:
-            c.detail = self._check_sources(header)
-        reader = self._forward(header.header_length)
-        for entry in header.entries:
-            if entry.operation in ("replace", "delta"):
-                self._restore_partition(header, entry, reader)
-        self.result.package_bytes_read += reader.bytes_read
-        with self.check("ram") as c:
-            if self.ram.peak > header.ram_required:
-                raise ResourceLimitError(
-                    f"restore used {self.ram.peak} bytes of RAM, the header declares {header.ram_required}"
-                )
-            c.detail = f"peak {self.ram.peak} of {header.ram_required} declared"
-        with self.check("commit") as c:
-            for part, staging, size in self._staged:
-                writer = FlashWriter(self._region(part, size), size)
-                position = 0
-                while position < size:
-                    piece = min(dev.erase_block, size - position)
-                    writer.write(staging.read(position, piece))
-                    position += piece
-                writer.finish()
-                part.size = size
-            c.detail = f"{len(self._staged)} staged partitions copied into place"
+                for spec in group:
+                    self._one(spec, state)
+
+    def _one(self, spec: CheckSpec, state: _State, entry: wire.Entry | None = None) -> None:
+        name = spec.name if entry is None else f"{spec.name}:{entry.name}"
+        if spec.name in self.device.disabled_checks:
+            self.result.checks.append(Check(name, CheckStatus.SKIPPED, "disabled by the caller"))
+            return
+        with self.check(name) as c:
+            if entry is None:
+                spec.run(self, state, c)
+            else:
+                spec.run(self, state, c, entry)
+
+    def _partition_pass(self, state: _State, group: list[CheckSpec]) -> None:
+        state.reader = self._forward(state.header.header_length)
+        for entry in state.header.entries:
+            if entry.operation in HAS_PAYLOAD:
+                for spec in group:
+                    self._one(spec, state, entry)
+                for name in ("control tuples", "extra buffer", "old read", "lzma decoder", "write buffer"):
+                    self.ram.release(name)
+        self.result.package_bytes_read += state.reader.bytes_read
 
     # ----------------------------------------------------------------- checks
 
-    def _check_compatibility(self, header: wire.Header, c: Check) -> None:
+    def _download(self, state: _State, c: Check) -> None:
         dev = self.device
+        reader = ForwardReader(state.source, self.ram)
+        stored = bytearray()
+        while True:
+            chunk = reader.read_some(reader.chunk_size)
+            if not chunk:
+                break
+            stored += chunk
+            if dev.download_capacity is not None and len(stored) > dev.download_capacity:
+                raise ResourceLimitError(
+                    f"package exceeds the {dev.download_capacity}-byte download area"
+                )
+        self.stored = bytes(stored)
+        self.result.package_bytes_read += reader.bytes_read
+        state.total = len(self.stored)
+        c.detail = f"{len(self.stored)} bytes"
+
+    def _trailer(self, state: _State, c: Check) -> None:
+        total = state.total
+        trailer = wire.parse_trailer(self.stored[-wire.TRAILER_SIZE:] if total >= wire.TRAILER_SIZE else self.stored)
+        if trailer.total_length != total:
+            raise TruncatedPackageError(
+                f"downloaded {total} bytes but the trailer declares {trailer.total_length}"
+            )
+        body_length = total - wire.TRAILER_SIZE - trailer.signature_length
+        if body_length < wire.FIXED_HEADER_SIZE:
+            raise PackageFormatError(f"signature slot of {trailer.signature_length} bytes leaves no room for a header")
+        state.trailer, state.body_length = trailer, body_length
+        c.detail = f"{total} bytes: body {body_length}, signature slot {trailer.signature_length}"
+
+    def _crc32(self, state: _State, c: Check) -> None:
+        body_length, trailer = state.body_length, state.trailer
+        crc = 0
+        sha = hashlib.sha256()
+        reader = self._forward()
+        crc_end = state.total - TRAILER_CRC_TAIL
+        while reader.position < crc_end:
+            start = reader.position
+            chunk = reader.read(min(reader.chunk_size, crc_end - start))
+            crc = zlib.crc32(chunk, crc)
+            if start < body_length:
+                sha.update(chunk[: body_length - start])
+        self.result.package_bytes_read += reader.bytes_read
+        if crc != trailer.crc32:
+            raise IntegrityError(f"package CRC32 mismatch: trailer says {trailer.crc32:08x}, package has {crc:08x}")
+        state.body_sha = sha
+        c.detail = f"{crc:08x}"
+
+    def _header(self, state: _State, c: Check) -> None:
+        body_length = state.body_length
+        reader = self._forward()
+        prefix = reader.read(min(wire.FIXED_HEADER_SIZE, body_length))
+        _, header_length = wire.parse_fixed(prefix)
+        if header_length > body_length:
+            raise PackageFormatError(f"header_length {header_length} runs past the body ({body_length})")
+        self.ram.hold("header", header_length)
+        header = wire.parse_header(prefix + reader.read(header_length - len(prefix)))
+        self.result.package_bytes_read += reader.bytes_read
+        if header.body_length != body_length:
+            raise PackageFormatError(
+                f"header body_length {header.body_length} disagrees with the trailer ({body_length})"
+            )
+        state.header = self.result.header = header
+        self.result.ram_declared = header.ram_required
+        c.detail = f"format v{header.format_version}, {header.kind}, {len(header.entries)} partitions"
+
+    def _digest(self, state: _State, c: Check) -> None:
+        digest = state.body_sha.digest()
+        if digest != state.trailer.body_sha256:
+            raise IntegrityError(
+                f"package SHA-256 mismatch: trailer says {state.trailer.body_sha256.hex()}, "
+                f"package hashes to {digest.hex()}"
+            )
+        state.digest = digest
+        c.detail = digest.hex()
+
+    def _signature(self, state: _State, c: Check) -> None:
+        slot = self.stored[state.body_length : state.body_length + state.trailer.signature_length]
+        if self.device.signature_check is not None:
+            c.detail = self.device.signature_check(slot, state.digest)
+        elif slot:
+            c.status, c.detail = CheckStatus.SKIPPED, "package is signed; no public key given to check it"
+        else:
+            c.status, c.detail = CheckStatus.SKIPPED, "unsigned package, no key required"
+
+    def _restore(self, state: _State, c: Check, e: wire.Entry) -> None:
+        state.writer = self._restore_partition(state.header, e, state.reader, c)
+
+    def _target(self, state: _State, c: Check, e: wire.Entry) -> None:
+        have = state.writer.sha.digest()
+        if have != e.target_sha256:
+            raise TargetMismatchError(
+                f"partition {e.name!r}: restored data hashes to {have.hex()}, package declares {e.target_sha256.hex()}"
+            )
+        c.detail = have.hex()
+
+    def _ram(self, state: _State, c: Check) -> None:
+        declared = state.header.ram_required
+        if self.ram.peak > declared:
+            raise ResourceLimitError(f"restore used {self.ram.peak} bytes of RAM, the header declares {declared}")
+        c.detail = f"peak {self.ram.peak} of {declared} declared"
+
+    def _commit(self, state: _State, c: Check) -> None:
+        for part, staging, size in self._staged:
+            writer = FlashWriter(self._region(part, size), size)
+            position = 0
+            while position < size:
+                piece = min(self.device.erase_block, size - position)
+                writer.write(staging.read(position, piece))
+                position += piece
+            writer.finish()
+            part.size = size
+        c.detail = f"{len(self._staged)} staged partitions copied into place"
+
+    def _compatibility(self, state: _State, c: Check) -> None:
+        dev, header = self.device, state.header
         notes = [header.kind]
         if dev.model is not None and header.model != dev.model:
             raise IncompatibleDeviceError(f"package is for model {header.model!r}, device is {dev.model!r}")
@@ -341,20 +360,21 @@ class Restore:
             notes.append("chain not checked")
         c.detail = ", ".join(n for n in notes if n)
 
-    def _check_table(self, header: wire.Header) -> None:
+    def _table(self, state: _State, c: Check) -> None:
+        header = state.header
         position = header.header_length
         seen = set()
         for e in header.entries:
             if e.name in seen:
                 raise PackageFormatError(f"partition {e.name!r} appears twice in the table")
             seen.add(e.name)
-            if e.operation in ("replace", "delta"):
+            if e.operation in HAS_PAYLOAD:
                 if e.payload_offset != position:
                     raise PackageFormatError(f"partition {e.name!r}: payload offset {e.payload_offset}, expected {position}")
                 if e.payload_length > header.body_length - position:
                     raise PackageFormatError(f"partition {e.name!r}: payload runs past the end of the body")
                 position += e.payload_length
-            if e.operation == "delta" and e.uncompressed_length > 32 + 16 * (e.target_size + 1):
+            if e.operation == "delta" and e.uncompressed_length > max_stream_length(e.target_size):
                 # A longer stream cannot be valid; refusing it bounds the work a
                 # tiny, highly compressible payload can cause (decompression bomb).
                 raise PackageFormatError(
@@ -378,9 +398,10 @@ class Restore:
                 )
         if position != header.body_length:
             raise PackageFormatError(f"payloads end at {position} but body_length is {header.body_length}")
+        c.detail = f"{len(header.entries)} partitions, payloads tile the body"
 
-    def _check_resources(self, header: wire.Header, c: Check) -> None:
-        dev = self.device
+    def _resources(self, state: _State, c: Check) -> None:
+        dev, header = self.device, state.header
         if dev.ram_budget is not None and header.ram_required > dev.ram_budget:
             raise ResourceLimitError(
                 f"package declares {header.ram_required} bytes of RAM, the device budget is {dev.ram_budget}"
@@ -406,7 +427,8 @@ class Restore:
                 )
         c.detail = f"{header.ram_required} bytes RAM declared, {header.scratch_flash} bytes scratch flash"
 
-    def _check_sources(self, header: wire.Header) -> str:
+    def _precondition(self, state: _State, c: Check) -> None:
+        header = state.header
         checked = 0
         for e in header.entries:
             if e.operation not in ("delta", "keep"):
@@ -429,7 +451,7 @@ class Restore:
                     f"package expects {want_size} bytes with SHA-256 {want_sha.hex()}"
                 )
             checked += 1
-        return f"{checked} partitions match their source hashes; no flash written yet"
+        c.detail = f"{checked} partitions match their source hashes; no flash written yet"
 
     # ----------------------------------------------------------------- restore
 
@@ -446,46 +468,83 @@ class Restore:
             return LzmaReader(reader, e.payload_length, header.lzma_dict_size, e.uncompressed_length, self.ram, where)
         return RawReader(reader, e.payload_length, e.uncompressed_length, where)
 
-    def _restore_partition(self, header: wire.Header, e: wire.Entry, reader: ForwardReader) -> None:
+    def _restore_partition(self, header: wire.Header, e: wire.Entry, reader: ForwardReader, c: Check):
+        """Decode or patch one partition; returns the writer that hashed it."""
         dev = self.device
-        with self.check(f"restore:{e.name}") as c:
-            reader.skip_to(e.payload_offset)
-            stream = self._decoder(header, e, reader)
-            self.ram.hold("write buffer", dev.erase_block)
-            part = dev.partitions.get(e.name)
-            if part is None:  # blank device receiving a full package
-                flash = SimFlash.holding(b"", e.target_size, dev.erase_block, dev.erased_value, e.name)
-                part = dev.partitions[e.name] = DevicePartition(e.name, e.address, flash, 0)
-            if e.operation == "replace":
-                if e.uncompressed_length != e.target_size:
-                    raise PackageFormatError(
-                        f"partition {e.name!r}: replace payload decodes to {e.uncompressed_length} bytes, target is {e.target_size}"
-                    )
-                writer = _HashingWriter(FlashWriter(self._region(part, e.target_size), e.target_size))
-                done = 0
-                while done < e.target_size:
-                    piece = min(4096, e.target_size - done)
-                    writer.write(stream.read(piece))
-                    done += piece
-                stream.finish()
-                writer.writer.finish()
-                part.size = e.target_size
-            else:
-                staging = SimFlash.holding(b"", e.target_size, dev.erase_block, dev.erased_value, f"{e.name} (staging)")
-                writer = _HashingWriter(FlashWriter(staging, e.target_size))
-                patch = read_stream_header(stream, f"partition {e.name!r}")
-                apply_delta(stream, part.flash.read, part.size, writer, e.target_size, self.ram,
-                            f"partition {e.name!r}", patch)
-                stream.finish()
-                self._staged.append((part, staging, e.target_size))
-            self.result.decompress_calls += stream.decompress_calls
-            c.detail = f"{e.operation}: {e.payload_length} payload bytes -> {e.target_size} bytes"
-        with self.check(f"target:{e.name}") as c:
-            have = writer.sha.digest()
-            if have != e.target_sha256:
-                raise TargetMismatchError(
-                    f"partition {e.name!r}: restored data hashes to {have.hex()}, package declares {e.target_sha256.hex()}"
+        reader.skip_to(e.payload_offset)
+        stream = self._decoder(header, e, reader)
+        self.ram.hold("write buffer", dev.erase_block)
+        part = dev.partitions.get(e.name)
+        if part is None:  # blank device receiving a full package
+            flash = SimFlash.holding(b"", e.target_size, dev.erase_block, dev.erased_value, e.name)
+            part = dev.partitions[e.name] = DevicePartition(e.name, e.address, flash, 0)
+        if e.operation == "replace":
+            if e.uncompressed_length != e.target_size:
+                raise PackageFormatError(
+                    f"partition {e.name!r}: replace payload decodes to {e.uncompressed_length} bytes, target is {e.target_size}"
                 )
-            c.detail = have.hex()
-        for name in ("control tuples", "extra buffer", "old read", "lzma decoder", "write buffer"):
-            self.ram.release(name)
+            writer = _HashingWriter(FlashWriter(self._region(part, e.target_size), e.target_size))
+            done = 0
+            while done < e.target_size:
+                piece = min(DECODE_CHUNK, e.target_size - done)
+                writer.write(stream.read(piece))
+                done += piece
+            stream.finish()
+            writer.writer.finish()
+            part.size = e.target_size
+        else:
+            staging = SimFlash.holding(b"", e.target_size, dev.erase_block, dev.erased_value, f"{e.name} (staging)")
+            writer = _HashingWriter(FlashWriter(staging, e.target_size))
+            patch = read_stream_header(stream, f"partition {e.name!r}")
+            apply_delta(stream, part.flash.read, part.size, writer, e.target_size, self.ram,
+                        f"partition {e.name!r}", patch)
+            stream.finish()
+            self._staged.append((part, staging, e.target_size))
+        self.result.decompress_calls += stream.decompress_calls
+        c.detail = f"{e.operation}: {e.payload_length} payload bytes -> {e.target_size} bytes"
+        return writer
+
+
+#: The restore's checks in the device's order: name, function, and whether a
+#: caller may switch it off (and why, or why not).  Everything up to
+#: ``precondition`` guards the first flash write and everything after it
+#: proves or completes the restore, so none of those can be disabled; ``ram``
+#: only audits the builder's declaration after the fact.
+CHECKS: tuple[CheckSpec, ...] = (
+    CheckSpec("download", Restore._download, "storing the package is the restore's input"),
+    CheckSpec("trailer", Restore._trailer, "every later check needs the trailer's lengths"),
+    CheckSpec("crc32", Restore._crc32, "the download check; the body digest is computed in the same pass"),
+    CheckSpec("header", Restore._header, "the bounded parse every later check reads"),
+    CheckSpec("digest", Restore._digest, "nothing is decoded before the package is authenticated"),
+    CheckSpec("signature", Restore._signature,
+              "off would accept any signer's package; without a key it already reports skipped"),
+    CheckSpec("compatibility", Restore._compatibility,
+              "refuses a package for another model, counter, erase block, board, layout or chain state"),
+    CheckSpec("table", Restore._table, "payload tiling and addresses bound every later read and write"),
+    CheckSpec("resources", Restore._resources, "prices RAM before the first flash write"),
+    CheckSpec("precondition", Restore._precondition,
+              "the last check before the first flash write: a patch on the wrong base writes garbage"),
+    CheckSpec("restore", Restore._restore, "it is the restore", per_partition=True),
+    CheckSpec("target", Restore._target, "the only proof the written partition is right", per_partition=True),
+    CheckSpec("ram", Restore._ram,
+              "an audit of the builder's RAM figure after the restore: the device sizes its buffers from the "
+              "header and refuses an under-declaration at resources, so off accepts nothing the device would refuse",
+              can_disable=True),
+    CheckSpec("commit", Restore._commit, "copies the staged partitions into place"),
+)
+CHECK_BY_NAME = {spec.name: spec for spec in CHECKS}
+#: The names alone, in order.
+CHECK_ORDER = tuple(spec.name for spec in CHECKS)
+
+
+def check_disable(names) -> frozenset[str]:
+    """``names`` as a set of checks that may be disabled; UsageError otherwise."""
+    names = frozenset(names)
+    for name in sorted(names):
+        spec = CHECK_BY_NAME.get(name)
+        if spec is None:
+            raise UsageError(f"unknown restore check {name!r} (checks: {', '.join(CHECK_ORDER)})")
+        if not spec.can_disable:
+            allowed = ", ".join(s.name for s in CHECKS if s.can_disable)
+            raise UsageError(f"restore check {name!r} cannot be disabled ({spec.why}); can be disabled: {allowed}")
+    return names

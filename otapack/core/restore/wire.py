@@ -3,30 +3,40 @@
 Standard library only, written the way device C code reads the format
 (bounded, field by field).  The format itself is specified by the construct
 declarations in ``otapack.core.formats.package``; tests check that this reader and
-that declaration agree on every golden, random and mutated package.
+that declaration agree on every golden, random and mutated package.  Both
+take their numbers (magics, ids, field sizes and offsets, limits) from
+``otapack.core.formats.wire_numbers``, as the C library takes them from the
+header generated from it (``device/include/ota_wire.h``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from otapack.core.formats import wire_numbers as wn
+from otapack.core.formats.wire_numbers import (  # noqa: F401  (the restore's names for them)
+    FIXED_HEADER_SIZE,
+    MAGIC,
+    MAX_HEADER_LENGTH,
+    MAX_SIGNATURE_LENGTH,
+    SUPPORTED_VERSIONS,
+    TRAILER_MAGIC,
+    TRAILER_SIZE,
+)
 from otapack.errors import PackageFormatError, TruncatedPackageError, UnsupportedVersionError
 
-MAGIC = b"OTAP"
-TRAILER_MAGIC = b"OTAF"
-SUPPORTED_VERSIONS = (1,)
-TRAILER_SIZE = 46
-FIXED_HEADER_SIZE = 6 + 2 + 4 * 2 + 4 + 8 + 4 * 4  # preamble .. erase_block
-#: The device refuses headers larger than this before buffering them.
-MAX_HEADER_LENGTH = 64 * 1024
-MAX_SIGNATURE_LENGTH = 1024
+#: The device's lookup tables: wire id -> name.
+KIND_NAMES = {v: k for k, v in wn.KINDS.items()}
+OPERATION_NAMES = {v: k for k, v in wn.OPERATIONS.items()}
+CODEC_NAMES = {v: k for k, v in wn.CODEC_IDS.items()}
+EXTENSION_NAMES = {v: k for k, v in wn.EXTENSION_TAGS.items()}
+REASON_NAMES = {v: k for k, v in wn.REASONS.items()}
 
-KIND_NAMES = {1: "full", 2: "delta", 3: "minimal-stage1", 4: "minimal-stage2"}
-OPERATION_NAMES = {0: "keep", 1: "replace", 2: "delta", 3: "skip"}
-CODEC_NAMES = {0: "none", 1: "lzma2"}
-EXTENSION_NAMES = {1: "chain-prev-state", 2: "chain-next-package", 3: "budget", 4: "hardware-id", 5: "layout-digest",
-                   6: "image-source"}
-REASON_COUNT = 8
+_FIXED = wn.FIXED
+_TRAILER = wn.TRAILER
+_ENTRY = {name: field.size for name, field in wn.ENTRY.items()}
+_REF = {name: field.size for name, field in wn.IMAGE_REF.items()}
+_PAYLOAD = {name: field.size for name, field in wn.PAYLOAD.items()}
 
 
 @dataclass
@@ -89,26 +99,43 @@ class _Cursor:
         return int.from_bytes(self.take(size, what), "little")
 
     def string(self, what: str) -> str:
-        raw = self.take(self.u(1, what), what)
+        raw = self.take(self.u(wn.STRING_LENGTH_SIZE, what), what)
         try:
             return raw.decode("ascii")
         except UnicodeDecodeError:
             raise PackageFormatError(f"{what} is not ASCII", offset=self.base + self.pos) from None
 
 
+def _u(data: bytes, field: wn.Field) -> int:
+    return int.from_bytes(data[field.offset : field.end], "little")
+
+
+def fixed_field(data: bytes, name: str) -> int | None:
+    """One fixed header field of ``data`` (unchecked), or None when too short."""
+    field = _FIXED[name]
+    return _u(data, field) if len(data) >= field.end else None
+
+
+def kind_at(data: bytes) -> str | None:
+    """The package kind its fixed header names (unchecked), or None."""
+    kind = fixed_field(data, "kind")
+    return None if kind is None else KIND_NAMES.get(kind)
+
+
 def parse_fixed(prefix: bytes) -> tuple[int, int]:
     """From the first FIXED_HEADER_SIZE bytes: (format_version, header_length)."""
-    if len(prefix) < 6:
+    magic = _FIXED["magic"]
+    if len(prefix) < wn.PREAMBLE_SIZE:
         raise TruncatedPackageError("package shorter than its magic and version")
-    if prefix[:4] != MAGIC:
-        raise PackageFormatError(f"not an otapack package: magic {prefix[:4]!r}")
-    version = int.from_bytes(prefix[4:6], "little")
+    if prefix[magic.offset : magic.end] != MAGIC:
+        raise PackageFormatError(f"not an otapack package: magic {prefix[magic.offset : magic.end]!r}")
+    version = _u(prefix, _FIXED["format_version"])
     if version not in SUPPORTED_VERSIONS:
         known = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
         raise UnsupportedVersionError(f"unsupported package format version {version} (this otapack reads {known})")
     if len(prefix) < FIXED_HEADER_SIZE:
         raise TruncatedPackageError("package shorter than its fixed header")
-    header_length = int.from_bytes(prefix[8:12], "little")
+    header_length = _u(prefix, _FIXED["header_length"])
     if header_length < FIXED_HEADER_SIZE or header_length > MAX_HEADER_LENGTH:
         raise PackageFormatError(f"header_length {header_length} outside {FIXED_HEADER_SIZE}..{MAX_HEADER_LENGTH}")
     return version, header_length
@@ -120,30 +147,29 @@ def parse_header(data: bytes) -> Header:
     if len(data) != header_length:
         raise PackageFormatError(f"header buffer is {len(data)} bytes, header_length says {header_length}")
     c = _Cursor(data)
-    c.take(6, "preamble")
-    kind_id = c.u(1, "kind")
+    c.take(wn.PREAMBLE_SIZE, "preamble")
+    kind_id = c.u(_FIXED["kind"].size, "kind")
     if kind_id not in KIND_NAMES:
-        raise PackageFormatError(f"unknown package kind {kind_id}", offset=6)
-    flags = c.u(1, "flags")
+        raise PackageFormatError(f"unknown package kind {kind_id}", offset=_FIXED["kind"].offset)
+    flags = c.u(_FIXED["flags"].size, "flags")
     if flags:
-        raise PackageFormatError(f"header flags {flags:#04x} set; v1 defines none", offset=7)
-    c.u(4, "header_length")
-    body_length = c.u(4, "body_length")
-    fields = {name: c.u(size, name) for name, size in (
-        ("security_counter", 4), ("build_time", 8), ("ram_required", 4),
-        ("scratch_flash", 4), ("lzma_dict_size", 4), ("erase_block", 4))}
-    strings = {name: c.string(name) for name in ("model", "source_version", "target_version", "tool_version")}
+        raise PackageFormatError(f"header flags {flags:#04x} set; v1 defines none", offset=_FIXED["flags"].offset)
+    c.u(_FIXED["header_length"].size, "header_length")
+    body_length = c.u(_FIXED["body_length"].size, "body_length")
+    fields = {name: c.u(_FIXED[name].size, name) for name in (
+        "security_counter", "build_time", "ram_required", "scratch_flash", "lzma_dict_size", "erase_block")}
+    strings = {name: c.string(name) for name in wn.HEADER_STRINGS}
     extensions = {}
-    for _ in range(c.u(1, "extension count")):
-        tag = c.u(1, "extension tag")
+    for _ in range(c.u(wn.COUNT_SIZE, "extension count")):
+        tag = c.u(wn.EXTENSION_TAG_SIZE, "extension tag")
         if tag not in EXTENSION_NAMES:
             raise PackageFormatError(f"unknown critical header extension tag {tag}", offset=c.pos - 1)
         name = EXTENSION_NAMES[tag]
         if name in extensions:
             raise PackageFormatError(f"header extension {name} appears twice", offset=c.pos - 1)
-        extensions[name] = c.take(c.u(2, "extension length"), f"extension {name}")
+        extensions[name] = c.take(c.u(wn.EXTENSION_LENGTH_SIZE, "extension length"), f"extension {name}")
     entries = []
-    for _ in range(c.u(1, "partition count")):
+    for _ in range(c.u(wn.COUNT_SIZE, "partition count")):
         entries.append(_parse_entry(c))
     if c.pos != header_length:
         raise PackageFormatError(f"{header_length - c.pos} unexplained bytes after the partition table", offset=c.pos)
@@ -153,40 +179,42 @@ def parse_header(data: bytes) -> Header:
 
 def _parse_entry(c: _Cursor) -> Entry:
     name = c.string("partition name")
-    address = c.u(4, f"{name}: address")
-    op_id = c.u(1, f"{name}: operation")
+    address = c.u(_ENTRY["address"], f"{name}: address")
+    op_id = c.u(_ENTRY["operation"], f"{name}: operation")
     if op_id not in OPERATION_NAMES:
         raise PackageFormatError(f"partition {name!r}: unknown operation {op_id}", offset=c.pos - 1)
-    codec_id = c.u(1, f"{name}: codec")
+    codec_id = c.u(_ENTRY["codec"], f"{name}: codec")
     if codec_id not in CODEC_NAMES:
         raise PackageFormatError(f"partition {name!r}: unknown codec id {codec_id}", offset=c.pos - 1)
-    reason = c.u(1, f"{name}: reason")
-    if reason >= REASON_COUNT:
+    reason = c.u(_ENTRY["reason"], f"{name}: reason")
+    if reason not in REASON_NAMES:
         raise PackageFormatError(f"partition {name!r}: unknown reason {reason}", offset=c.pos - 1)
     entry = Entry(name, address, OPERATION_NAMES[op_id], CODEC_NAMES[codec_id])
-    if entry.operation == "delta":
-        entry.source_size = c.u(4, f"{name}: source size")
-        entry.source_sha256 = c.take(32, f"{name}: source sha256")
-    if entry.operation in ("keep", "replace", "delta"):
-        entry.target_size = c.u(4, f"{name}: target size")
-        entry.target_sha256 = c.take(32, f"{name}: target sha256")
-    if entry.operation in ("replace", "delta"):
-        entry.payload_offset = c.u(4, f"{name}: payload offset")
-        entry.payload_length = c.u(4, f"{name}: payload length")
-        entry.uncompressed_length = c.u(4, f"{name}: uncompressed length")
+    if entry.operation in wn.HAS_SOURCE:
+        entry.source_size = c.u(_REF["size"], f"{name}: source size")
+        entry.source_sha256 = c.take(_REF["sha256"], f"{name}: source sha256")
+    if entry.operation in wn.HAS_TARGET:
+        entry.target_size = c.u(_REF["size"], f"{name}: target size")
+        entry.target_sha256 = c.take(_REF["sha256"], f"{name}: target sha256")
+    if entry.operation in wn.HAS_PAYLOAD:
+        entry.payload_offset = c.u(_PAYLOAD["offset"], f"{name}: payload offset")
+        entry.payload_length = c.u(_PAYLOAD["length"], f"{name}: payload length")
+        entry.uncompressed_length = c.u(_PAYLOAD["uncompressed_length"], f"{name}: uncompressed length")
     return entry
 
 
 def parse_trailer(tail: bytes) -> Trailer:
     if len(tail) != TRAILER_SIZE:
         raise TruncatedPackageError(f"package shorter than its {TRAILER_SIZE}-byte trailer")
-    if tail[-4:] != TRAILER_MAGIC:
+    magic = _TRAILER["magic"]
+    if tail[magic.offset : magic.end] != TRAILER_MAGIC:
         raise TruncatedPackageError("no package trailer at the end: truncated or not a package")
+    digest = _TRAILER["body_sha256"]
     trailer = Trailer(
-        signature_length=int.from_bytes(tail[0:2], "little"),
-        total_length=int.from_bytes(tail[2:6], "little"),
-        body_sha256=tail[6:38],
-        crc32=int.from_bytes(tail[38:42], "little"),
+        signature_length=_u(tail, _TRAILER["signature_length"]),
+        total_length=_u(tail, _TRAILER["total_length"]),
+        body_sha256=tail[digest.offset : digest.end],
+        crc32=_u(tail, _TRAILER["crc32"]),
     )
     if trailer.signature_length > MAX_SIGNATURE_LENGTH:
         raise PackageFormatError(f"signature slot length {trailer.signature_length} exceeds {MAX_SIGNATURE_LENGTH}")

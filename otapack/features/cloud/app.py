@@ -81,17 +81,19 @@ class AppOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.version, str) or not self.version.strip():
-            raise UsageError("--version is empty: app_fota needs a file version the device compares")
+            raise UsageError("the file version is empty: app_fota needs a file version the device compares", option="version")
         prefix = self.device_prefix
         if not prefix.startswith("/"):
-            raise UsageError(f"--device-prefix must be an absolute device path like /usr, got {prefix!r}")
+            raise UsageError(f"the device prefix must be an absolute device path like /usr, got {prefix!r}", option="device_prefix")
         if posixpath.normpath(prefix) != prefix.rstrip("/") and prefix != "/":
-            raise UsageError(f"--device-prefix {prefix!r} is not a normalised path (no '.', '..' or '//')")
+            raise UsageError(f"the device prefix {prefix!r} is not a normalised path (no '.', '..' or '//')",
+                             option="device_prefix")
         for part in prefix.strip("/").split("/"):
             if part and check_device_name(part, self.name_max):
-                raise UsageError(f"--device-prefix {prefix!r}: {check_device_name(part, self.name_max)}")
+                raise UsageError(f"the device prefix {prefix!r}: {check_device_name(part, self.name_max)}",
+                                 option="device_prefix")
         if self.max_file_size is not None and self.max_file_size <= 0:
-            raise UsageError(f"--max-file-size must be positive, got {self.max_file_size}")
+            raise UsageError(f"the per-file size limit must be positive, got {self.max_file_size}", option="max_file_size")
         if self.fs_free is not None and self.fs_free < 0:
             raise UsageError(f"file-system free space must not be negative ({self.fs_free})")
         if self.fs_block_size <= 0:
@@ -203,7 +205,7 @@ def _check_target(device_path: str, what: str, opts: AppOptions, problems: list[
 def collect_app_files(sources: Sequence[str], opts: AppOptions) -> list[AppFile]:
     """Map sources to device paths and read them; ``InputError`` lists every rejected file."""
     if not sources:
-        raise UsageError("no app files given: otapack app FILE_OR_DIR...")
+        raise UsageError("no app files given", option="sources")
     problems: list[str] = []
     mapped: list[tuple[str, str, Path]] = []  # (device path, what, file)
     for spec in sources:
@@ -241,6 +243,7 @@ def collect_app_files(sources: Sequence[str], opts: AppOptions) -> list[AppFile]
 
     files: list[AppFile] = []
     by_target: dict[str, str] = {}
+    too_large = False
     for device, what, file in mapped:
         key = _check_target(device, what, opts, problems)
         if key is None:
@@ -256,8 +259,9 @@ def collect_app_files(sources: Sequence[str], opts: AppOptions) -> list[AppFile]
         size = status.st_size
         if opts.max_file_size is not None and size > opts.max_file_size:
             problems.append(
-                f"{what}: {size} bytes, over the per-file limit of {opts.max_file_size} bytes (--max-file-size)"
+                f"{what}: {size} bytes, over the per-file limit of {opts.max_file_size} bytes"
             )
+            too_large = True
             continue
         try:  # bounded, and never blocks on a FIFO swapped in after the check
             data = read_input(file, "app file", allow_empty=True)
@@ -279,7 +283,7 @@ def collect_app_files(sources: Sequence[str], opts: AppOptions) -> list[AppFile]
                 f"{f.source}: key {f.key!r} collides with the {f.key} this command writes to the upload folder"
             )
     if problems:
-        raise InputError("; ".join(problems))
+        raise InputError("; ".join(problems), option="max_file_size" if too_large else None)
     if not files:
         raise InputError("no app files to publish: the sources hold no files (empty set)")
     files.sort(key=lambda f: f.device_path)
@@ -331,11 +335,11 @@ def fs_free_space(layout, partition_name: str = "customer_fs", *, used: int = 0,
 
     The superblock pair and the root directory take two blocks.
     """
-    from otapack.features.cloud.fs import fs_options_for
+    from otapack.features.cloud.fs import fs_geometry
 
-    opts = fs_options_for(layout, partition_name, block_size=block_size)
-    free = (opts.block_count - 2) * opts.block_size - used
-    return max(free, 0), opts.block_size
+    _, _, size, count = fs_geometry(layout, partition_name, block_size=block_size)
+    free = (count - 2) * size - used
+    return max(free, 0), size
 
 
 # -- job document and manifest ------------------------------------------------------------
@@ -392,9 +396,10 @@ def build_app_release(sources: Sequence[str], opts: AppOptions, url_base: UrlBas
     job = app_job_document(files, opts.version, url_base, include_integrity=include_integrity)
     size = len(job.to_bytes())
     if url_base.aws_presigned and size > AWS_JOB_DOCUMENT_LIMIT:
-        hint = " (try --no-integrity)" if include_integrity else ""
+        hint = ", or leave out the integrity fields" if include_integrity else ""
         raise InputError(
             f"{JOB_FILE_NAME} for {len(files)} files would be {size} bytes; AWS IoT accepts job documents "
-            f"up to {AWS_JOB_DOCUMENT_LIMIT} bytes: split the release into several jobs{hint}"
+            f"up to {AWS_JOB_DOCUMENT_LIMIT} bytes: split the release into several jobs{hint}",
+            option="include_integrity" if include_integrity else None,
         )
     return AppRelease(files=tuple(files), job=job, manifest=app_manifest(files, opts, url_base))

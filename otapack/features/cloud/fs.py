@@ -8,14 +8,16 @@ minimal-system upgrade, carries the user's application.
 
 littlefs versions: the QuecPython notes list littlefs **1.x** on most module
 families and **2.x** on a few (EC800M-CNLC/CNLF/CNGC, ECxxxE).  The writer
-here is littlefs-python, which only knows the 2.x on-disk format, so
-``lfs_version`` accepts ``"2.0"`` and ``"2.1"``; asking for ``"1"`` is a
-clear ``UsageError`` rather than an image the device cannot mount.
+here is littlefs-python, which only knows the 2.x on-disk format.  So the
+version is never picked here: it is declared, by the layout partition's
+``fs_lfs_version`` or by the caller (``lfs_version``), and the two must
+agree (``resolve_lfs_version``).  A 1.x declaration is refused with the
+reason rather than written as an image the device cannot mount.
 
 Geometry comes from the layout: block size = the layout's erase block,
 block count = partition size / block size.  Per-partition layout keys
-(``FS_PARTITION_KEYS`` of the layout, in ``LayoutPartition.extras``) override that
-once the layout loader accepts them; CLI options override everything.
+(``FS_PARTITION_KEYS`` of the layout, in ``LayoutPartition.extras``)
+override that; explicit arguments override everything.
 """
 
 from __future__ import annotations
@@ -28,13 +30,12 @@ from typing import Iterable, Mapping
 
 from otapack.errors import InputError, OutputError, UsageError
 from otapack.core.fileio import read_input, regular_file_problem
+from otapack.core.formats.littlefs import LFS2_VERSIONS, is_lfs1
 
 #: littlefs on-disk versions littlefs-python can write, by name.
-LFS_VERSIONS: dict[str, int] = {"2.0": 0x0002_0000, "2.1": 0x0002_0001}
-#: Names that mean the 1.x on-disk format (not writable here).
-LFS1_NAMES = frozenset({"1", "1.x", "1.0", "1.1", "1.6", "1.7"})
-#: 2.0 is readable by every littlefs 2.x driver; 2.1 only by 2.6 and later.
-DEFAULT_LFS_VERSION = "2.0"
+LFS_VERSIONS: dict[str, int] = LFS2_VERSIONS
+_LFS1_REASON = ("only the littlefs 2.x on-disk format can be built (littlefs-python); a module family that "
+                "mounts littlefs 1.x needs its vendor's mklfs (QPYcom), then give the firmware that holds it")
 DEFAULT_PARTITION = "customer_fs"
 DEFAULT_BLOCK_SIZE = 4096
 #: littlefs' own default, and the limit of the QuecPython builds.
@@ -59,20 +60,18 @@ class FsOptions:
     """Geometry and format of one littlefs image; validated on creation."""
 
     block_count: int
+    #: Always given: the version the module's firmware mounts (no default).
+    lfs_version: str
     block_size: int = DEFAULT_BLOCK_SIZE
-    lfs_version: str = DEFAULT_LFS_VERSION
     #: Read/program granularity; ``None`` means the block size (as ``mklfs`` builds it).
     read_size: int | None = None
     prog_size: int | None = None
     name_max: int = DEFAULT_NAME_MAX
 
     def __post_init__(self) -> None:
-        if str(self.lfs_version).strip().lower() in LFS1_NAMES:
-            raise UsageError(
-                f"littlefs version {self.lfs_version!r}: only the littlefs 2.x on-disk format can be built "
-                f"(littlefs-python); a module family that mounts littlefs 1.x needs its vendor's mklfs "
-                f"(choose from {', '.join(LFS_VERSIONS)})"
-            )
+        if is_lfs1(self.lfs_version):
+            raise UsageError(f"littlefs version {self.lfs_version!r}: {_LFS1_REASON} (choose from "
+                             f"{', '.join(LFS_VERSIONS)})", option="lfs_version")
         if self.lfs_version not in LFS_VERSIONS:
             raise UsageError(
                 f"unknown littlefs version {self.lfs_version!r} (choose from {', '.join(LFS_VERSIONS)})"
@@ -141,44 +140,78 @@ def _extra(partition, key: str, kind: type):
     return value
 
 
-def fs_options_for(
-    layout,
-    partition_name: str = DEFAULT_PARTITION,
-    *,
-    block_size: int | None = None,
-    block_count: int | None = None,
-    lfs_version: str | None = None,
-) -> FsOptions:
-    """Geometry of ``partition_name`` in ``layout`` (a path, TOML text or ``Layout``).
+def resolve_lfs_version(declared: str | None, requested: str | None, where: str) -> str:
+    """The littlefs version to write: the one declared (layout ``fs_lfs_version``)
+    or requested (``lfs_version``); they must agree, one must be given, and
+    1.x is refused with the reason (``where`` names the partition)."""
+    if declared is not None and requested is not None and \
+            (is_lfs1(declared) != is_lfs1(requested) or (not is_lfs1(declared) and declared != requested)):
+        raise UsageError(
+            f"littlefs version {requested} contradicts {where}, which declares littlefs {declared} "
+            f"(fs_lfs_version)", option="lfs_version"
+        )
+    version = declared if declared is not None else requested
+    if version is None:
+        raise UsageError(
+            f"no littlefs version for {where}: declare fs_lfs_version in the layout or give the version the "
+            f"module's firmware mounts (most QuecPython families mount 1.x, see docs/cloud.md)",
+            option="lfs_version",
+        )
+    if is_lfs1(version):
+        if declared is None:  # the setting itself asks for what cannot be built
+            raise UsageError(f"littlefs version {version!r}: {_LFS1_REASON} (choose from "
+                             f"{', '.join(LFS_VERSIONS)})", option="lfs_version")
+        raise InputError(f"{where} declares littlefs {declared} (fs_lfs_version): {_LFS1_REASON}")
+    return version
 
-    Explicit arguments win over the layout's per-partition ``fs_*`` keys,
-    which win over the defaults (erase block, partition size / block size).
-    """
+
+def fs_geometry(layout, partition: str = DEFAULT_PARTITION, *, block_size: int | None = None,
+                block_count: int | None = None):
+    """(layout, its partition, block size, block count) of a file-system
+    partition; explicit arguments win over the partition's ``fs_*`` keys,
+    which win over the layout (erase block, partition size / block size)."""
     from otapack.core.inputs import load_layout
 
     loaded = load_layout(layout)
-    part = loaded.get(partition_name)
+    part = loaded.get(partition)
     if part is None:
         raise InputError(
-            f"{loaded.source}: no partition {partition_name!r} for the file system "
-            f"(partitions: {', '.join(loaded.names())}; choose one with --partition)"
+            f"{loaded.source}: no partition {partition!r} for the file system "
+            f"(partitions: {', '.join(loaded.names())})", option="partition"
         )
     bs = block_size or _extra(part, "fs_block_size", int) or loaded.erase_block
     if part.size % bs:
         raise InputError(
-            f"{loaded.source}: partition {partition_name!r} size {part.size:#x} is not a multiple of the "
+            f"{loaded.source}: partition {partition!r} size {part.size:#x} is not a multiple of the "
             f"littlefs block size {bs:#x}"
         )
     count = block_count or part.size // bs
     if count * bs > part.size:
         raise InputError(
             f"{loaded.source}: {count} blocks of {bs} bytes ({count * bs:#x}) do not fit partition "
-            f"{partition_name!r} ({part.size:#x} bytes)"
+            f"{partition!r} ({part.size:#x} bytes)"
         )
+    return loaded, part, bs, count
+
+
+def fs_options_for(
+    layout,
+    partition: str = DEFAULT_PARTITION,
+    *,
+    block_size: int | None = None,
+    block_count: int | None = None,
+    lfs_version: str | None = None,
+) -> FsOptions:
+    """Geometry and version of ``partition`` in ``layout`` (a path, TOML text or ``Layout``).
+
+    The version is the partition's ``fs_lfs_version`` or ``lfs_version``
+    (``resolve_lfs_version``); never a default."""
+    loaded, part, bs, count = fs_geometry(layout, partition, block_size=block_size, block_count=block_count)
+    where = f"partition {partition!r} of {loaded.source}"
     return FsOptions(
         block_size=bs,
         block_count=count,
-        lfs_version=lfs_version or _extra(part, "fs_lfs_version", str) or DEFAULT_LFS_VERSION,
+        lfs_version=resolve_lfs_version(_extra(part, "fs_lfs_version", str), lfs_version, where),
         read_size=_extra(part, "fs_read_size", int),
         prog_size=_extra(part, "fs_prog_size", int),
     )
@@ -426,17 +459,40 @@ def read_fs_image(data: bytes, *, block_size: int | None = None, what: str = "im
     )
 
 
+def fs_partition_data(path, layout=None, partition: str | None = None) -> tuple[bytes, int | None, str]:
+    """The file-system partition ``partition`` (default ``customer_fs``) of the
+    firmware at ``path`` (any input kind, split by ``layout`` or by itself):
+    (its slot's bytes, erased past the data, as the device holds them; the
+    littlefs block size the layout gives, or None to detect it; a name for
+    messages)."""
+    from otapack.core.inputs import load_layout, read_firmware
+
+    name = partition or DEFAULT_PARTITION
+    loaded = load_layout(layout) if layout is not None else None
+    image = read_firmware(path, loaded, what="firmware")
+    label = image.details.get("label", str(path))
+    part = image.get(name)
+    if part is None:
+        raise InputError(f"{label}: no partition {name!r} (partitions: {', '.join(image.names())})",
+                         option="partition")
+    data = part.data + bytes([image.erased_value]) * (part.capacity - part.size)
+    block_size = None
+    if loaded is not None and loaded.get(name) is not None:
+        block_size = _extra(loaded.get(name), "fs_block_size", int) or loaded.erase_block
+    return data, block_size, f"{label} partition {name!r}"
+
+
 def list_fs_image(data: bytes, *, block_size: int | None = None) -> list[FsEntry]:
     return list(read_fs_image(data, block_size=block_size).entries)
 
 
 def extract_fs_image(data: bytes, dest: str | os.PathLike, *, block_size: int | None = None,
-                     inputs: Iterable = ()) -> FsImage:
+                     what: str = "image", inputs: Iterable = ()) -> FsImage:
     """Write every directory and file of the image as the new directory ``dest`` (all or nothing);
     ``inputs`` are paths ``dest`` must not replace or be inside (see otapack.core.fileio)."""
     from otapack.core.fileio import write_tree
 
-    image = read_fs_image(data, block_size=block_size)
+    image = read_fs_image(data, block_size=block_size, what=what)
     outputs = {e.path.lstrip("/"): image.files[e.path] for e in image.entries if not e.is_dir}
     empty_dirs = [e.path.lstrip("/") for e in image.entries
                   if e.is_dir and not any(p.startswith(e.path + "/") for p in image.files)]
@@ -450,46 +506,75 @@ def extract_fs_image(data: bytes, dest: str | os.PathLike, *, block_size: int | 
 def replace_partition_with_fs(
     image,
     fs_dir: str | os.PathLike,
-    partition_name: str = DEFAULT_PARTITION,
+    fs_partition: str = DEFAULT_PARTITION,
     layout=None,
     *,
     lfs_version: str | None = None,
 ):
-    """``image`` with ``partition_name`` replaced by a littlefs image of ``fs_dir``.
+    """``image`` with ``fs_partition`` replaced by a littlefs image of ``fs_dir``.
 
-    Geometry comes from ``layout`` when given, else from the image itself
-    (its erase block, the partition's slot size).  The new partition is a
+    Geometry and littlefs version come from ``layout`` when given, else
+    from the image itself (its erase block, the partition's slot size) and
+    ``lfs_version``, which must then be given.  The new partition is a
     file system upgraded in full (the seed: file systems change on the
     device, so they are never patched).
     """
     from otapack.core.model import PartitionType, Policy
 
-    part = image.get(partition_name)
+    part = image.get(fs_partition)
     if part is None:
         raise InputError(
-            f"--fs: the firmware has no partition {partition_name!r} (partitions: {', '.join(image.names())}); "
-            f"name the user file system with --fs-partition, or give a layout"
+            f"the firmware has no partition {fs_partition!r} for the file system "
+            f"(partitions: {', '.join(image.names())}); name the user file-system partition, or give a layout",
+            option="fs_partition",
         )
     if layout is not None:
-        opts = fs_options_for(layout, partition_name, lfs_version=lfs_version)
+        try:
+            opts = fs_options_for(layout, fs_partition, lfs_version=lfs_version)
+        except InputError as exc:
+            if exc.options != ("partition",):
+                raise
+            raise InputError(exc.message, option="fs_partition") from None  # the setting is ours
     else:
         bs = image.erase_block or DEFAULT_BLOCK_SIZE
         if part.capacity % bs:
             raise InputError(
-                f"--fs: partition {partition_name!r} ({part.capacity} bytes) is not a multiple of the "
-                f"erase block ({bs}); give a layout"
+                f"file-system partition {fs_partition!r} ({part.capacity} bytes) is not a multiple of the "
+                f"erase block ({bs}); give a layout", option="fs_dir"
             )
+        where = f"file-system partition {fs_partition!r} (no layout)"
         opts = FsOptions(block_size=bs, block_count=part.capacity // bs,
-                         lfs_version=lfs_version or DEFAULT_LFS_VERSION)
+                         lfs_version=resolve_lfs_version(None, lfs_version, where))
     if opts.size > part.capacity:
         raise InputError(
-            f"--fs: a {opts.size}-byte file system does not fit partition {partition_name!r} "
-            f"({part.capacity} bytes)"
+            f"a {opts.size}-byte file system does not fit partition {fs_partition!r} "
+            f"({part.capacity} bytes)", option="fs_dir"
         )
     data = build_fs_image(fs_dir, opts)
     new_part = replace(part, data=data, type=PartitionType.FILESYSTEM, policy=Policy.FULL,
                        slot_size=part.capacity)
-    partitions = tuple(new_part if p.name == partition_name else p for p in image.partitions)
+    partitions = tuple(new_part if p.name == fs_partition else p for p in image.partitions)
     details = dict(image.details)
-    details["fs"] = {"partition": partition_name, "source": str(fs_dir), **opts.to_dict()}
+    details["fs"] = {"partition": fs_partition, "source": str(fs_dir), **opts.to_dict()}
     return replace(image, partitions=partitions, details=details)
+
+
+@dataclass(frozen=True)
+class FsReplacement:
+    """Rebuild a firmware's user file-system partition from a directory before packaging."""
+
+    fs_dir: str
+    fs_partition: str = DEFAULT_PARTITION
+    #: The littlefs version, when the layout does not declare it (``resolve_lfs_version``).
+    lfs_version: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.fs_dir:
+            raise UsageError("the file-system directory is empty", option="fs_dir")
+        if not self.fs_partition:
+            raise UsageError("the file-system partition name is empty", option="fs_partition")
+
+    def apply(self, image, layout=None):
+        """``image`` with the partition rebuilt as littlefs (``replace_partition_with_fs``)."""
+        return replace_partition_with_fs(image, self.fs_dir, self.fs_partition, layout,
+                                         lfs_version=self.lfs_version)

@@ -21,7 +21,10 @@ what it does; a device that wants to check its download can read them.
 ``include_integrity=False`` writes the bare seed shape.
 
 ``validate_job_document`` returns every problem with a JSON path;
-``check_job_bytes`` raises ``InputError`` listing them.
+``check_job_bytes`` raises ``InputError`` listing them.  The rules are one
+table per JSON object (``ENTRY_TABLE``, ``FILE_TABLE``, ``SOURCE_TABLE``:
+key, JSON type, required, check, message); ``JobFile`` and ``JobDocument``
+validate with the same tables.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 from urllib.parse import quote, urlsplit
 
 from otapack.errors import InputError, UsageError
@@ -39,9 +42,6 @@ from otapack.errors import InputError, UsageError
 OPERATION_FOTA = "FOTA"
 OPERATION_APP = "app_fota"
 OPERATIONS = (OPERATION_FOTA, OPERATION_APP)
-#: Key order of the seed document; JSON output keeps it.
-FILE_KEYS = ("fileName", "fileVersion", "fileSource")
-INTEGRITY_KEYS = ("fileSize", "fileSha256")
 #: AWS IoT Jobs refuses job documents larger than this (bytes).
 AWS_JOB_DOCUMENT_LIMIT = 32 * 1024
 #: A FOTA job names one package, or the two stages of a minimal-system upgrade.
@@ -78,12 +78,12 @@ class UrlBase:
 
     def __post_init__(self) -> None:
         if not self.base:
-            raise UsageError("--url-base is empty")
+            raise UsageError("the URL base is empty", option="url_base")
         parts = urlsplit(self.base)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise UsageError(f"--url-base must be an http:// or https:// URL, got {self.base!r}")
+            raise UsageError(f"the URL base must be an http:// or https:// URL, got {self.base!r}", option="url_base")
         if parts.query or parts.fragment:
-            raise UsageError(f"--url-base must not have a query or fragment, got {self.base!r}")
+            raise UsageError(f"the URL base must not have a query or fragment, got {self.base!r}", option="url_base")
         if self.aws_presigned:
             self.s3_location()  # raises UsageError when not an S3 URL
 
@@ -100,8 +100,9 @@ class UrlBase:
             bucket, _, rest = path.partition("/")
             return bucket, match["region"], rest.strip("/")
         raise UsageError(
-            f"--aws-presigned needs --url-base of the form https://BUCKET.s3.REGION.amazonaws.com[/PREFIX] "
-            f"(or https://s3.REGION.amazonaws.com/BUCKET[/PREFIX]), got {self.base!r}"
+            f"presigned S3 URLs need a URL base of the form https://BUCKET.s3.REGION.amazonaws.com[/PREFIX] "
+            f"(or https://s3.REGION.amazonaws.com/BUCKET[/PREFIX]), got {self.base!r}",
+            option=("aws_presigned", "url_base"),
         )
 
     def url(self, key: str) -> str:
@@ -155,17 +156,10 @@ class JobFile:
     sha256: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise UsageError("job file name is empty")
-        if not isinstance(self.version, str) or not self.version:
-            raise UsageError(f"{self.name}: file version is empty (give --file-version / --version)")
-        problem = check_url(self.url)
-        if problem:
-            raise UsageError(f"{self.name}: URL {problem}")
-        if self.size is not None and (not isinstance(self.size, int) or self.size < 0):
-            raise UsageError(f"{self.name}: size must be a non-negative integer")
-        if self.sha256 is not None and not _SHA256_RE.match(self.sha256):
-            raise UsageError(f"{self.name}: sha256 must be 64 lowercase hex digits")
+        # The validator's own rules (FILE_TABLE), so a document we write always passes the check.
+        problems = list(check_object(FILE_TABLE, self.to_dict(), "", _Scope()))
+        if problems:
+            raise UsageError(f"job file {self.name!r}: {problems[0]}")
 
     def to_dict(self, include_integrity: bool = True) -> dict:
         out: dict[str, Any] = {
@@ -188,18 +182,9 @@ class JobDocument:
     include_integrity: bool = True
 
     def __post_init__(self) -> None:
-        if self.operation not in OPERATIONS:
-            raise UsageError(f"operation must be one of {', '.join(OPERATIONS)}, not {self.operation!r}")
-        if not self.files:
-            raise UsageError(f"{self.operation} job document has no files")
-        if self.operation == OPERATION_FOTA and len(self.files) > MAX_FOTA_FILES:
-            raise UsageError(
-                f"a FOTA job carries one package or a minimal-system pair, not {len(self.files)} files"
-            )
-        names = [f.name for f in self.files]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise UsageError(f"file {dupes[0]!r} appears twice in the job document")
+        problems = validate_job_document(self.to_json())
+        if problems:
+            raise UsageError("invalid job document: " + "; ".join(str(p) for p in problems))
 
     def to_json(self) -> list:
         return [{"operation": self.operation, "files": [f.to_dict(self.include_integrity) for f in self.files]}]
@@ -239,7 +224,7 @@ class PackageFile:
 def order_packages(packages: Sequence[PackageFile]) -> list[tuple[PackageFile, Any]]:
     """Packages in ``url1``, ``url2`` order, checked: one full/delta, or stage1 + stage2."""
     if not packages:
-        raise UsageError("no package given: otapack job PACKAGE... (or --check JOB.json)")
+        raise UsageError("no package given", option="packages")
     parsed = [(p, p.package) for p in packages]  # each parsed once
     kinds = [pkg.header.kind for _, pkg in parsed]
     if len(parsed) == 1:
@@ -277,11 +262,11 @@ def fota_document(
         versions = {pkg.header.target_version for _, pkg in ordered if pkg.header.target_version}
         if not versions:
             names = ", ".join(p.name for p, _ in ordered)
-            raise UsageError(f"{names}: no target version in the package header; give --file-version")
+            raise UsageError(f"{names}: no target version in the package header; give the file version", option="file_version")
         if len(versions) > 1:
             raise UsageError(
                 "the two stages declare different target versions "
-                f"({', '.join(sorted(versions))}); give --file-version"
+                f"({', '.join(sorted(versions))}); give the file version", option="file_version"
             )
         file_version = versions.pop()
     files = []
@@ -323,111 +308,163 @@ def _check_device_path(name: str) -> str | None:
     return None
 
 
+@dataclass
+class _Scope:
+    """What the rules of one ``$[i]`` entry see besides the value: the
+    entry's operation and what earlier files named."""
+
+    operation: Any = None
+    file_index: int = 0
+    names: dict = field(default_factory=dict)
+    first_version: str | None = None
+
+
+#: A key's rule: (value, its JSON path, scope) -> its problems.
+Check = Callable[[Any, str, _Scope], Iterable[Problem]]
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of a job-document object and how its value is checked.
+
+    ``json_type`` is checked first (a wrong type is the only problem
+    reported).  Then ``check``: with a ``message`` it is a predicate
+    ``check(value) -> bool`` and ``message`` (``{value!r}`` filled in) is the
+    problem; without one it yields the problems itself."""
+
+    name: str
+    json_type: type | None
+    required: bool
+    check: Callable | None = None
+    message: str = ""
+
+    def problems(self, value: Any, path: str, scope: _Scope) -> Iterator[Problem]:
+        if self.json_type is not None and (not isinstance(value, self.json_type) or isinstance(value, bool)):
+            yield Problem(path, f"must be {_JSON_ARTICLES[self.json_type]}, not {_json_type(value)}")
+        elif self.message:
+            if not self.check(value):
+                yield Problem(path, self.message.format(value=value))
+        elif self.check is not None:
+            yield from self.check(value, path, scope)
+
+
+_JSON_ARTICLES = {str: "a string", list: "a list", dict: "an object"}
+
+
+def _child(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def check_object(table: Sequence[Key], obj: dict, path: str, scope: _Scope) -> Iterator[Problem]:
+    """Unknown keys, then missing required keys, then each present key's rules, in table order."""
+    known = ", ".join(k.name for k in table)
+    names = {k.name for k in table}
+    for key in obj:
+        if key not in names:
+            yield Problem(path, f"unknown key {key!r} (expected {known})")
+    for k in table:
+        if k.required and k.name not in obj:
+            yield Problem(path, f"missing key {k.name!r}")
+    for k in table:
+        if k.name in obj:
+            yield from k.problems(obj[k.name], _child(path, k.name), scope)
+
+
+def _url(value: Any, path: str, scope: _Scope) -> Iterator[Problem]:
+    reason = check_url(value)
+    if reason:
+        yield Problem(path, reason)
+
+
+def _nested(table: Sequence[Key]) -> Check:
+    return lambda value, path, scope: check_object(table, value, path, scope)
+
+
+def _file_name(name: str, path: str, scope: _Scope) -> Iterator[Problem]:
+    if not name:
+        yield Problem(path, "is empty")
+        return
+    if name in scope.names:
+        yield Problem(path, f"{name!r} already named by files[{scope.names[name]}]")
+    scope.names.setdefault(name, scope.file_index)
+    if scope.operation == OPERATION_APP:
+        reason = _check_device_path(name)
+        if reason:
+            yield Problem(path, reason)
+
+
+def _file_version(version: str, path: str, scope: _Scope) -> Iterator[Problem]:
+    if not version:
+        yield Problem(path, "is empty")
+    elif scope.first_version is None:
+        scope.first_version = version
+    elif version != scope.first_version:
+        yield Problem(path, f"{version!r} differs from files[0] ({scope.first_version!r}); "
+                            "the device compares only files[0]")
+
+
+def _operation(operation: str, path: str, scope: _Scope) -> Iterator[Problem]:
+    if operation not in OPERATIONS:
+        yield Problem(path, f"{operation!r} is not one of {', '.join(OPERATIONS)}")
+
+
+def _files(files: list, path: str, scope: _Scope) -> Iterator[Problem]:
+    if not files:
+        yield Problem(path, "is empty: the job names no file")
+        return
+    if scope.operation == OPERATION_FOTA and len(files) > MAX_FOTA_FILES:
+        yield Problem(path, f"FOTA takes one package or a minimal-system pair (url1, url2), not {len(files)} files")
+    for index, item in enumerate(files):
+        scope.file_index = index
+        where = f"{path}[{index}]"
+        if not isinstance(item, dict):
+            yield Problem(where, f"must be an object, not {_json_type(item)}")
+        else:
+            yield from check_object(FILE_TABLE, item, where, scope)
+
+
+#: ``fileSource``: where the device downloads the file.
+SOURCE_TABLE = (Key("url", None, True, _url),)
+#: One ``files`` entry: the seed's keys in its order (JSON output keeps it), then the optional integrity extras.
+FILE_TABLE = (
+    Key("fileName", str, True, _file_name),
+    Key("fileVersion", str, True, _file_version),
+    Key("fileSource", dict, True, _nested(SOURCE_TABLE)),
+    Key("fileSize", None, False, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "must be a non-negative integer, not {value!r}"),
+    Key("fileSha256", None, False, lambda v: isinstance(v, str) and bool(_SHA256_RE.match(v)),
+        "must be 64 lowercase hex digits"),
+)
+#: One ``$[i]`` entry.
+ENTRY_TABLE = (
+    Key("operation", str, True, _operation),
+    Key("files", list, True, _files),
+)
+FILE_KEYS = tuple(k.name for k in FILE_TABLE if k.required)
+INTEGRITY_KEYS = tuple(k.name for k in FILE_TABLE if not k.required)
+
+
 def validate_job_document(document: Any, *, size: int | None = None) -> list[Problem]:
     """Every problem of a parsed job document (empty list: valid)."""
     problems: list[Problem] = []
-
-    def bad(path: str, message: str) -> None:
-        problems.append(Problem(path, message))
-
     if size is not None and size > AWS_JOB_DOCUMENT_LIMIT:
-        bad("", f"document is {size} bytes; AWS IoT accepts job documents up to {AWS_JOB_DOCUMENT_LIMIT}")
+        problems.append(Problem("", f"document is {size} bytes; AWS IoT accepts job documents up to "
+                                    f"{AWS_JOB_DOCUMENT_LIMIT}"))
     if not isinstance(document, list):
-        bad("$", f"must be a list of operations (the device reads jobDocument[0]), not {_json_type(document)}")
+        problems.append(Problem("$", f"must be a list of operations (the device reads jobDocument[0]), "
+                                     f"not {_json_type(document)}"))
         return problems
     if not document:
-        bad("$", "empty list: the device reads jobDocument[0]")
+        problems.append(Problem("$", "empty list: the device reads jobDocument[0]"))
         return problems
     if len(document) > 1:
-        bad("$", f"{len(document)} entries; the device reads only jobDocument[0]")
+        problems.append(Problem("$", f"{len(document)} entries; the device reads only jobDocument[0]"))
     for index, entry in enumerate(document):
         where = f"$[{index}]"
         if not isinstance(entry, dict):
-            bad(where, f"must be an object, not {_json_type(entry)}")
+            problems.append(Problem(where, f"must be an object, not {_json_type(entry)}"))
             continue
-        for key in entry:
-            if key not in ("operation", "files"):
-                bad(where, f"unknown key {key!r} (expected operation, files)")
-        operation = entry.get("operation")
-        if "operation" not in entry:
-            bad(where, "missing key 'operation'")
-        elif not isinstance(operation, str):
-            bad(f"{where}.operation", f"must be a string, not {_json_type(operation)}")
-        elif operation not in OPERATIONS:
-            bad(f"{where}.operation", f"{operation!r} is not one of {', '.join(OPERATIONS)}")
-        if "files" not in entry:
-            bad(where, "missing key 'files'")
-            continue
-        files = entry["files"]
-        if not isinstance(files, list):
-            bad(f"{where}.files", f"must be a list, not {_json_type(files)}")
-            continue
-        if not files:
-            bad(f"{where}.files", "is empty: the job names no file")
-            continue
-        if operation == OPERATION_FOTA and len(files) > MAX_FOTA_FILES:
-            bad(f"{where}.files", f"FOTA takes one package or a minimal-system pair (url1, url2), "
-                                  f"not {len(files)} files")
-        names: dict[str, int] = {}
-        first_version = None
-        for findex, item in enumerate(files):
-            fw = f"{where}.files[{findex}]"
-            if not isinstance(item, dict):
-                bad(fw, f"must be an object, not {_json_type(item)}")
-                continue
-            for key in item:
-                if key not in FILE_KEYS + INTEGRITY_KEYS:
-                    bad(fw, f"unknown key {key!r} (expected {', '.join(FILE_KEYS + INTEGRITY_KEYS)})")
-            for key in FILE_KEYS:
-                if key not in item:
-                    bad(fw, f"missing key {key!r}")
-            name = item.get("fileName")
-            if "fileName" in item:
-                if not isinstance(name, str):
-                    bad(f"{fw}.fileName", f"must be a string, not {_json_type(name)}")
-                elif not name:
-                    bad(f"{fw}.fileName", "is empty")
-                else:
-                    if name in names:
-                        bad(f"{fw}.fileName", f"{name!r} already named by files[{names[name]}]")
-                    names.setdefault(name, findex)
-                    if operation == OPERATION_APP:
-                        reason = _check_device_path(name)
-                        if reason:
-                            bad(f"{fw}.fileName", reason)
-            version = item.get("fileVersion")
-            if "fileVersion" in item:
-                if not isinstance(version, str):
-                    bad(f"{fw}.fileVersion", f"must be a string, not {_json_type(version)}")
-                elif not version:
-                    bad(f"{fw}.fileVersion", "is empty")
-                elif first_version is None:
-                    first_version = version
-                elif version != first_version:
-                    bad(f"{fw}.fileVersion", f"{version!r} differs from files[0] ({first_version!r}); "
-                                             "the device compares only files[0]")
-            if "fileSource" in item:
-                source = item["fileSource"]
-                if not isinstance(source, dict):
-                    bad(f"{fw}.fileSource", f"must be an object, not {_json_type(source)}")
-                else:
-                    for key in source:
-                        if key != "url":
-                            bad(f"{fw}.fileSource", f"unknown key {key!r} (expected url)")
-                    if "url" not in source:
-                        bad(f"{fw}.fileSource", "missing key 'url'")
-                    else:
-                        reason = check_url(source["url"])
-                        if reason:
-                            bad(f"{fw}.fileSource.url", reason)
-            if "fileSize" in item:
-                value = item["fileSize"]
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    bad(f"{fw}.fileSize", f"must be a non-negative integer, not {value!r}")
-            if "fileSha256" in item:
-                value = item["fileSha256"]
-                if not isinstance(value, str) or not _SHA256_RE.match(value):
-                    bad(f"{fw}.fileSha256", "must be 64 lowercase hex digits")
+        problems += check_object(ENTRY_TABLE, entry, where, _Scope(operation=entry.get("operation")))
     return problems
 
 

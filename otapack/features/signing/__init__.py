@@ -42,12 +42,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from otapack.errors import InputError, SignatureError, UsageError
 from otapack.core.fileio import read_input, write_atomic
 from otapack.core.formats import package as fmt
+from otapack.core.formats.wire_numbers import KEY_ID_SIZE, SHA256_SIZE as DIGEST_SIZE, SIGNATURE_ALGORITHM_SIZE
 from otapack.core.container import Package, read_package, seal
 
-DIGEST_SIZE = 32
-KEY_ID_SIZE = 8
 #: Algorithm byte + key id: the part of a record before the signature.
-RECORD_PREFIX_SIZE = 1 + KEY_ID_SIZE
+RECORD_PREFIX_SIZE = SIGNATURE_ALGORITHM_SIZE + KEY_ID_SIZE
 #: Environment variable holding the passphrase of an encrypted private key.
 PASSWORD_ENV = "OTAPACK_KEY_PASSWORD"
 
@@ -432,7 +431,8 @@ def insert_signature(package, slot: bytes, *, replace: bool = False) -> bytes:
     if parsed.signature_slot and not replace:
         raise UsageError(
             f"package is already signed ({len(parsed.signature_slot)}-byte signature slot); "
-            "pass --replace to replace the signature"
+            "replacing the signature must be asked for explicitly",
+            option="replace",
         )
     return seal(parsed.body, slot)
 
@@ -454,3 +454,17 @@ def attach_signature(package: bytes, signature: bytes, public: PublicKey, *, rep
     except SignatureError as exc:
         raise SignatureError(f"external signature rejected: {exc} (was it made over `otapack digest` output?)") from None
     return insert_signature(parsed, slot, replace=replace)
+
+
+@dataclass(frozen=True)
+class SigningOptions:
+    """How a builder signs its packages: with ``key``, or not at all (None)."""
+
+    key: PrivateKey | None = None
+
+    def sign(self, package: bytes) -> bytes:
+        return package if self.key is None else sign_package(package, self.key)
+
+    def signature_check(self) -> Callable[[bytes, bytes], str] | None:
+        """The ``DeviceOptions.signature_check`` of a device that trusts this key (None: unsigned)."""
+        return None if self.key is None else make_signature_check([self.key.public])

@@ -1,0 +1,203 @@
+"""Every wire number of package format v1 and delta-v1, defined once.
+
+Standard library only, with no imports from otapack, so that all of these
+can use it: the construct declarations (``package.py``, ``delta.py``), the
+codec registry, the builder's limit checks, the stdlib-only device restore
+(``otapack.core.restore``), and the generator of the C library's header
+(``gen_c_header`` -> ``device/include/ota_wire.h``).  The restore keeps its
+own field-by-field reader; only the numbers are shared.  A test checks that
+no other module under ``otapack/`` defines any of them again.
+
+Field layouts are ordered ``(name, size)`` tables; offsets are derived from
+them, so an offset and its size cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Field(NamedTuple):
+    offset: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        return self.offset + self.size
+
+
+def _layout(fields: tuple[tuple[str, int], ...], start: int = 0) -> dict[str, Field]:
+    out, offset = {}, start
+    for name, size in fields:
+        out[name] = Field(offset, size)
+        offset += size
+    return out
+
+
+# ------------------------------------------------------------ package v1
+
+MAGIC = b"OTAP"
+TRAILER_MAGIC = b"OTAF"
+FORMAT_VERSION = 1
+#: Format versions the readers dispatch on; any other is UnsupportedVersionError.
+SUPPORTED_VERSIONS = (1,)
+
+#: Package kinds.  Minimal-system stages are two chained packages.
+KINDS = {"full": 1, "delta": 2, "minimal-stage1": 3, "minimal-stage2": 4}
+
+#: Partition operations.  ``keep`` carries only the hash the partition must
+#: already have; ``skip`` documents a partition left alone.
+OPERATIONS = {"keep": 0, "replace": 1, "delta": 2, "skip": 3}
+#: Which operations carry a source image ref, a target image ref, a payload.
+HAS_SOURCE = ("delta",)
+HAS_TARGET = ("keep", "replace", "delta")
+HAS_PAYLOAD = ("replace", "delta")
+
+#: Payload codecs (the implementations are in otapack.core.codecs).
+CODEC_IDS = {"none": 0, "lzma2": 1}
+
+#: Why the builder chose the operation; shown by ``info``.
+REASONS = {
+    "unchanged": 0,  # identical in old and new
+    "policy-keep": 1,  # layout says keep (checked, never written)
+    "policy-full": 2,  # layout/type says full (file systems)
+    "delta-smaller": 3,  # patch smaller than the compressed full payload
+    "full-smaller": 4,  # delta tried, full payload was not larger
+    "full-package": 5,  # a full package carries everything in full
+    "policy-skip": 6,  # layout says never touch
+    "no-source": 7,  # no old partition to patch against (new or resized slot)
+}
+
+#: Header extension tags: critical data later features add without a new
+#: format version.  A device must reject a tag it does not know.
+EXTENSION_TAGS = {
+    "chain-prev-state": 1,  # SHA-256 of the flash state this package starts from
+    "chain-next-package": 2,  # SHA-256 digest of the package that must follow
+    "budget": 3,  # flash budget figures of a minimal-system stage
+    "hardware-id": 4,  # hardware/board identifier the package binds to
+    "layout-digest": 5,  # SHA-256 of the partition layout it was built for
+    "image-source": 6,  # how the builder found the partitions (informational)
+}
+#: Extensions whose value is ASCII text (shown as text by ``info``).
+TEXT_EXTENSIONS = frozenset({"hardware-id", "image-source"})
+
+#: Signature algorithms in the signature slot.
+SIGNATURE_ALGORITHMS = {"ed25519": 1, "ecdsa-p256": 2}
+
+#: Preamble and fixed header fields, in wire order (all little-endian).
+PREAMBLE_FIELDS = (("magic", len(MAGIC)), ("format_version", 2))
+HEADER_FIELDS = (
+    ("kind", 1),
+    ("flags", 1),  # reserved, 0 in v1
+    ("header_length", 4),  # end of the partition table = first payload byte
+    ("body_length", 4),  # end of the payloads = start of the signature slot
+    ("security_counter", 4),
+    ("build_time", 8),
+    ("ram_required", 4),
+    ("scratch_flash", 4),
+    ("lzma_dict_size", 4),
+    ("erase_block", 4),
+)
+#: Offset and size of every fixed field, from the start of the file.
+FIXED = _layout(PREAMBLE_FIELDS + HEADER_FIELDS)
+PREAMBLE_SIZE = sum(size for _, size in PREAMBLE_FIELDS)
+FIXED_HEADER_SIZE = sum(size for _, size in PREAMBLE_FIELDS + HEADER_FIELDS)
+#: Strings after the fixed fields, in wire order, each u8 length + ASCII.
+HEADER_STRINGS = ("model", "source_version", "target_version", "tool_version")
+
+#: Length prefix of every string (u8), count of extensions and of partitions (u8).
+STRING_LENGTH_SIZE = 1
+COUNT_SIZE = 1
+EXTENSION_TAG_SIZE = 1
+EXTENSION_LENGTH_SIZE = 2
+SHA256_SIZE = 32
+
+# ------------------------------------------------------------ extension values
+# (docs/formats/package-v1.md, "Extension values")
+
+#: Domain prefix of the flash-state digest, so it can never equal another SHA-256 otapack writes.
+STATE_DIGEST_PREFIX = b"otapack-flash-state-v1\0"
+#: Version byte of the ``budget`` value.
+BUDGET_VERSION = 1
+#: Budget figures are u32; larger values are stored as this.
+BUDGET_FIELD_MAX = 0xFFFFFFFF
+
+#: A partition entry: name (string), then these, then the optional groups.
+ENTRY_FIELDS = (("address", 4), ("operation", 1), ("codec", 1), ("reason", 1))
+#: ``source`` (HAS_SOURCE) and ``target`` (HAS_TARGET) image refs.
+IMAGE_REF_FIELDS = (("size", 4), ("sha256", SHA256_SIZE))
+#: ``payload`` (HAS_PAYLOAD).
+PAYLOAD_FIELDS = (("offset", 4), ("length", 4), ("uncompressed_length", 4))
+#: Offsets within each group (the entry's: from the end of its name).
+ENTRY = _layout(ENTRY_FIELDS)
+IMAGE_REF = _layout(IMAGE_REF_FIELDS)
+PAYLOAD = _layout(PAYLOAD_FIELDS)
+
+#: The trailer, found from the end of the file.
+TRAILER_FIELDS = (
+    ("signature_length", 2),
+    ("total_length", 4),
+    ("body_sha256", SHA256_SIZE),
+    ("crc32", 4),  # over every byte of the file before this field
+    ("magic", len(TRAILER_MAGIC)),
+)
+#: Offset and size of every trailer field, from the start of the trailer.
+TRAILER = _layout(TRAILER_FIELDS)
+TRAILER_SIZE = sum(size for _, size in TRAILER_FIELDS)
+#: Bytes of the trailer after the CRC-covered region (the CRC and the magic).
+TRAILER_CRC_TAIL = TRAILER_SIZE - TRAILER["crc32"].offset
+
+#: Signature record in the slot: algorithm (u8), key id, then the signature.
+SIGNATURE_ALGORITHM_SIZE = 1
+KEY_ID_SIZE = 8
+
+#: Hard limits every reader enforces before it allocates; the builder refuses
+#: to write anything beyond them.
+MAX_HEADER_LENGTH = 64 * 1024  # the device buffers the whole header
+MAX_SIGNATURE_LENGTH = 1024
+MAX_STRING_LENGTH = (1 << 8 * STRING_LENGTH_SIZE) - 1
+MAX_PARTITION_NAME_LENGTH = MAX_STRING_LENGTH
+MAX_PARTITIONS = (1 << 8 * COUNT_SIZE) - 1
+MAX_EXTENSIONS = (1 << 8 * COUNT_SIZE) - 1
+MAX_EXTENSION_LENGTH = (1 << 8 * EXTENSION_LENGTH_SIZE) - 1
+#: Sizes, offsets and addresses are u32; the whole package too.
+MAX_U32 = (1 << 32) - 1
+MAX_PACKAGE_LENGTH = MAX_U32
+#: Dictionary sizes a builder writes into ``lzma_dict_size``.
+MIN_LZMA_DICT = 4096
+MAX_LZMA_DICT = 64 << 20
+
+# -------------------------------------------------------------- delta v1
+
+#: How each window's diff bytes are stored.  The builder keeps the smaller
+#: after compression: zero-run coding wins on sparse diffs (small edits),
+#: raw bytes on dense ones whose periodic pointer deltas LZMA's repeat
+#: matches exploit.
+DIFF_CODINGS = {"raw": 0, "zero-run": 1}
+
+#: Window bounds a stream header may declare: they bound the device's
+#: extra buffer and tuple array.  >= 2 tuples: a leading bare seek shares
+#: its window with a tuple that writes.
+MIN_WINDOW_SIZE = 1
+MAX_WINDOW_SIZE = 1 << 20
+MIN_WINDOW_TUPLES = 2
+MAX_WINDOW_TUPLES = 1 << 16
+#: Largest partition a patch addresses, and the largest |seek|: the device's
+#: fields are 32-bit.
+MAX_PARTITION_SIZE = MAX_U32
+MAX_SEEK = MAX_U32
+
+#: Varints are canonical unsigned LEB128 of at most 64 bits.
+VARINT_MAX_VALUE = (1 << 64) - 1
+VARINT_MAX_BYTES = 10  # ceil(64 / 7)
+
+#: Stream bound: header (three varints, far below 32 bytes), then per output
+#: byte at most one tuple of three 5-byte varints plus the byte itself.
+STREAM_BOUND_BASE = 32
+STREAM_BOUND_PER_BYTE = 16
+
+
+def max_stream_length(target_size: int) -> int:
+    """Upper bound of a valid delta-v1 stream for a ``target_size``-byte
+    target; a declared ``uncompressed_length`` above it is refused (bomb)."""
+    return STREAM_BOUND_BASE + STREAM_BOUND_PER_BYTE * (target_size + 1)

@@ -1,0 +1,94 @@
+"""The vocabulary of the restore's report: check status, check, check spec.
+
+The table of checks itself (``CHECKS``, in the device's order) is in
+``otapack.core.restore.engine``, beside the functions it names.  Standard
+library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable
+
+from otapack.errors import OtapackError
+from otapack.core.restore import wire
+
+
+class CheckStatus(str, Enum):
+    """Outcome of one check; the value is what JSON and the CLI show."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    SKIPPED = "skipped"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass
+class Check:
+    """One reported check.  ``status`` is always a CheckStatus: a string is
+    converted on assignment, so a misspelt status is an error, not a row."""
+
+    name: str
+    status: CheckStatus
+    detail: str = ""
+
+    def __setattr__(self, key, value):
+        if key == "status":
+            value = CheckStatus(value)
+        super().__setattr__(key, value)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "status": self.status.value, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One row of the restore's check table.
+
+    ``run`` is called as ``run(restore, state, check)``, or with the table
+    entry as a fourth argument when ``per_partition`` (reported as
+    ``NAME:PARTITION`` for every partition that carries a payload).
+    ``can_disable``: whether a caller may switch the check off
+    (``DeviceOptions.skip_checks``); ``why`` says why it may or may not.
+    """
+
+    name: str
+    run: Callable
+    why: str
+    per_partition: bool = False
+    can_disable: bool = False
+
+    @property
+    def label(self) -> str:
+        """The name as docs/verifier.md writes it."""
+        return f"{self.name}:NAME" if self.per_partition else self.name
+
+
+@dataclass
+class RestoreResult:
+    checks: list[Check] = field(default_factory=list)
+    error: OtapackError | None = None
+    ram_peak: int = 0
+    ram_declared: int = 0
+    package_bytes_read: int = 0
+    blocks_erased: int = 0
+    bytes_written: int = 0
+    decompress_calls: int = 0
+    header: wire.Header | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        return {
+            "result": CheckStatus.PASS.value if self.ok else CheckStatus.FAIL.value,
+            "error": str(self.error) if self.error else None,
+            "checks": [c.to_dict() for c in self.checks],
+            "ram": {"peak": self.ram_peak, "declared": self.ram_declared},
+            "package_bytes_read": self.package_bytes_read,
+            "flash": {"blocks_erased": self.blocks_erased, "bytes_written": self.bytes_written},
+        }

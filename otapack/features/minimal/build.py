@@ -1,0 +1,150 @@
+"""Building the two chained stages of a minimal-system upgrade."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from otapack.core.build import (
+    PackageOptions, PlannedPartition, check_sizes, check_structure, finish_package, keep_partition, map_partitions,
+    plan_delta_partition, plan_full_partition, skip_partition,
+)
+from otapack.core.container import read_package
+from otapack.core.model import FirmwareImage, Partition, Policy
+from otapack.features.minimal.budget import StageFigures, budget_error
+from otapack.features.minimal.config import MinimalConfig
+from otapack.features.minimal.state import coverage, install_minimal, prev_state
+
+#: Extension order in a stage's header.
+EXTENSION_ORDER = ("chain-prev-state", "chain-next-package", "budget")
+
+
+@dataclass
+class MinimalResult:
+    stage1: bytes
+    stage2: bytes
+    figures: tuple[StageFigures, StageFigures]
+    intermediate: FirmwareImage
+    config: MinimalConfig
+
+    @property
+    def fits(self) -> bool:
+        return all(f.fits for f in self.figures)
+
+    def to_dict(self) -> dict:
+        s1, s2 = read_package(self.stage1), read_package(self.stage2)
+        return {
+            "minimal_partition": self.config.partition,
+            "stages": [f.to_dict() for f in self.figures],
+            "chain": {
+                "stage1_prev_state": s1.header.extension("chain-prev-state")[:32].hex(),
+                "stage1_next_package": s1.header.extension("chain-next-package").hex(),
+                "stage2_prev_state": s2.header.extension("chain-prev-state")[:32].hex(),
+                "stage2_body_sha256": s2.body_sha256.hex(),
+            },
+            "download_total": len(self.stage1) + len(self.stage2),
+            "fits": self.fits,
+        }
+
+    def check_budget(self) -> None:
+        """BudgetError for the first stage that misses its phase's download area."""
+        for f in self.figures:
+            if not f.fits:
+                raise budget_error(f, self.config)
+
+
+def _finish(kind: str, stage: int, planned: list[PlannedPartition], opts: PackageOptions, extensions: list,
+            erase_block: int, budget: int, area: str) -> tuple[bytes, StageFigures]:
+    """Assemble twice: the budget extension has a fixed size, so the package
+    length found with a placeholder is the final one."""
+    ops = {p.record.name: p.record.operation for p in planned}
+    cands = {p.record.name: {k: v for k, v in p.candidates.items() if k != "full-estimate"}
+             for p in planned if len(p.candidates) > 1}
+    placeholder = StageFigures(stage, 0, 0, erase_block, budget, area, ops, cands)
+
+    def build(fig: StageFigures) -> bytes:
+        exts = tuple(sorted(extensions + [("budget", fig.extension())], key=lambda e: EXTENSION_ORDER.index(e[0])))
+        return finish_package("delta", planned, replace(opts, kind=kind, extensions=exts), erase_block)
+
+    first = build(placeholder)
+    scratch = read_package(first, check_digest=False).header.scratch_flash
+    figures = replace(placeholder, package_bytes=len(first), scratch_flash=scratch)
+    package = build(figures)
+    assert len(package) == len(first)
+    return package, figures
+
+
+def _as_full(planned: PlannedPartition, new: Partition, opts: PackageOptions) -> PlannedPartition:
+    full = plan_full_partition(replace(new, policy=Policy.FULL), opts)
+    candidates = dict(planned.candidates, full=len(full.payload))
+    return replace(full, record=replace(full.record, reason="full-smaller"), candidates=candidates)
+
+
+def _within_budget(make: Callable[[list[PlannedPartition]], tuple[bytes, StageFigures]],
+                   planned: list[PlannedPartition], news: dict[str, Partition], opts: PackageOptions):
+    """Per partition, delta or full by size; if the stage then misses its
+    budget because delta partitions need staging, carry them in full."""
+    package, figures = make(planned)
+    if figures.fits or not any(p.record.operation == "delta" for p in planned):
+        return package, figures
+    alt = [_as_full(p, news[p.record.name], opts) if p.record.operation == "delta" else p for p in planned]
+    package2, figures2 = make(alt)
+    if figures2.flash_needed < figures.flash_needed:
+        moved = tuple(p.record.name for p in planned if p.record.operation == "delta")
+        return package2, replace(figures2, fallback=moved)
+    return package, figures
+
+
+def build_minimal(old: FirmwareImage, new: FirmwareImage, mini: bytes, config: MinimalConfig,
+                  opts: PackageOptions = PackageOptions(), *, check_budget: bool = True) -> MinimalResult:
+    """Both stages (stage 2 first: stage 1 names its digest); BudgetError when a stage does not fit."""
+    check_sizes(old)
+    check_sizes(new)
+    check_structure(old, new)
+    config.check(new)
+    inter = install_minimal(old, mini, config.partition)
+    eb = new.erase_block
+    dead1, dead = set(config.area_names(1)), set(config.area_names(1)) | set(config.area_names(2))
+
+    # Stage 2: from the intermediate state to NEW.
+    def plan2(p: Partition) -> PlannedPartition:
+        if p.policy is Policy.SKIP:
+            return skip_partition(p)
+        if p.name in dead:  # its content was destroyed by a download
+            planned = plan_full_partition(replace(p, policy=Policy.FULL), opts)
+            return replace(planned, record=replace(planned.record, reason="no-source"))
+        if p.policy is Policy.FULL:  # file systems travel in full (the seed)
+            planned = plan_full_partition(p, opts)
+            return replace(planned, record=replace(planned.record, reason="policy-full"))
+        return plan_delta_partition(inter.get(p.name), p, opts)
+
+    # NEW's policies decide what stage 2 replaces or skips, so they decide what its start state covers.
+    prev2 = prev_state(inter, coverage(new, config, 2))
+    budget2, area2 = config.budget(2, new), config.describe_area(2)
+    news = {p.name: p for p in new.partitions}
+    stage2, fig2 = _within_budget(
+        lambda planned: _finish("minimal-stage2", 2, planned, opts, [("chain-prev-state", prev2)], eb,
+                                budget2, area2),
+        map_partitions(plan2, list(new.partitions), opts.jobs), news, opts)
+    next_digest = read_package(stage2).body_sha256
+
+    # Stage 1: from OLD to the intermediate state; everything else kept or skipped.
+    def plan1(p: Partition) -> PlannedPartition:
+        if p.name == config.partition:
+            return plan_delta_partition(p, inter.get(p.name), opts)
+        if p.policy in (Policy.SKIP, Policy.FULL) or p.name in dead1:
+            return skip_partition(p)
+        return keep_partition(p, "unchanged")
+
+    prev1 = prev_state(old, coverage(old, config, 1))
+    budget1, area1 = config.budget(1, new), config.describe_area(1)
+    inter_parts = {p.name: p for p in inter.partitions}
+    stage1, fig1 = _within_budget(
+        lambda planned: _finish("minimal-stage1", 1, planned, opts,
+                                [("chain-prev-state", prev1), ("chain-next-package", next_digest)], eb,
+                                budget1, area1),
+        map_partitions(plan1, list(old.partitions), opts.jobs), inter_parts, opts)
+    result = MinimalResult(stage1, stage2, (fig1, fig2), inter, config)
+    if check_budget:
+        result.check_budget()
+    return result
