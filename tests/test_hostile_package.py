@@ -5,7 +5,9 @@ field at 0 / 1 / off-by-one / 2^31-1 / 2^31 / 2^32-2 / 2^32-1, unknown
 kinds, operations, codecs, extension tags and versions, A5 trailing data,
 A8 wrong base image (one flipped byte included: refused at ``precondition``
 before the first flash write), A9 wrong model, rollback, another partition
-layout.  Each case pins the error class, its exit code and the exact message,
+layout, A11 bounded work and resources (tuples per output byte, dictionary
+and erase-block limits, the LZMA model of every chunk, a window's extra
+bytes against the declared RAM, scratch flash, host memory).  Each case pins the error class, its exit code and the exact message,
 and the two header readers (construct and the device's stdlib reader) must
 agree on every package built here.
 """
@@ -20,14 +22,14 @@ import pytest
 
 from hostile_builders import (
     CORPUS, MODEL, OLD_FILL, body_of, compare_readers, corpus, delta_package, field_map, field_value, full_package,
-    mutate_bits, sha, single, stream, window, with_field,
+    lzma2_mixed, mutate_bits, sha, single, stream, tuple_flood, window, with_field,
 )
 from otapack import errors
 from otapack.core.build import PackageOptions, build_delta
 from otapack.core.formats.package import TRAILER_SIZE
 from otapack.core.model import FirmwareImage, Partition, PartitionType, Policy
 from otapack.core.container import read_package, seal
-from otapack.core.restore.resources import ram_requirement
+from otapack.core.restore.resources import PayloadRam, fixed_ram, known_ram
 from otapack.core.verify import DeviceOptions, verify_package
 
 OLD = OLD_FILL
@@ -194,10 +196,12 @@ def _expected(pkg: bytes, name: str, value: int):
     R, PL = field_value(pkg, "ram_required"), field_value(pkg, "0.payload_length")
     U = field_value(pkg, "0.uncompressed_length")
     fm = field_map(pkg)
-    floor = ram_requirement(lzma_dict_size=field_value(pkg, "lzma_dict_size"), erase_block=4096,
-                            header_length=H, uses_lzma=True)
-    window_need = ram_requirement(lzma_dict_size=field_value(pkg, "lzma_dict_size"), erase_block=4096,
-                                  header_length=H, uses_lzma=True, window_size=4096, max_window_tuples=16)
+    fixed = fixed_ram(H, 4096)
+    # What the restore prices before the first write: LZMA2 at FAST_TUNING (lc+lp = 3), the
+    # stream header's 16 tuples, the old-read piece.
+    need = known_ram(fixed, PayloadRam(lzma=True, dictionary=min(field_value(pkg, "lzma_dict_size"), U), lclp=3,
+                                       window_tuples=16, delta=True))
+    grid = "is not an LZMA2 dictionary size (2^n or 3*2^(n-1)) within 4096..67108864 bytes"
     E = errors
     if name == "header_length":
         if not 44 <= value <= 65536:
@@ -210,20 +214,26 @@ def _expected(pkg: bytes, name: str, value: int):
     if name == "body_length":
         return E.PackageFormatError, f"header body_length {value} disagrees with the trailer ({B})", "header"
     if name == "ram_required":
-        if value < floor:
-            return E.ResourceLimitError, f"header declares {value} bytes of RAM, the restore needs at least {floor}", "resources"
-        if value < window_need:
+        if value < fixed:
+            return E.ResourceLimitError, f"header declares {value} bytes of RAM, the restore needs at least {fixed}", "resources"
+        if value < need:
             return (E.ResourceLimitError,
-                    f"{P}: patch windows need {window_need} bytes of RAM, the header declares {value}", "resources")
+                    f"{P}: its decoder and patch windows need {need} bytes of RAM, the header declares {value}",
+                    "resources")
+        if value - need < 50:  # window 0's 50 extra bytes: refused before they are buffered
+            return (E.ResourceLimitError, f"{P}: window 0 (output offset 0): 50 extra bytes, the declared RAM "
+                                          f"leaves {value - need} for them", "restore:image")
         return None
     if name == "lzma_dict_size":
-        need = ram_requirement(lzma_dict_size=value, erase_block=4096, header_length=H, uses_lzma=True)
-        if need > R:
-            return E.ResourceLimitError, f"header declares {R} bytes of RAM, the restore needs at least {need}", "resources"
-        return None  # 0, 1, 64 KiB +- 1: liblzma's 4 KiB minimum covers this 150-byte stream
+        return E.PackageFormatError, f"lzma_dict_size {value} {grid}", "resources"
     if name == "erase_block":
         return E.IncompatibleDeviceError, f"package is for {value}-byte erase blocks, device has 4096", "compatibility"
-    if name in ("scratch_flash", "security_counter", "build_time"):
+    if name == "scratch_flash":
+        if value < 4096:  # the staged 150-byte target takes one erase block until commit
+            return (E.ResourceLimitError, f"delta partitions stage 4096 bytes of flash until commit, the header "
+                                          f"declares {value} bytes of scratch flash", "resources")
+        return None
+    if name in ("security_counter", "build_time"):
         return None  # informational without a device counter (see the rollback tests)
     if name == "0.address":
         return (E.IncompatibleDeviceError,
@@ -236,6 +246,10 @@ def _expected(pkg: bytes, name: str, value: int):
     if name == "0.target_size":
         if U > 32 + 16 * (value + 1):
             return E.PackageFormatError, f"{P}: a {U}-byte patch stream is implausible for a {value}-byte target", "table"
+        if value > 4096:  # staged in more erase blocks than the header's scratch flash
+            staged = -(-value // 4096) * 4096
+            return (E.ResourceLimitError, f"delta partitions stage {staged} bytes of flash until commit, the header "
+                                          f"declares 4096 bytes of scratch flash", "resources")
         if value < 150:
             return (E.CorruptPatchError,
                     f"{P}: window 0 (output offset 0): window writes 150 bytes, only {value} left of the target",
@@ -282,7 +296,8 @@ def _expected(pkg: bytes, name: str, value: int):
         return E.PackageFormatError, f"{H - end} unexplained bytes after the partition table (at offset {end})", "header"
     if name == "0.codec":
         if value == 0:
-            return E.PackageFormatError, f"{P}: stored payload is {PL} bytes, {U} declared", "resources"
+            return (E.PackageFormatError, "lzma_dict_size 65536 declared, but no payload uses LZMA2 (must be 0)",
+                    "resources")
         return E.PackageFormatError, f"{P}: unknown codec id {value} (at offset {fm['0.codec'][0]})", "header"
     if name == "0.reason":
         if value <= 7:
@@ -566,3 +581,229 @@ def test_readers_agree_on_random_packages():
         slot = rnd.randbytes(rnd.choice([0, 0, 64, 1024]))
         pkg = seal(body_of(pkg), slot)
         assert compare_readers(pkg)
+
+
+# ------------------------------------------- A11 bounded work and resources
+# (issue 12, items 6 and 7; the limits are listed in docs/verifier.md)
+
+
+def _tracemalloc_peak(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = fn()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_one_byte_tuples_are_refused_after_the_allowance():
+    """A stream of 1-byte tuples (154 s of CPU for a 10 KB delta before the
+    bound) is refused at the first tuple over 64 + one per 16 output bytes:
+    the work done is counted, not timed."""
+    patch = tuple_flood(16384)
+    target = OLD[:1] * 16384
+    pkg = delta_package(OLD, patch, target)
+    report = verify_package(pkg, single(OLD), single(target))
+    # tuple 69 (index 68 of window 0) ends at output 69: 69 - 64 = 5 > 69 // 16 = 4
+    expect(report, errors.CorruptPatchError,
+           f"{P}: window 0 (output offset 0), tuple 68: 69 tuples for 69 output bytes: above the work bound of "
+           f"64 tuples plus one per 16 bytes", "restore:image")
+    assert report.restore.tuples == 69 and report.restore.bytes_written == 0
+    assert report.device.image("image") == OLD
+    from otapack.core.diff import decode_patch
+
+    with pytest.raises(errors.CorruptPatchError, match="above the work bound"):
+        decode_patch(OLD, patch, len(target))  # the reference applier refuses it too
+
+
+@pytest.mark.parametrize("count, ok", [(128, True), (129, False)])
+def test_tuple_work_bound_boundary(count, ok):
+    """8-byte tuples: tuple t ends at output 8t, refused when t - 64 > 8t // 16, i.e. from t = 129."""
+    patch = tuple_flood(count, length=8)
+    target = OLD[:8] * count
+    report = verify_package(delta_package(OLD, patch, target), single(OLD), single(target))
+    if ok:
+        assert report.ok, report.error
+        assert report.restore.tuples == count
+    else:
+        expect(report, errors.CorruptPatchError,
+               f"{P}: window 0 (output offset 0), tuple 128: 129 tuples for 1032 output bytes: above the work "
+               f"bound of 64 tuples plus one per 16 bytes", "restore:image")
+
+
+def test_work_is_linear_in_the_output():
+    """16-byte tuples never reach the bound: the work is one tuple per 16 bytes written."""
+    patch = tuple_flood(4096, length=16)
+    target = OLD[:16] * 4096
+    report = verify_package(delta_package(OLD, patch, target), single(OLD), single(target))
+    assert report.ok, report.error
+    assert report.restore.tuples == len(target) // 16 == 4096
+
+
+@pytest.mark.parametrize("value, ok", [
+    (0, False), (1, False), (4095, False), (4096, True), (6144, True), (8192, True), (100 * 1024, False),
+    (96 * 1024, True), (64 << 20, True), (96 << 20, False), (0x80000000, False), (0xFFFF0000, False),
+])
+def test_lzma_dict_size_on_the_grid_and_in_range(crafted, value, ok):
+    """lzma_dict_size: 2^n or 3*2^(n-1) within 4 KiB..64 MiB, refused before a
+    decoder is sized from it (0xFFFF0000 used to pass and allocate 4 GiB)."""
+    pkg = with_field(crafted, "lzma_dict_size", value)
+    report, peak = _tracemalloc_peak(lambda: verify_package(pkg, single(OLD), single(NEW)))
+    if ok:
+        assert report.ok, report.error
+    else:
+        expect(report, errors.PackageFormatError,
+               f"lzma_dict_size {value} is not an LZMA2 dictionary size (2^n or 3*2^(n-1)) within "
+               f"4096..67108864 bytes", "resources")
+        assert report.restore.decompress_calls == 0 and report.restore.bytes_written == 0
+        assert peak < 1 << 20
+
+
+def test_dictionary_size_without_lzma_payloads_must_be_zero():
+    pkg = full_package(OLD[:300], codec="none", lzma_dict_size=1 << 16)
+    expect(verify_package(pkg, single(OLD)), errors.PackageFormatError,
+           "lzma_dict_size 65536 declared, but no payload uses LZMA2 (must be 0)", "resources")
+    assert verify_package(full_package(OLD[:300], codec="none", lzma_dict_size=0), single(OLD)).ok
+
+
+@pytest.mark.parametrize("block, ok", [(128, False), (256, True), (6144, False), (1 << 18, True), (1 << 19, False)])
+def test_erase_block_limits_on_a_device_of_that_geometry(block, ok):
+    """The device's own geometry matches the package's, yet the resources
+    check holds the header to a power of two within 256 B..256 KiB."""
+    image = FirmwareImage((Partition(NAME_IMAGE, 0, OLD[:300]),), erase_block=block)
+    pkg = full_package(OLD[:300], erase_block=block)
+    report = verify_package(pkg, image, image)
+    if ok:
+        assert report.ok, report.error
+    else:
+        expect(report, errors.PackageFormatError,
+               f"erase block {block} is not a power of two within 256..262144 bytes", "resources")
+        assert report.restore.bytes_written == 0
+
+
+NAME_IMAGE = "image"
+
+
+def test_later_lzma2_chunk_needing_a_larger_model_is_refused():
+    """Priced for its first chunk's lc+lp = 1, a payload whose later chunk
+    sets lc+lp = 4 is refused when that chunk's header is read, before the
+    decoder decodes it (deltas are staged: the live partition is untouched)."""
+    patch = stream(window([(100, 50, 0)], X))
+    payload = lzma2_mixed([(patch[:60], (1, 0, 0)), (patch[60:], (4, 0, 2))])
+    pkg = delta_package(OLD, patch, NEW, payload=payload)
+    report = verify_package(pkg, single(OLD), single(NEW))
+    expect(report, errors.ResourceLimitError,
+           f"{P}: LZMA2 chunk 1 needs the lc+lp=4 model, the payload was priced for lc+lp=1 (its first chunk's)",
+           "restore:image")
+    assert report.device.image("image") == OLD
+    # The other way round decodes: the first chunk's model is the larger one.
+    ok = delta_package(OLD, patch, NEW, payload=lzma2_mixed([(patch[:60], (4, 0, 2)), (patch[60:], (1, 0, 0))]))
+    assert verify_package(ok, single(OLD), single(NEW)).ok
+
+
+def test_invalid_lzma2_properties_byte_is_refused():
+    patch = stream(window([(100, 50, 0)], X))
+    payload = bytearray(lzma2_mixed([(patch, (1, 0, 0))]))
+    assert payload[0] == 0xE0
+    payload[5] = 225  # (pb=5): outside LZMA2's properties
+    report = verify_package(delta_package(OLD, patch, NEW, payload=bytes(payload)), single(OLD))
+    expect(report, errors.PackageFormatError, f"{P}: LZMA2 stream is corrupt (chunk 0: invalid properties byte 0xe1)",
+           "resources")
+
+
+def test_ram_priced_from_the_first_chunk_model():
+    """A declaration sized for lc+lp = 1 does not cover a payload whose
+    first chunk sets lc+lp = 4: refused at resources, before any write."""
+    patch = stream(window([(100, 50, 0)], X))
+    fixed = fixed_ram(field_value(delta_package(OLD, patch, NEW), "header_length"), 4096)
+    small = known_ram(fixed, PayloadRam(lzma=True, dictionary=len(patch), lclp=1, window_tuples=16, delta=True)) + 50
+    fits = delta_package(OLD, patch, NEW, payload=lzma2_mixed([(patch, (1, 0, 0))]), ram_required=small)
+    assert verify_package(fits, single(OLD), single(NEW)).ok
+    big = delta_package(OLD, patch, NEW, payload=lzma2_mixed([(patch, (4, 0, 2))]), ram_required=small)
+    need = known_ram(fixed, PayloadRam(lzma=True, dictionary=len(patch), lclp=4))
+    report = verify_package(big, single(OLD), single(NEW))
+    expect(report, errors.ResourceLimitError,
+           f"{P}: its decoder needs {need} bytes of RAM, the header declares {small}", "resources")
+    assert report.restore.bytes_written == 0 and report.restore.decompress_calls == 0
+
+
+def test_window_extra_bytes_over_the_declaration_refused_before_that_window_writes():
+    """Window 0 (50 extra bytes) fits what the declaration leaves; window 1
+    (100) does not: refused after its tuples are read, before its extra
+    bytes are buffered or any of its bytes written.  Window 0 went to the
+    staging area, so the live partition is untouched."""
+    patch = stream(window([(100, 50, 0)], X), window([(0, 100, 0)], b"Y" * 100), window_size=150)
+    target = NEW + b"Y" * 100
+    header_length = field_value(delta_package(OLD, patch, target), "header_length")
+    known = known_ram(fixed_ram(header_length, 4096),
+                      PayloadRam(lzma=True, dictionary=len(patch), lclp=3, window_tuples=16, delta=True))
+    pkg = delta_package(OLD, patch, target, ram_required=known + 60)
+    report = verify_package(pkg, single(OLD), single(target))
+    expect(report, errors.ResourceLimitError,
+           f"{P}: window 1 (output offset 150): 100 extra bytes, the declared RAM leaves 60 for them", "restore:image")
+    assert report.restore.tuples == 2  # window 1's tuple was read, then refused
+    assert report.device.image("image") == OLD  # window 0 was staged, nothing committed
+    assert report.restore.ram_peak <= known + 60
+    assert verify_package(delta_package(OLD, patch, target, ram_required=known + 100), single(OLD), single(target)).ok
+
+
+def _two_deltas():
+    parts = lambda data: FirmwareImage((Partition("a", 0, data), Partition("b", 0x40000, data[::-1])))  # noqa: E731
+    old, new = corpus("synthesizer-1.bin"), corpus("synthesizer-2.bin")
+    return parts(old), parts(new)
+
+
+def test_scratch_flash_declares_every_staged_partition():
+    """Both delta partitions stay staged until commit: the header declares
+    their sum (it declared the largest), and the restore holds no more."""
+    old, new = _two_deltas()
+    pkg = build_delta(old, new, PackageOptions(lzma_dict_size=1 << 16))
+    staged = 2 * (-(-len(new.partitions[0].data) // 4096) * 4096)
+    assert read_package(pkg).header.scratch_flash == staged
+    report = verify_package(pkg, old, new)
+    assert report.ok, report.error
+    assert report.restore.scratch_peak == report.restore.scratch_declared == staged
+    # the old declaration (the largest partition only) is refused before the first write
+    short = with_field(pkg, "scratch_flash", staged // 2)
+    report = verify_package(short, old, new)
+    expect(report, errors.ResourceLimitError,
+           f"delta partitions stage {staged} bytes of flash until commit, the header declares {staged // 2} bytes "
+           f"of scratch flash", "resources")
+    assert report.restore.bytes_written == 0
+
+
+def test_restore_memory_is_what_it_writes_plus_the_declaration():
+    """A 3 KB full package writing 16 MiB: the verifier's host memory is the
+    simulated flash (what was written) plus the declared RAM, and apply adds
+    the returned image.  (A 156 KB package writing 1 GB made verify use
+    1.06 GB and apply 3.0 GB: bytearray growth and triple-copying reads.)"""
+    import lzma
+
+    size = 16 << 20
+    payload = lzma.compress(bytes(size), format=lzma.FORMAT_RAW,
+                            filters=[{"id": lzma.FILTER_LZMA2, "preset": 0, "dict_size": 1 << 16}])
+    pkg = full_package(bytes(size), payload=payload)
+    declared = field_value(pkg, "ram_required")
+    slack = 256 << 10  # interpreter bookkeeping, the package itself
+    report, peak = _tracemalloc_peak(lambda: verify_package(pkg))
+    assert report.ok and report.restore.bytes_written == size
+    assert peak <= size + declared + slack, (peak, size, declared)
+    from otapack.core.verify import apply_package
+
+    image, peak = _tracemalloc_peak(lambda: apply_package(pkg))
+    assert image.partitions[0].data == bytes(size)
+    assert peak <= 2 * size + declared + slack, (peak, size, declared)
+
+
+def test_huge_declarations_cost_only_what_is_declared():
+    """Declared sizes (a 2 GiB target, a 64 MiB dictionary, 1 MiB windows,
+    65536 tuples) cost the host no more than the declared RAM plus what is
+    written, when the package turns out to be short."""
+    patch = stream(window([(5, 0, 0)]), window_size=1 << 20, max_tuples=1 << 16)
+    pkg = delta_package(OLD, patch, OLD[:5], target_size=1 << 31, uncompressed_length=1 << 30,
+                        lzma_dict_size=64 << 20)
+    report, peak = _tracemalloc_peak(lambda: verify_package(pkg, single(OLD)))
+    assert isinstance(report.error, errors.PackageFormatError)
+    assert peak <= field_value(pkg, "ram_required") + report.restore.bytes_written + (256 << 10)

@@ -11,7 +11,8 @@ import lzma
 from typing import BinaryIO
 
 from otapack.errors import PackageFormatError, TruncatedPackageError
-from otapack.core.restore.resources import DECODE_CHUNK, LZMA_STATE_BYTES, PACKAGE_CHUNK, RamMeter
+from otapack.core.restore.lzma2 import ChunkWalker
+from otapack.core.restore.resources import DECODE_CHUNK, PACKAGE_CHUNK, RamMeter, decoder_ram
 
 
 class ForwardReader:
@@ -58,31 +59,51 @@ class ForwardReader:
             self.read(min(self.chunk_size, offset - self.position))
 
 
+#: liblzma's smallest dictionary; it rounds smaller ones up to this.
+_LIBLZMA_MIN_DICT = 4096
+
+
 class LzmaReader:
-    """Decoded bytes of one payload, pulled on demand, never more than declared."""
+    """Decoded bytes of one payload, pulled on demand, never more than declared.
+
+    ``lclp`` is the LZMA model the payload was priced for (the properties of
+    its first chunk, ``lzma2.peek_lclp``): every compressed byte passes the
+    chunk walker before the decoder, which refuses a chunk needing a larger
+    model.  The dictionary is ``min(dict_size, output_length)``: the stream
+    never looks back further than its own output."""
 
     def __init__(self, reader: ForwardReader, payload_length: int, dict_size: int, output_length: int,
-                 ram: RamMeter, where: str):
+                 ram: RamMeter, where: str, lclp: int | None):
         self.reader = reader
         self.remaining_input = payload_length
         self.remaining_output = output_length
         self.where = where
         self.ram = ram
+        self.walker = ChunkWalker(lclp, where)
+        dictionary = max(_LIBLZMA_MIN_DICT, min(dict_size, output_length))
+        ram.hold("lzma decoder", decoder_ram(dict_size, output_length, lclp))
         self._decoder = lzma.LZMADecompressor(
-            format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "dict_size": dict_size}]
+            format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "dict_size": dictionary}]
         )
         self._pending = b""
         self.decompress_calls = 0
-        ram.hold("lzma decoder", dict_size + LZMA_STATE_BYTES + DECODE_CHUNK)
+
+    def _input(self) -> bytes:
+        # Up to the next chunk boundary only: each chunk header is checked
+        # when the decoder reaches it (see lzma2.ChunkWalker.wanted).
+        want = self.reader.chunk_size if self.walker.ended else min(self.walker.wanted(), self.reader.chunk_size)
+        data = self.reader.read_some(min(self.remaining_input, want))
+        if not data:
+            raise TruncatedPackageError(f"{self.where}: payload ends early", offset=self.reader.position)
+        self.remaining_input -= len(data)
+        self.walker.feed(data)
+        return data
 
     def _feed(self, wanted: int) -> bytes:
         while True:
             data = b""
             if self._decoder.needs_input and self.remaining_input:
-                data = self.reader.read_some(min(self.remaining_input, self.reader.chunk_size))
-                if not data:
-                    raise TruncatedPackageError(f"{self.where}: payload ends early", offset=self.reader.position)
-                self.remaining_input -= len(data)
+                data = self._input()
             elif self._decoder.needs_input or self._decoder.eof:  # eof: decompress() would raise EOFError
                 raise PackageFormatError(
                     f"{self.where}: LZMA2 stream ends before its {self.remaining_output} remaining declared bytes",
@@ -134,10 +155,7 @@ class LzmaReader:
             if self._decoder.needs_input:
                 if not self.remaining_input:
                     raise PackageFormatError(f"{self.where}: LZMA2 stream has no end marker", offset=self.reader.position)
-                data = self.reader.read_some(min(self.remaining_input, self.reader.chunk_size))
-                if not data:
-                    raise TruncatedPackageError(f"{self.where}: payload ends early", offset=self.reader.position)
-                self.remaining_input -= len(data)
+                data = self._input()
             try:
                 extra = self._decoder.decompress(data, max_length=1)
             except lzma.LZMAError as exc:
