@@ -505,6 +505,7 @@ class Restore:
             apply_delta(stream, part.flash.read, part.size, writer, e.target_size, self.ram,
                         f"partition {e.name!r}", patch, extra_capacity=priced.extra_capacity, work=self.work)
             stream.finish()
+            writer.writer.finish()  # the write buffer's last block into the staging area
             self._staged.append((part, staging, e.target_size))
         self.result.decompress_calls += stream.decompress_calls
         c.detail = f"{e.operation}: {e.payload_length} payload bytes -> {e.target_size} bytes"

@@ -100,31 +100,56 @@ class SimFlash:
 
 
 class FlashWriter:
-    """Sequential writer: erases each block just before first writing into it."""
+    """Sequential writer through a one-erase-block write buffer (the restore's
+    "write buffer"): it programs whole blocks, erasing each just before
+    first writing into it, and the partial last block at ``finish``."""
 
     def __init__(self, flash: SimFlash, limit: int):
         if limit > flash.size:
             raise FlashFault(f"{flash.name}: {limit} bytes do not fit the {flash.size}-byte region")
         self.flash = flash
         self.limit = limit
-        self.position = 0
+        self.position = 0  # bytes accepted, buffered ones included
+        self._buffer = bytearray()
+        self._programmed = 0  # bytes programmed into the flash
         self._next_block = 0
+
+    def _program(self, data) -> None:
+        end = self._programmed + len(data)
+        block = self.flash.erase_block
+        while self._next_block * block < end:
+            self.flash.erase(self._next_block)
+            self._next_block += 1
+        self.flash.write(self._programmed, data)
+        self._programmed = end
 
     def write(self, data: bytes) -> None:
         if len(data) > self.limit - self.position:
             raise FlashFault(
                 f"{self.flash.name}: restore writes past the declared size {self.limit}"
             )
-        end = self.position + len(data)
+        self.position += len(data)
         block = self.flash.erase_block
-        while self._next_block * block < end:
-            self.flash.erase(self._next_block)
-            self._next_block += 1
-        self.flash.write(self.position, data)
-        self.position = end
+        view = memoryview(data)
+        if self._buffer:  # top the buffer up to its block boundary first
+            take = min(len(view), block - len(self._buffer))
+            self._buffer += view[:take]
+            view = view[take:]
+            if len(self._buffer) < block:
+                return
+            self._program(self._buffer)
+            self._buffer = bytearray()
+        whole = len(view) // block * block  # whole blocks go straight to the flash
+        if whole:
+            self._program(view[:whole])
+        self._buffer += view[whole:]
 
     def finish(self) -> None:
-        """Erase the rest of the region's blocks the image covers, so no stale tail remains."""
+        """Program the buffered tail, then erase the rest of the region's
+        blocks, so no stale tail remains."""
+        if self._buffer:
+            self._program(self._buffer)
+            self._buffer = bytearray()
         block = self.flash.erase_block
         while self._next_block * block < self.flash.size:
             self.flash.erase(self._next_block)

@@ -22,35 +22,34 @@ class ForwardReader:
         self.chunk_size = chunk_size
         self.position = start  # absolute offset of the next byte handed out
         self.bytes_read = 0
-        self._buffer = b""
+        self._buffer = b""  # the current chunk; bytes before _at are handed out
+        self._at = 0
         ram.hold("package chunk", chunk_size)
+
+    def _take(self, limit: int) -> bytes:
+        if self._at == len(self._buffer):
+            self._buffer, self._at = self.source.read(self.chunk_size), 0
+        piece = self._buffer[self._at : self._at + limit]
+        self._at += len(piece)
+        self.position += len(piece)
+        self.bytes_read += len(piece)
+        return piece
 
     def read(self, length: int) -> bytes:
         """Exactly ``length`` bytes, or TruncatedPackageError."""
         parts = []
         needed = length
         while needed:
-            if not self._buffer:
-                self._buffer = self.source.read(self.chunk_size)
-                if not self._buffer:
-                    raise TruncatedPackageError("package ends early", offset=self.position)
-            piece = self._buffer[:needed]
-            self._buffer = self._buffer[len(piece) :]
+            piece = self._take(needed)
+            if not piece:
+                raise TruncatedPackageError("package ends early", offset=self.position)
             parts.append(piece)
             needed -= len(piece)
-            self.position += len(piece)
-            self.bytes_read += len(piece)
-        return b"".join(parts)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def read_some(self, limit: int) -> bytes:
         """Up to ``limit`` bytes (at least one unless at end of input)."""
-        if not self._buffer:
-            self._buffer = self.source.read(self.chunk_size)
-        piece = self._buffer[:limit]
-        self._buffer = self._buffer[len(piece) :]
-        self.position += len(piece)
-        self.bytes_read += len(piece)
-        return piece
+        return self._take(limit)
 
     def skip_to(self, offset: int) -> None:
         if offset < self.position:
@@ -85,7 +84,9 @@ class LzmaReader:
         self._decoder = lzma.LZMADecompressor(
             format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "dict_size": dictionary}]
         )
-        self._pending = b""
+        self._pending = b""  # one decoded piece; bytes before _at are handed out
+        self._at = 0
+        self._undecoded = output_length  # declared bytes not yet taken from the decoder
         self.decompress_calls = 0
 
     def _input(self) -> bytes:
@@ -115,6 +116,7 @@ class LzmaReader:
             except lzma.LZMAError as exc:
                 raise PackageFormatError(f"{self.where}: LZMA2 stream is corrupt ({exc})", offset=self.reader.position) from None
             if out:
+                self._undecoded -= len(out)
                 return out
             if self._decoder.eof:
                 raise PackageFormatError(
@@ -132,14 +134,16 @@ class LzmaReader:
         parts = []
         needed = length
         while needed:
-            if not self._pending:
-                self._pending = self._feed(min(needed, DECODE_CHUNK))
-            piece = self._pending[:needed]
-            self._pending = self._pending[len(piece) :]
+            if self._at == len(self._pending):
+                # A whole decode piece at a time (never past the declared length),
+                # handed out by offset: varints read byte by byte cost no copies.
+                self._pending, self._at = self._feed(min(self._undecoded, DECODE_CHUNK)), 0
+            piece = self._pending[self._at : self._at + needed]
+            self._at += len(piece)
             parts.append(piece)
             needed -= len(piece)
         self.remaining_output -= length
-        return b"".join(parts)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def finish(self) -> None:
         """The stream must end exactly here, with every payload byte consumed."""
@@ -148,7 +152,7 @@ class LzmaReader:
                 f"{self.where}: {self.remaining_output} declared decoded bytes were never used",
                 offset=self.reader.position,
             )
-        if self._pending:
+        if self._at != len(self._pending):
             raise PackageFormatError(f"{self.where}: decoded data beyond the declared length", offset=self.reader.position)
         while not self._decoder.eof:
             data = b""
