@@ -95,8 +95,12 @@ CASES = [
      CorruptPatchError, f"{T1}: reads 10 old bytes at 4090, past the 4096-byte old partition", None),
     ("window-over-target", stream(window([(100, 0, 0)])), OLD[:50], {},
      CorruptPatchError, f"{W}: window writes 100 bytes, only 50 left of the target", None),
-    ("window-over-target-2p32", stream(window([(100, 0, 0)])), OLD[:100], {"target_size": (1 << 32) - 1},
+    ("window-over-target-2p32", stream(window([(100, 0, 0)])), OLD[:100], {"target_size": (1 << 32) - 4096},
      PackageFormatError, re.compile(rf"{P}: needs 1 more decoded bytes, only 0 declared \(at offset \d+\)"), None),
+    # a 2^32 - 1 target stages 2^32 bytes: more than the u32 scratch_flash can declare
+    ("target-2p32-staged", stream(window([(100, 0, 0)])), OLD[:100], {"target_size": (1 << 32) - 1},
+     ResourceLimitError, "delta partitions stage 4294967296 bytes of flash until commit, the header declares "
+                         "4294967295 bytes of scratch flash", "resources"),
     # tuple counts ------------------------------------------------------------
     ("count-0", stream(b"\x00"), OLD[:50], {},
      CorruptPatchError, f"{W}: empty window", None),
@@ -189,7 +193,8 @@ def test_declared_window_needs_more_ram_than_declared():
     report = verify_package(small, single(OLD), single(OLD[:5]))
     assert type(report.error) is ResourceLimitError
     assert re.fullmatch(
-        r"partition 'image': patch windows need (\d+) bytes of RAM, the header declares 200000", str(report.error)
+        r"partition 'image': its decoder and patch windows need (\d+) bytes of RAM, the header declares 200000",
+        str(report.error)
     )
     assert report.restore.bytes_written == 0
     assert verify_package(pkg, single(OLD), single(OLD[:5])).ok
@@ -236,8 +241,10 @@ def test_corrupt_lzma_stream():
     payload[0] = 0x07  # not a valid LZMA2 control byte
     report, _ = restore(patch, OLD[:5], payload=bytes(payload))
     assert type(report.error) is PackageFormatError
-    assert re.fullmatch(rf"{P}: LZMA2 stream is corrupt \(Corrupt input data\) \(at offset \d+\)", str(report.error))
+    # Found by the chunk-header peek that prices the payload's LZMA model, before any decoding.
+    assert str(report.error) == f"{P}: LZMA2 stream is corrupt (chunk 0: invalid control byte 0x07)"
     assert [c.name for c in report.checks if c.status == "fail"] == ["resources"]
+    assert report.restore.decompress_calls == 0
 
 
 def test_stored_delta_payload_length_mismatch():
@@ -318,8 +325,12 @@ def test_huge_declared_target_allocates_nothing(size):
     patch = stream(window([(5, 0, 0)]))
     pkg = delta_package(OLD, patch, OLD[:5], target_size=size)
     report, peak, seconds = _bounded(lambda: verify_package(pkg, single(OLD)))
-    assert type(report.error) is PackageFormatError
-    assert re.fullmatch(rf"{P}: needs 1 more decoded bytes, only 0 declared \(at offset \d+\)", str(report.error))
+    if size == (1 << 32) - 1:  # 2^32 staged bytes cannot be declared in the u32 scratch_flash
+        assert type(report.error) is ResourceLimitError
+        assert str(report.error).startswith("delta partitions stage 4294967296 bytes of flash until commit")
+    else:
+        assert type(report.error) is PackageFormatError
+        assert re.fullmatch(rf"{P}: needs 1 more decoded bytes, only 0 declared \(at offset \d+\)", str(report.error))
     assert peak < 4 << 20 and seconds < 2
 
 
@@ -343,10 +354,16 @@ def test_huge_uncompressed_length_replace(size):
     assert str(report.error) == f"{P}: replace payload decodes to {size} bytes, target is 300"
 
 
-@pytest.mark.parametrize("erase_block", [1 << 31, (1 << 32) - 1 - 200_000])
-def test_huge_erase_block_on_blank_device_allocates_nothing(erase_block):
-    """With no old image the simulated device takes the package's erase block."""
+@pytest.mark.parametrize("erase_block", [1 << 31, (1 << 32) - 1 - 200_000, 1, 128, 3 * 4096, 512 * 1024])
+def test_erase_block_outside_the_limits_on_blank_device(erase_block):
+    """With no old image the simulated device takes the package's erase block:
+    the resources check refuses one outside 256 B..256 KiB or not a power of
+    two, before anything is sized from it (an erase block of 1 made the
+    restore 25x slower)."""
     pkg = full_package(OLD[:300], erase_block=erase_block, ram_required=(1 << 32) - 1)
     report, peak, seconds = _bounded(lambda: verify_package(pkg, None, single(OLD[:300])))
-    assert report.ok, report.error
-    assert peak < 4 << 20 and seconds < 2
+    assert type(report.error) is PackageFormatError
+    assert str(report.error) == f"erase block {erase_block} is not a power of two within 256..262144 bytes"
+    assert [c.name for c in report.checks if c.status == "fail"] == ["resources"]
+    assert report.restore.bytes_written == 0 and report.restore.blocks_erased == 0
+    assert report.restore.decompress_calls == 0 and peak < 4 << 20
