@@ -483,7 +483,9 @@ def main(argv=None) -> int:
         args.load.append(os.getloadavg()[0])
         text = render(args, pairs, cases, results, tools, sanity, base, scaling_md, started, elapsed)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+        from _sections import keep_sections  # the sections other bench scripts own (measure_resources.py)
+
+        args.out.write_text(keep_sections(args.out.read_text() if args.out.exists() else "", text))
         print(f"wrote {args.out} ({elapsed / 60:.1f} min)")
     finally:
         if args.work is None:

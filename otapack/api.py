@@ -37,7 +37,9 @@ EXPORTS: dict[str, tuple[str, str]] = {
     **_names("otapack.core.fileio", "STDIO", "check_output", "check_outputs", "read_input",
              "write_atomic", "write_files", "write_tree"),
     # core: building, reading, diffing
-    **_names("otapack.core.build", "PackageOptions", "build_delta", "build_full"),
+    **_names("otapack.core.build", "PackageOptions", "build_delta", "build_full", "check_package_size"),
+    **_names("otapack.core.build.budget", "fit_ram_budget"),
+    **_names("otapack.core.build.profiles", BUILD_PROFILES="PROFILES", DEFAULT_BUILD_PROFILE="DEFAULT_PROFILE"),
     **_names("otapack.core.codecs", "DEFAULT_LZMA_DICT"),
     **_names("otapack.core.diff", "DEFAULT_ALGORITHM", "DIFF_ALGORITHMS"),
     **_names("otapack.core.container", "Package", "read_package"),

@@ -114,6 +114,17 @@ class BudgetError(OtapackError):
     exit_code = 7
 
 
+class RamBudgetError(BudgetError):
+    """A package needs more device RAM than the build's RAM budget allows.
+    ``breakdown`` says by what (the builder's ``RamBreakdown``), ``needed``
+    and ``budget`` in bytes."""
+
+    def __init__(self, message: str, *, needed: int, budget: int, breakdown: object = None,
+                 option: str | tuple[str, ...] | None = "ram_budget"):
+        super().__init__(message, option=option)
+        self.needed, self.budget, self.breakdown = needed, budget, breakdown
+
+
 class SecurityError(OtapackError):
     """Signature, rollback or device-compatibility rejection."""
 
@@ -151,7 +162,7 @@ EXIT_CODES: dict[int, str] = {
     4: "invalid package: truncated, corrupt or inconsistent",
     5: "unsupported package format version",
     6: "output or I/O error",
-    7: "flash budget exceeded",
+    7: "budget exceeded: flash, RAM (--ram-budget) or package size (--max-size)",
     8: "security rejection: signature, rollback or device mismatch",
     70: "internal error (a bug: please report it with --debug output)",
     129: "hung up (SIGHUP): temporary files removed, outputs all written or none",

@@ -23,7 +23,7 @@ from otapack.core.formats.delta import MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES
 from otapack.core.formats.varint import encode_varint, zigzag
 from otapack.core.model import FirmwareImage
 from otapack.core.container import PackageHeader, PartitionRecord, assemble, header_size, seal
-from otapack.core.restore.resources import ram_requirement
+from otapack.core.restore.resources import PayloadRam, ram_requirement, staged_bytes
 
 CORPUS = Path(__file__).parent / "fixtures" / "corpus"
 
@@ -83,14 +83,25 @@ def stream(*windows: bytes, window_size: int = 4096, max_tuples: int = 16, diff_
 # ------------------------------------------------------------------ packages
 
 
+def generous_ram(header: PackageHeader, records, *, lzma: bool, window_size: int, max_tuples: int) -> int:
+    """A declaration that covers any stream within the given window bounds:
+    the largest LZMA model and a whole window of extra bytes, so hand-made
+    streams reach the patch rules instead of the RAM checks."""
+    payloads = [PayloadRam(lzma=lzma, dictionary=min(header.lzma_dict_size, r.uncompressed_length), lclp=4,
+                           window_tuples=max_tuples if r.operation == "delta" else 0,
+                           max_extra=window_size if r.operation == "delta" else 0, delta=r.operation == "delta")
+                for r in records if r.operation in ("replace", "delta")]
+    return ram_requirement(header_length=header_size(header, records), erase_block=header.erase_block,
+                           payloads=payloads)
+
+
 def _header(kind: str, records, *, lzma: bool, window_size: int, max_tuples: int, **kw) -> PackageHeader:
     header = PackageHeader(kind=kind, model=MODEL, lzma_dict_size=DICT if lzma else 0, erase_block=4096)
     header = replace(header, **{k: v for k, v in kw.items() if k != "ram_required"})
-    ram = ram_requirement(
-        lzma_dict_size=header.lzma_dict_size, erase_block=header.erase_block,
-        header_length=header_size(header, records), uses_lzma=lzma,
-        window_size=window_size, max_window_tuples=max_tuples,
-    )
+    scratch = staged_bytes((r.target_size for r in records if r.operation == "delta"), header.erase_block)
+    if "scratch_flash" not in kw:  # what the staged targets take (a u32 field: at most 2^32 - 1)
+        header = replace(header, scratch_flash=min(scratch, (1 << 32) - 1))
+    ram = generous_ram(header, records, lzma=lzma, window_size=window_size, max_tuples=max_tuples)
     return replace(header, ram_required=kw.get("ram_required", ram))
 
 
@@ -343,3 +354,37 @@ def compare_readers(pkg: bytes) -> bool:
     assert (len(parsed.signature_slot), parsed.total_length, parsed.body_sha256, parsed.crc32) == (
         trailer.signature_length, trailer.total_length, trailer.body_sha256, trailer.crc32)
     return True
+
+
+# ------------------------------------------------ resource and work bounds
+
+
+def tuple_flood(count: int, *, length: int = 1, window_size: int = 4096, max_tuples: int = 4096) -> bytes:
+    """``count`` tuples that each add ``length`` old bytes and seek back, so
+    every one re-reads old[0:length]: a valid restore of ``count * length``
+    bytes whose work is one tuple per ``length`` output bytes."""
+    per_window = min(max_tuples, window_size // length)
+    windows, left = [], count
+    while left:
+        n = min(per_window, left)
+        windows.append(window([(length, 0, -length)] * n))
+        left -= n
+    return stream(*windows, window_size=window_size, max_tuples=max_tuples)
+
+
+def lzma2_chunks(data: bytes, lc: int, lp: int, pb: int, dict_size: int = DICT) -> bytes:
+    """Raw LZMA2 of ``data`` with one lc/lp/pb, without its end marker."""
+    import lzma
+
+    raw = lzma.compress(data, format=lzma.FORMAT_RAW,
+                        filters=[{"id": lzma.FILTER_LZMA2, "dict_size": dict_size, "lc": lc, "lp": lp, "pb": pb}])
+    assert raw[-1] == 0  # the end marker
+    return raw[:-1]
+
+
+def lzma2_mixed(parts) -> bytes:
+    """One raw LZMA2 stream whose pieces use different properties:
+    ``parts`` is ``[(data, (lc, lp, pb)), ...]``; each piece starts with a
+    dictionary reset and its own properties byte (valid LZMA2: a decoder sized
+    for the first piece's model must refuse a larger one later)."""
+    return b"".join(lzma2_chunks(data, *props) for data, props in parts) + b"\x00"

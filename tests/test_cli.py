@@ -81,7 +81,7 @@ def test_wrong_base_is_refused_before_any_write(tmp_path, capsys):
     (["full", "empty.bin", "-o", "x.pack"], 3, "error: new image empty.bin is empty"),
     (["info", "garbage.pack"], 4, "error: not an otapack package: magic b'this', expected b'OTAP'"),
     (["info", "missing.pack"], 3, "error: package missing.pack does not exist"),
-    (["full", "new.bin", "-o", "x.pack", "--lzma-dict", "1K"], 2, "error: LZMA dictionary size 1024 outside 4096..67108864 bytes"),
+    (["full", "new.bin", "-o", "x.pack", "--lzma-dict", "1K"], 2, "error: LZMA dictionary size 1024 outside 4096..67108864 bytes (option --lzma-dict)"),
     (["full", "new.bin", "-o", "x.pack", "--lzma-dict", "lots"], 2, None),
     (["full", "new.bin", "-o", "nodir/x.pack"], 6, "error: cannot write nodir/x.pack: directory nodir does not exist"),
     (["verify", "v9.pack"], 5, "error: unsupported package format version 9 (this otapack reads 1)"),

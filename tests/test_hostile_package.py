@@ -5,7 +5,7 @@ field at 0 / 1 / off-by-one / 2^31-1 / 2^31 / 2^32-2 / 2^32-1, unknown
 kinds, operations, codecs, extension tags and versions, A5 trailing data,
 A8 wrong base image (one flipped byte included: refused at ``precondition``
 before the first flash write), A9 wrong model, rollback, another partition
-layout.  Each case pins the error class, its exit code and the exact message,
+layout.  A11 (bounded work and resources) is in test_hostile_resources.py.  Each case pins the error class, its exit code and the exact message,
 and the two header readers (construct and the device's stdlib reader) must
 agree on every package built here.
 """
@@ -27,7 +27,7 @@ from otapack.core.build import PackageOptions, build_delta
 from otapack.core.formats.package import TRAILER_SIZE
 from otapack.core.model import FirmwareImage, Partition, PartitionType, Policy
 from otapack.core.container import read_package, seal
-from otapack.core.restore.resources import ram_requirement
+from otapack.core.restore.resources import PayloadRam, fixed_ram, known_ram
 from otapack.core.verify import DeviceOptions, verify_package
 
 OLD = OLD_FILL
@@ -194,10 +194,12 @@ def _expected(pkg: bytes, name: str, value: int):
     R, PL = field_value(pkg, "ram_required"), field_value(pkg, "0.payload_length")
     U = field_value(pkg, "0.uncompressed_length")
     fm = field_map(pkg)
-    floor = ram_requirement(lzma_dict_size=field_value(pkg, "lzma_dict_size"), erase_block=4096,
-                            header_length=H, uses_lzma=True)
-    window_need = ram_requirement(lzma_dict_size=field_value(pkg, "lzma_dict_size"), erase_block=4096,
-                                  header_length=H, uses_lzma=True, window_size=4096, max_window_tuples=16)
+    fixed = fixed_ram(H, 4096)
+    # What the restore prices before the first write: LZMA2 at FAST_TUNING (lc+lp = 3), the
+    # stream header's 16 tuples, the old-read piece.
+    need = known_ram(fixed, PayloadRam(lzma=True, dictionary=min(field_value(pkg, "lzma_dict_size"), U), lclp=3,
+                                       window_tuples=16, delta=True))
+    grid = "is not an LZMA2 dictionary size (2^n or 3*2^(n-1)) within 4096..67108864 bytes"
     E = errors
     if name == "header_length":
         if not 44 <= value <= 65536:
@@ -210,20 +212,26 @@ def _expected(pkg: bytes, name: str, value: int):
     if name == "body_length":
         return E.PackageFormatError, f"header body_length {value} disagrees with the trailer ({B})", "header"
     if name == "ram_required":
-        if value < floor:
-            return E.ResourceLimitError, f"header declares {value} bytes of RAM, the restore needs at least {floor}", "resources"
-        if value < window_need:
+        if value < fixed:
+            return E.ResourceLimitError, f"header declares {value} bytes of RAM, the restore needs at least {fixed}", "resources"
+        if value < need:
             return (E.ResourceLimitError,
-                    f"{P}: patch windows need {window_need} bytes of RAM, the header declares {value}", "resources")
+                    f"{P}: its decoder and patch windows need {need} bytes of RAM, the header declares {value}",
+                    "resources")
+        if value - need < 50:  # window 0's 50 extra bytes: refused before they are buffered
+            return (E.ResourceLimitError, f"{P}: window 0 (output offset 0): 50 extra bytes, the declared RAM "
+                                          f"leaves {value - need} for them", "restore:image")
         return None
     if name == "lzma_dict_size":
-        need = ram_requirement(lzma_dict_size=value, erase_block=4096, header_length=H, uses_lzma=True)
-        if need > R:
-            return E.ResourceLimitError, f"header declares {R} bytes of RAM, the restore needs at least {need}", "resources"
-        return None  # 0, 1, 64 KiB +- 1: liblzma's 4 KiB minimum covers this 150-byte stream
+        return E.PackageFormatError, f"lzma_dict_size {value} {grid}", "resources"
     if name == "erase_block":
         return E.IncompatibleDeviceError, f"package is for {value}-byte erase blocks, device has 4096", "compatibility"
-    if name in ("scratch_flash", "security_counter", "build_time"):
+    if name == "scratch_flash":
+        if value < 4096:  # the staged 150-byte target takes one erase block until commit
+            return (E.ResourceLimitError, f"delta partitions stage 4096 bytes of flash until commit, the header "
+                                          f"declares {value} bytes of scratch flash", "resources")
+        return None
+    if name in ("security_counter", "build_time"):
         return None  # informational without a device counter (see the rollback tests)
     if name == "0.address":
         return (E.IncompatibleDeviceError,
@@ -236,6 +244,10 @@ def _expected(pkg: bytes, name: str, value: int):
     if name == "0.target_size":
         if U > 32 + 16 * (value + 1):
             return E.PackageFormatError, f"{P}: a {U}-byte patch stream is implausible for a {value}-byte target", "table"
+        if value > 4096:  # staged in more erase blocks than the header's scratch flash
+            staged = -(-value // 4096) * 4096
+            return (E.ResourceLimitError, f"delta partitions stage {staged} bytes of flash until commit, the header "
+                                          f"declares 4096 bytes of scratch flash", "resources")
         if value < 150:
             return (E.CorruptPatchError,
                     f"{P}: window 0 (output offset 0): window writes 150 bytes, only {value} left of the target",
@@ -282,7 +294,8 @@ def _expected(pkg: bytes, name: str, value: int):
         return E.PackageFormatError, f"{H - end} unexplained bytes after the partition table (at offset {end})", "header"
     if name == "0.codec":
         if value == 0:
-            return E.PackageFormatError, f"{P}: stored payload is {PL} bytes, {U} declared", "resources"
+            return (E.PackageFormatError, "lzma_dict_size 65536 declared, but no payload uses LZMA2 (must be 0)",
+                    "resources")
         return E.PackageFormatError, f"{P}: unknown codec id {value} (at offset {fm['0.codec'][0]})", "header"
     if name == "0.reason":
         if value <= 7:
@@ -566,3 +579,4 @@ def test_readers_agree_on_random_packages():
         slot = rnd.randbytes(rnd.choice([0, 0, 64, 1024]))
         pkg = seal(body_of(pkg), slot)
         assert compare_readers(pkg)
+

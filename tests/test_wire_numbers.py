@@ -289,6 +289,11 @@ def _expected_c_values() -> dict[str, int | str]:
         "OTA_MAX_STREAM_LENGTH(0)": wn.max_stream_length(0),
         "OTA_MAX_STREAM_LENGTH(OTA_MAX_U32)": wn.max_stream_length(wn.MAX_U32),
         "OTA_CHECK_COUNT": len(CHECKS), "OTA_REASON_COUNT": len(wn.REASONS),
+        "OTA_MIN_ERASE_BLOCK": wn.MIN_ERASE_BLOCK, "OTA_MAX_ERASE_BLOCK": wn.MAX_ERASE_BLOCK,
+        "OTA_PACKAGE_CHUNK": wn.PACKAGE_CHUNK, "OTA_DECODE_CHUNK": wn.DECODE_CHUNK, "OTA_TUPLE_BYTES": wn.TUPLE_BYTES,
+        "OTA_TUPLE_ALLOWANCE": wn.TUPLE_ALLOWANCE, "OTA_MIN_TUPLE_OUTPUT": wn.MIN_TUPLE_OUTPUT,
+        "OTA_LZMA2_MAX_PROPS": wn.LZMA2_MAX_PROPS, "OTA_LZMA2_MAX_LCLP": wn.LZMA2_MAX_LCLP,
+        "OTA_LZMA2_LZMA_PROPS": wn.LZMA2_LZMA_PROPS, "OTA_LZMA2_LZMA_HEADER": wn.LZMA2_LZMA_HEADER,
         "OTA_IMAGE_REF_BYTES": sum(s for _, s in wn.IMAGE_REF_FIELDS),
         "OTA_PAYLOAD_REF_BYTES": sum(s for _, s in wn.PAYLOAD_FIELDS),
     }
@@ -301,6 +306,12 @@ def _expected_c_values() -> dict[str, int | str]:
                           ("OTA_SIG", wn.SIGNATURE_ALGORITHMS), ("OTA_DIFF_CODING", wn.DIFF_CODINGS)):
         for name, value in table.items():
             values[f"{prefix}_{name.replace('-', '_').upper()}"] = value
+    from otapack.core.restore.resources import lzma_model_bytes
+
+    for lclp in range(wn.LZMA2_MAX_LCLP + 1):
+        values[f"OTA_LZMA_MODEL_BYTES({lclp})"] = lzma_model_bytes(lclp)
+    for size in (0, 1, 2, 3, 4096, 6144, 6145, 12288, 3 << 20, 64 << 20, (64 << 20) + 1, 0xC0000000, 0xFFFFFFFF):
+        values[f"OTA_LZMA_DICT_ON_GRID({size}u)"] = int(wn.on_lzma2_grid(size))
     for index, spec in enumerate(CHECKS):
         values[f"OTA_CHECK_{spec.name.upper()}"] = index
         values[f"OTA_CHECK_NAME_{spec.name.upper()}"] = spec.name

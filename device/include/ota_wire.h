@@ -171,6 +171,37 @@ enum ota_signature_algorithm {
 #define OTA_MAX_PACKAGE_LENGTH 4294967295u
 #define OTA_MIN_LZMA_DICT 4096u
 #define OTA_MAX_LZMA_DICT 67108864u
+/* lzma_dict_size: 0 without LZMA2 payloads, else on the LZMA2 grid (2^n or 3 * 2^(n-1)). */
+#define OTA_LZMA_DICT_ON_GRID(size) ((size) >= 2u && (((size) & ((size) - 1u)) == 0u || ((size) % 3u == 0u && (((size) / 3u) & ((size) / 3u - 1u)) == 0u)))
+/* erase_block: a power of two within these bounds. */
+#define OTA_MIN_ERASE_BLOCK 256u
+#define OTA_MAX_ERASE_BLOCK 262144u
+
+/* ---------------------------------------------------------------- restore resources */
+
+/* The RAM model ram_required prices (docs/verifier.md, "RAM accounting"). */
+#define OTA_PACKAGE_CHUNK 4096u
+#define OTA_DECODE_CHUNK 4096u
+#define OTA_TUPLE_BYTES 12u
+#define OTA_LZMA_PROBS_BASE 1846u
+#define OTA_LZMA_PROBS_PER_LITERAL_STATE 768u
+#define OTA_LZMA_PROB_BYTES 2u
+#define OTA_LZMA_DECODER_STATE 256u
+/* Bytes of the LZMA model (probabilities and decoder state) for lc + lp. */
+#define OTA_LZMA_MODEL_BYTES(lclp) (OTA_LZMA_PROB_BYTES * (OTA_LZMA_PROBS_BASE + (OTA_LZMA_PROBS_PER_LITERAL_STATE << (lclp))) + OTA_LZMA_DECODER_STATE)
+
+/* LZMA2 chunk headers (restore/lzma2.py): control byte values and header sizes. */
+#define OTA_LZMA2_END 0u
+#define OTA_LZMA2_STORED_RESET 1u
+#define OTA_LZMA2_STORED 2u
+#define OTA_LZMA2_LZMA 128u
+#define OTA_LZMA2_LZMA_PROPS 192u
+#define OTA_LZMA2_LZMA_DICT_RESET 224u
+#define OTA_LZMA2_STORED_HEADER 2u
+#define OTA_LZMA2_LZMA_HEADER 4u
+#define OTA_LZMA2_MAX_PROPS 224u
+#define OTA_LZMA2_MAX_LCLP 4u
+#define OTA_LZMA2_MAX_PB 4u
 
 /* ---------------------------------------------------------------- delta v1 */
 
@@ -186,6 +217,10 @@ enum ota_diff_coding {
 #define OTA_MAX_WINDOW_TUPLES 65536u
 #define OTA_MAX_PARTITION_SIZE 4294967295u
 #define OTA_MAX_SEEK 4294967295u
+/* The work bound: tuple t of the stream (from 1), ending at output o, is refused when
+ * t > OTA_TUPLE_ALLOWANCE && t - OTA_TUPLE_ALLOWANCE > o / OTA_MIN_TUPLE_OUTPUT. */
+#define OTA_TUPLE_ALLOWANCE 64u
+#define OTA_MIN_TUPLE_OUTPUT 16u
 #define OTA_VARINT_MAX_BYTES 10u
 #define OTA_VARINT_MAX_VALUE UINT64_C(18446744073709551615)
 /* A delta payload's uncompressed_length above this bound is refused (decompression bomb).

@@ -12,9 +12,10 @@ from otapack.cli.options import (
 from otapack.errors import VerificationError
 
 #: The PackageOptions fields every package-writing command takes as options.
-BUILD_FIELDS = ("model", "target_version", "security_counter", "lzma_dict_size", "jobs", "hardware_id")
+BUILD_FIELDS = ("model", "target_version", "security_counter", "profile", "lzma_dict_size", "ram_budget", "max_size",
+                "jobs", "hardware_id")
 #: ... and those of the commands that build deltas.
-DELTA_FIELDS = ("source_version", "diff_algorithm") + BUILD_FIELDS
+DELTA_FIELDS = ("source_version", "diff_algorithm", "window_size") + BUILD_FIELDS
 
 
 def load_new_image(ctx, path: str, layout, fs, what: str = "new image"):
@@ -26,12 +27,12 @@ def load_new_image(ctx, path: str, layout, fs, what: str = "new image"):
     return image
 
 
-def sign(ctx, signing, package: bytes) -> bytes:
-    """The package signed as ``signing`` says (unchanged without a key)."""
-    if signing.key is None:
-        return package
-    package = signing.sign(package)
-    info(ctx, f"signed with {signing.key.algorithm.name} key id {signing.key.public.key_id.hex()}")
+def sign(ctx, signing, package: bytes, max_size: int | None = None) -> bytes:
+    """The package signed as ``signing`` says (unchanged without a key), within ``max_size``."""
+    if signing.key is not None:
+        package = signing.sign(package)
+        info(ctx, f"signed with {signing.key.algorithm.name} key id {signing.key.public.key_id.hex()}")
+    api.check_package_size(package, max_size)
     return package
 
 
@@ -71,7 +72,7 @@ def full_cmd(ctx, new_image, package, no_verify, signing, fs, layout, output):
     new = load_new_image(ctx, new_image, layout, fs)
     with progress_bar(ctx, len(new.partitions), "full") as bar:
         data = api.build_full(new, package, progress=lambda name: bar.update(1))
-    data = sign(ctx, signing, data)
+    data = sign(ctx, signing, data, package.max_size)
     if not no_verify:
         self_check(ctx, signing, data, None, new)
     write(ctx, [(output, data)])
@@ -94,7 +95,7 @@ def diff_cmd(ctx, old_image, new_image, package, no_verify, signing, fs, layout,
     new = load_new_image(ctx, new_image, layout, fs)
     with progress_bar(ctx, len(new.partitions), "diff") as bar:
         data = api.build_delta(old, new, package, progress=lambda name: bar.update(1))
-    data = sign(ctx, signing, data)
+    data = sign(ctx, signing, data, package.max_size)
     if not no_verify:
         self_check(ctx, signing, data, old, new)
     write(ctx, [(output, data)])

@@ -87,14 +87,16 @@ def minimal_cmd(ctx, old_image, new_image, mini, output, out_dir, package, no_ve
     old = api.load_firmware(old_image, layout, "old image")
     new = load_new_image(ctx, new_image, layout, fs)
     mini_image = api.read_input(mini, "minimal-system image")
-    result = api.build_minimal(old, new, mini_image, config, package, check_budget=False)
+    result = api.fit_ram_budget(lambda opts: api.build_minimal(old, new, mini_image, config, opts, check_budget=False),
+                                package)
     if as_json:
         emit_json(result.to_dict())
     else:
         for line in render_figures([f.to_dict() for f in result.figures]):
             info(ctx, line)
     result.check_budget()
-    stage1, stage2 = sign(ctx, signing, result.stage1), sign(ctx, signing, result.stage2)
+    stage1, stage2 = (sign(ctx, signing, result.stage1, package.max_size),
+                      sign(ctx, signing, result.stage2, package.max_size))
     if not no_verify:
         report = api.verify_chain([stage1, stage2], old, new, device_for(signing),
                                   capacities=api.chain_capacities(config, new))

@@ -36,6 +36,8 @@ class SizeType(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, int):
             return value
+        if str(value).strip().startswith("-"):
+            self.fail(f"{value!r} is not a size: sizes cannot be negative", param, ctx)
         match = _SIZE.fullmatch(str(value).strip().lower())
         try:
             base = int(match.group(1), 0) if match else None
@@ -153,8 +155,17 @@ def option_group(parameter: str, build: Callable[..., Any], specs: list[Spec]):
     return decorate
 
 
+def _size(value: int) -> str:
+    for unit, scale in (("M", 1 << 20), ("K", 1024)):
+        if value % scale == 0:
+            return f"{value // scale}{unit}"
+    return str(value)
+
+
 def _package_specs() -> dict[str, Spec]:
     algorithms = api.DIFF_ALGORITHMS
+    profiles = api.BUILD_PROFILES
+    default = profiles[api.DEFAULT_BUILD_PROFILE]
     return {
         "source_version": (("--source-version", "source_version"),
                            dict(default="", help="Version string of the firmware on the device.")),
@@ -167,9 +178,25 @@ def _package_specs() -> dict[str, Spec]:
                            dict(default="", help="Version string of the new firmware.")),
         "security_counter": (("--security-counter", "security_counter"), dict(
             type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Monotonic anti-rollback counter.")),
+        "profile": (("--profile", "profile"), dict(
+            type=click.Choice(list(profiles)), default=None,
+            help=f"Resource settings for a class of device (default: {api.DEFAULT_BUILD_PROFILE!r}): "
+                 + "; ".join(f"{p.name}: {p.description}" for p in profiles.values()))),
         "lzma_dict_size": (("--lzma-dict", "lzma_dict_size"), dict(
-            type=SIZE, default=api.DEFAULT_LZMA_DICT, show_default=True,
-            help="LZMA2 dictionary size: the device's decompression RAM (e.g. 256K, 1M).")),
+            type=SIZE, default=None,
+            help="LZMA2 dictionary size, 2^n or 3*2^(n-1) bytes: the device's decompression RAM (e.g. 64K, 1M; "
+                 f"default {_size(default.lzma_dict_size)}, or the --profile's).")),
+        "window_size": (("--window-size", "window_size"), dict(
+            type=SIZE, default=None,
+            help="Patch window: the most output bytes one window of a delta restores, and so the most extra bytes "
+                 f"the device holds at once (default {_size(default.window_size)}, or the --profile's).")),
+        "ram_budget": (("--ram-budget", "ram_budget"), dict(
+            type=SIZE, default=None,
+            help="RAM the device gives the restore: lower the dictionary, window, tuples per window and LZMA model "
+                 "until the package declares no more, or fail (exit 7) with the shortfall.")),
+        "max_size": (("--max-size", "max_size"), dict(
+            type=SIZE, default=None,
+            help="Largest package allowed, signature included: a larger one fails (exit 7) and is not written.")),
         "jobs": (("--jobs", "jobs"), dict(
             type=click.IntRange(1, 64), default=1, show_default=True,
             help="Partitions processed in parallel; output is identical for any value.")),
@@ -190,7 +217,7 @@ def package_options(*fields: str, help: dict[str, str] | None = None):
     if unknown:
         raise ValueError(f"no package option for {sorted(unknown)}")
     chosen = [_with_help(specs[f], (help or {}).get(f)) for f in fields]
-    return option_group("package", lambda **values: api.PackageOptions(**values), chosen)
+    return option_group("package", lambda **values: api.PackageOptions.for_profile(**values), chosen)
 
 
 def signing_options(help: str = "Private key (ed25519 or ecdsa-p256 PEM) to sign the package with; "

@@ -13,8 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
-from otapack.core.formats.wire_numbers import CODEC_IDS
-from otapack.core.formats.wire_numbers import MAX_LZMA_DICT, MIN_LZMA_DICT
+from otapack.core.formats.wire_numbers import CODEC_IDS, MAX_LZMA_DICT, MIN_LZMA_DICT, on_lzma2_grid
 from otapack.errors import PackageFormatError, UsageError
 
 #: Default LZMA2 dictionary: 1 MiB covers every program image in the corpus
@@ -42,12 +41,42 @@ def lzma2_filters(dict_size: int, lc: int = 3, lp: int = 0, pb: int = 2) -> list
     ]
 
 
+def grid_at_least(size: int) -> int:
+    """The smallest LZMA2 dictionary size (2^n or 3 * 2^(n-1), at least the
+    minimum) that is >= ``size``."""
+    value = MIN_LZMA_DICT
+    while value < size:
+        value = value // 2 * 3 if value & (value - 1) == 0 else value // 3 * 4
+    return value
+
+
+def grid_at_most(size: int) -> int:
+    """The largest LZMA2 dictionary size <= ``size`` (the minimum if none is)."""
+    value = MIN_LZMA_DICT
+    while True:
+        following = grid_at_least(value + 1)
+        if following > size:
+            return value
+        value = following
+
+
 def valid_dict_size(size: int) -> int:
+    """``size`` when it is an LZMA2 dictionary size within the format's bounds (UsageError otherwise)."""
     if not MIN_LZMA_DICT <= size <= MAX_LZMA_DICT:
-        raise UsageError(
-            f"LZMA dictionary size {size} outside {MIN_LZMA_DICT}..{MAX_LZMA_DICT} bytes"
-        )
+        raise UsageError(f"LZMA dictionary size {size} outside {MIN_LZMA_DICT}..{MAX_LZMA_DICT} bytes",
+                         option="lzma_dict_size")
+    if not on_lzma2_grid(size):
+        raise UsageError(f"LZMA dictionary size {size} is not 2^n or 3*2^(n-1) bytes (a device decoder allocates "
+                         f"those exactly); nearest: {grid_at_most(size)} or {grid_at_least(size)}",
+                         option="lzma_dict_size")
     return size
+
+
+def tunings_within(tunings, max_lclp: int):
+    """The (lc, lp, pb) settings of ``tunings`` whose model fits lc+lp <= ``max_lclp``;
+    (max_lclp, 0, pb of the first) when none does."""
+    kept = tuple(t for t in tunings if t[0] + t[1] <= max_lclp)
+    return kept or ((max_lclp, 0, tunings[0][2]),)
 
 
 def compress_lzma2(data: bytes, dict_size: int, tunings=LZMA_TUNINGS) -> bytes:

@@ -13,18 +13,23 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from otapack.version import __version__
-from otapack.core.codecs import CODECS, DEFAULT_LZMA_DICT, MIN_LZMA_DICT, compress_fast_estimate, valid_dict_size
-from otapack.errors import IncompatibleImagesError, InputError, PackageLimitError, UsageError
+from otapack.core.codecs import (
+    CODECS, DEFAULT_LZMA_DICT, LZMA_TUNINGS, compress_fast_estimate, grid_at_least, tunings_within, valid_dict_size,
+)
+from otapack.errors import BudgetError, IncompatibleImagesError, InputError, PackageLimitError, UsageError
+from otapack.core.build.budget import RamBreakdown, fit_ram_budget, ram_budget_error
+from otapack.core.build.figures import StreamFigures, payload_lclp, stream_figures, tighten
+from otapack.core.build.profiles import DEFAULT_PROFILE, get_profile
 from otapack.core.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES
 from otapack.core.formats.wire_numbers import (
-    MAX_STRING_LENGTH, MAX_U32, MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES, MIN_WINDOW_SIZE, MIN_WINDOW_TUPLES,
-    max_stream_length,
+    LZMA2_MAX_LCLP, MAX_ERASE_BLOCK, MAX_STRING_LENGTH, MAX_U32, MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES, MIN_ERASE_BLOCK,
+    MIN_WINDOW_SIZE, MIN_WINDOW_TUPLES, is_power_of_two, max_stream_length,
 )
 from otapack.core.model import FirmwareImage, Partition, Policy
 from otapack.core.container import PackageHeader, PartitionRecord, assemble, header_size
 from otapack.core.package_limits import check_limits
 from otapack.core.formats.extensions import layout_digest
-from otapack.core.restore.resources import ram_requirement
+from otapack.core.restore.resources import PayloadRam, fixed_ram, known_ram, ram_requirement, staged_bytes
 
 #: lc/lp/pb tried on patch streams (mostly-zero diff bytes favour lc 0-1).
 DELTA_TUNINGS = ((1, 0, 0),)
@@ -82,6 +87,14 @@ class PackageOptions:
     #: Board/hardware identifier the package binds to (``hardware-id``).
     hardware_id: str = ""
     kind: str | None = None  # override for minimal-system stages
+    #: RAM the device gives the restore: the builder lowers the dictionary,
+    #: window, tuples per window and LZMA model until the package fits
+    #: (``budget.fit_ram_budget``), or fails with the shortfall (BudgetError).
+    ram_budget: int | None = None
+    #: Largest package allowed, in bytes (BudgetError above it; nothing is written).
+    max_size: int | None = None
+    #: Largest lc+lp the LZMA2 payloads may use (their model is 2*(1846+768*2^(lc+lp)) bytes of RAM).
+    max_lzma_lclp: int = LZMA2_MAX_LCLP
 
     def __post_init__(self) -> None:
         for name in ("model", "target_version", "source_version", "hardware_id"):
@@ -96,6 +109,25 @@ class PackageOptions:
         if not MIN_WINDOW_TUPLES <= self.max_window_tuples <= MAX_WINDOW_TUPLES:
             raise UsageError(
                 f"tuples per window {self.max_window_tuples} outside {MIN_WINDOW_TUPLES}..{MAX_WINDOW_TUPLES}")
+        if self.ram_budget is not None and not 0 <= self.ram_budget <= MAX_U32:
+            raise UsageError(f"RAM budget {self.ram_budget} outside 0..{MAX_U32} bytes", option="ram_budget")
+        if self.max_size is not None and not 1 <= self.max_size:
+            raise UsageError(f"maximum package size {self.max_size} must be at least 1 byte", option="max_size")
+        if not 0 <= self.max_lzma_lclp <= LZMA2_MAX_LCLP:
+            raise UsageError(f"lc+lp limit {self.max_lzma_lclp} outside 0..{LZMA2_MAX_LCLP}", option="max_lzma_lclp")
+
+    @classmethod
+    def for_profile(cls, profile: str | None = None, **fields) -> "PackageOptions":
+        """Options with a build profile's resource settings (``PROFILES``;
+        default: ``default``); the ``fields`` given (not None) override them."""
+        values = get_profile(profile or DEFAULT_PROFILE).settings()
+        values.update({name: value for name, value in fields.items() if value is not None})
+        return cls(**values)
+
+    def settings(self) -> str:
+        """The resource settings, as messages show them."""
+        return (f"dictionary {self.lzma_dict_size}, window {self.window_size}, {self.max_window_tuples} tuples per "
+                f"window, lc+lp <= {self.max_lzma_lclp}")
 
 
 @dataclass(frozen=True)
@@ -106,34 +138,38 @@ class PlannedPartition:
     candidates: dict[str, int] = field(default_factory=dict)
     #: patch window the payload uses (0: not a delta)
     window_size: int = 0
+    #: lc+lp of the payload's LZMA2 chunks (None: stored, or no LZMA chunk)
+    lclp: int | None = None
+    #: a delta payload's stream figures (tuples and extra bytes per window)
+    stream: StreamFigures | None = None
 
 
 ProgressFn = Callable[[str], None]
 
 
 def dict_for(length: int, requested: int) -> int:
-    """The dictionary a payload of ``length`` bytes needs: no more than the
-    data (a larger one only costs device RAM), no more than requested."""
-    size = MIN_LZMA_DICT
-    while size < length and size < requested:
-        size <<= 1
-    return min(size, requested)
+    """The dictionary a payload of ``length`` bytes needs: the smallest LZMA2
+    size (2^n or 3*2^(n-1)) that holds the data (a larger one only costs
+    device RAM), no more than requested."""
+    return min(grid_at_least(length), requested)
 
 
-def _compress_full(data: bytes, dict_size: int) -> tuple[str, bytes]:
-    packed = CODECS["lzma2"].compress(data, dict_for(len(data), dict_size))
+def _compress_full(data: bytes, opts: PackageOptions) -> tuple[str, bytes]:
+    tunings = tunings_within(LZMA_TUNINGS, opts.max_lzma_lclp)
+    packed = CODECS["lzma2"].compress(data, dict_for(len(data), opts.lzma_dict_size), tunings)
     if len(packed) < len(data):
         return "lzma2", packed
     return "none", bytes(data)
 
 
 def _replace(part: Partition, reason: str, opts: PackageOptions) -> PlannedPartition:
-    codec, payload = _compress_full(part.data, opts.lzma_dict_size)
+    codec, payload = _compress_full(part.data, opts)
     record = PartitionRecord(
         name=part.name, address=part.address, operation="replace", reason=reason, codec=codec,
         target_size=part.size, target_sha256=part.sha256(), uncompressed_length=part.size,
     )
-    return PlannedPartition(record, payload, {"full": len(payload)})
+    return PlannedPartition(record, payload, {"full": len(payload)},
+                            lclp=payload_lclp(payload) if codec == "lzma2" else None)
 
 
 def keep_partition(part: Partition, reason: str) -> PlannedPartition:
@@ -207,16 +243,25 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
     # Small partitions are cheap to search: every matcher setting and more
     # LZMA tunings; large ones use the defaults.  Every diff coding always.
     thorough = new.size <= THOROUGH_LIMIT
-    streams = [stream
-               for by_coding in make_candidates(old.data, new.data, opts.diff_algorithm, window_size=window,
-                                                max_window_tuples=opts.max_window_tuples,
-                                                settings=None if thorough else ({},))
-               for stream in by_coding.values()]
-    stream, patch = _smallest_patch(streams, THOROUGH_TUNINGS if thorough else DELTA_TUNINGS, opts.lzma_dict_size)
+    raw_streams = [stream
+                   for by_coding in make_candidates(old.data, new.data, opts.diff_algorithm, window_size=window,
+                                                    max_window_tuples=opts.max_window_tuples,
+                                                    settings=None if thorough else ({},))
+                   for stream in by_coding.values()]
+    # Only streams the restore accepts within its work bound; each declares
+    # the tuple array it really needs.
+    figured = [(stream, stream_figures(stream, new.size)) for stream in raw_streams]
+    streams = {tighten(stream, fig): fig for stream, fig in figured if fig.within_work_bound}
+    estimate = estimate_job.result()
+    if not streams:
+        full = _replace(new, "full-smaller", opts)
+        return replace(full, candidates={"full": len(full.payload), "full-estimate": estimate,
+                                         "delta-tuples-over-work-bound": min(f.tuples for _, f in figured)})
+    tunings = tunings_within(THOROUGH_TUNINGS if thorough else DELTA_TUNINGS, opts.max_lzma_lclp)
+    stream, patch = _smallest_patch(list(streams), tunings, opts.lzma_dict_size)
     # The full payload is compressed at full effort only when it could win.
     # The 9e size is 0.87-0.98 of a fast pass on every corpus image and 0.80
     # on plain text, so a patch below 3/4 of the fast size is surely smaller.
-    estimate = estimate_job.result()
     candidates = {"delta": len(patch), "full-estimate": estimate}
     if 4 * len(patch) >= 3 * estimate:
         full = _replace(new, "full-smaller", opts)
@@ -228,17 +273,22 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
         source_size=old.size, source_sha256=old.sha256(), target_size=new.size, target_sha256=new.sha256(),
         uncompressed_length=len(stream),
     )
-    return PlannedPartition(record, patch, candidates, window)
+    return PlannedPartition(record, patch, candidates, window, lclp=payload_lclp(patch), stream=streams[stream])
 
 
 def check_sizes(image: FirmwareImage) -> None:
-    """Every partition fits the 32-bit fields of the format (InputError).
+    """Every partition fits the 32-bit fields of the format (InputError), and
+    the erase block is one the restore accepts (PackageLimitError).
 
     Counts and name lengths are format limits: ``preflight`` refuses them
     (PackageLimitError) before any build work, and the readers before that."""
     for part in image.partitions:
         if part.size > MAX_U32 or part.address > MAX_U32:
             raise InputError(f"partition {part.name!r} does not fit the 32-bit fields of package format v1")
+    block = image.erase_block
+    if not is_power_of_two(block) or not MIN_ERASE_BLOCK <= block <= MAX_ERASE_BLOCK:
+        raise PackageLimitError(f"erase block {block} is not a power of two within {MIN_ERASE_BLOCK}.."
+                                f"{MAX_ERASE_BLOCK} bytes: the restore refuses such a package")
 
 
 def binding_extensions(image: FirmwareImage, opts: PackageOptions) -> tuple[tuple[str, bytes], ...]:
@@ -301,29 +351,49 @@ def _check_plan(planned: list[PlannedPartition]) -> None:
                                     f"{r.uncompressed_length} declared")
 
 
+def payload_ram(p: PlannedPartition, dict_size: int) -> PayloadRam:
+    """The RAM figures of one planned payload, as the restore prices and holds them."""
+    r = p.record
+    return PayloadRam(
+        lzma=r.codec == "lzma2", dictionary=min(dict_size, r.uncompressed_length) if r.codec == "lzma2" else 0,
+        lclp=p.lclp, window_tuples=max(MIN_WINDOW_TUPLES, p.stream.max_count) if p.stream else 0,
+        max_extra=p.stream.max_extra if p.stream else 0, delta=r.operation == "delta",
+    )
+
+
 def finish_package(kind: str, planned: list[PlannedPartition], opts: PackageOptions, erase_block: int,
                    image: FirmwareImage | None = None) -> bytes:
     """Header resources from the plan, then assemble."""
     _check_plan(planned)
     records = [p.record for p in planned]
-    uses_lzma = any(r.codec == "lzma2" for r in records)
-    window = max((p.window_size for p in planned), default=0)
-    # Each payload was compressed with the dictionary it needs; the device
-    # needs the largest of them.
+    # Each payload was compressed with the dictionary it needs; the header
+    # states the largest of them, and each payload holds at most its own
+    # output of it.
     dict_size = max((dict_for(r.uncompressed_length, opts.lzma_dict_size) for r in records if r.codec == "lzma2"),
                     default=0)
     header = _package_header(kind, opts, erase_block, image, dict_size)
-    ram = ram_requirement(
-        lzma_dict_size=header.lzma_dict_size, erase_block=erase_block,
-        header_length=header_size(header, records), uses_lzma=uses_lzma,
-        window_size=window,
-        max_window_tuples=opts.max_window_tuples if window else 0,
-    )
-    # A delta partition is rebuilt in a staging area while its old copy is
-    # still read; everything else is written in place.
-    scratch = max((-(-r.target_size // erase_block) * erase_block for r in records if r.operation == "delta"), default=0)
+    header_length = header_size(header, records)
+    payloads = [(p.record.name, payload_ram(p, dict_size)) for p in planned if p.record.has_payload]
+    ram = ram_requirement(header_length=header_length, erase_block=erase_block, payloads=[r for _, r in payloads])
+    if opts.ram_budget is not None and ram > opts.ram_budget:
+        fixed = fixed_ram(header_length, erase_block)
+        worst = max(payloads, key=lambda item: known_ram(fixed, item[1]) + item[1].max_extra, default=None)
+        breakdown = RamBreakdown.of(fixed, *worst) if worst else RamBreakdown(None, fixed)
+        raise ram_budget_error(breakdown, opts)
+    # Every delta partition is rebuilt in a staging area while its old copy
+    # is still read, and all of them stay staged until commit.
+    scratch = staged_bytes((r.target_size for r in records if r.operation == "delta"), erase_block)
     header = replace(header, ram_required=ram, scratch_flash=scratch)
-    return assemble(header, [(p.record, p.payload) for p in planned])
+    package = assemble(header, [(p.record, p.payload) for p in planned])
+    check_package_size(package, opts.max_size)
+    return package
+
+
+def check_package_size(package: bytes, max_size: int | None) -> None:
+    """BudgetError when ``package`` is larger than ``max_size`` (None: no limit)."""
+    if max_size is not None and len(package) > max_size:
+        raise BudgetError(f"package is {len(package)} bytes, {len(package) - max_size} more than the maximum size "
+                          f"of {max_size} bytes; it was not written", option="max_size")
 
 
 def map_partitions(fn, items, jobs: int, progress: ProgressFn | None = None):
@@ -350,8 +420,12 @@ def build_full(image: FirmwareImage, opts: PackageOptions = PackageOptions(), pr
     if not image.partitions:
         raise InputError("the image has no partitions")
     preflight("full", image, opts, ["skip" if p.policy is Policy.SKIP else "replace" for p in image.partitions])
-    planned = map_partitions(lambda p: plan_full_partition(p, opts), list(image.partitions), opts.jobs, progress)
-    return finish_package("full", planned, opts, image.erase_block, image)
+
+    def build(o: PackageOptions) -> bytes:
+        planned = map_partitions(lambda p: plan_full_partition(p, o), list(image.partitions), o.jobs, progress)
+        return finish_package("full", planned, o, image.erase_block, image)
+
+    return fit_ram_budget(build, opts)
 
 
 def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = PackageOptions(),
@@ -362,8 +436,12 @@ def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = P
     check_structure(old, new)
     pairs = [(old.get(p.name), p) for p in new.partitions]
     preflight("delta", new, opts, [least_operation(o, p) for o, p in pairs])
-    planned = map_partitions(lambda pair: plan_delta_partition(pair[0], pair[1], opts), pairs, opts.jobs, progress)
-    return finish_package("delta", planned, opts, new.erase_block, new)
+
+    def build(o: PackageOptions) -> bytes:
+        planned = map_partitions(lambda pair: plan_delta_partition(pair[0], pair[1], o), pairs, o.jobs, progress)
+        return finish_package("delta", planned, o, new.erase_block, new)
+
+    return fit_ram_budget(build, opts)
 
 
 def least_operation(old: Partition | None, new: Partition) -> str:

@@ -16,6 +16,7 @@ from construct import ConstructError
 
 from otapack.errors import CorruptPatchError
 from otapack.core.formats.delta import DIFF_CODINGS, ControlTuple, DeltaHeader, WindowHead, ZeroRunBytes
+from otapack.core.formats.wire_numbers import MIN_TUPLE_OUTPUT, TUPLE_ALLOWANCE
 
 __all__ = ["decode_patch"]
 
@@ -54,6 +55,7 @@ def decode_patch(old: bytes, stream: bytes, new_size: int) -> bytes:
     out = bytearray()
     old_pos = 0
     w = 0
+    seen = 0  # tuples of the stream so far
     while len(out) < new_size:
         start = f.tell()
         if start == end:
@@ -95,6 +97,11 @@ def decode_patch(old: bytes, stream: bytes, new_size: int) -> bytes:
             n_add += a
             n_copy += c
             tuples.append((a, c, s, at))
+            # the work bound: at most TUPLE_ALLOWANCE tuples plus one per MIN_TUPLE_OUTPUT output bytes
+            seen += 1
+            if seen - TUPLE_ALLOWANCE > (len(out) + n_add + n_copy) // MIN_TUPLE_OUTPUT:
+                raise CorruptPatchError(f"window {w} tuple {t}: {seen} tuples for {len(out) + n_add + n_copy} "
+                                        f"output bytes, above the work bound", offset=at)
         pos = f.tell()
         if n_copy > end - pos:
             raise CorruptPatchError(

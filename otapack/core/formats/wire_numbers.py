@@ -163,9 +163,74 @@ MAX_EXTENSION_LENGTH = (1 << 8 * EXTENSION_LENGTH_SIZE) - 1
 #: Sizes, offsets and addresses are u32; the whole package too.
 MAX_U32 = (1 << 32) - 1
 MAX_PACKAGE_LENGTH = MAX_U32
-#: Dictionary sizes a builder writes into ``lzma_dict_size``.
+#: ``lzma_dict_size``: 0 when no payload uses LZMA2, else a value on the
+#: LZMA2 size grid (2^n or 3 * 2^(n-1), what a grid-only decoder allocates
+#: exactly) within these bounds.  Readers refuse anything else before they
+#: allocate a dictionary.
 MIN_LZMA_DICT = 4096
 MAX_LZMA_DICT = 64 << 20
+#: ``erase_block``: a power of two within these bounds.  256 B covers the
+#: smallest erase units of MCU flash (SAMD21 rows, STM32L1 pages), 256 KiB
+#: the blocks of SPI NAND (64 pages of 4 KiB); the write buffer is one block
+#: of RAM, and a smaller block only multiplies the erase operations.
+MIN_ERASE_BLOCK = 256
+MAX_ERASE_BLOCK = 256 * 1024
+
+
+def on_lzma2_grid(size: int) -> bool:
+    """``size`` is 2^n or 3 * 2^(n-1): a size an LZMA2 dictionary property byte can name."""
+    if size < 2:
+        return False
+    low = size & -size  # the lowest set bit
+    return size == low or size == 3 * low
+
+
+def is_power_of_two(value: int) -> bool:
+    return value > 0 and value & (value - 1) == 0
+
+
+# ------------------------------------------------------- restore resources
+# The device's RAM model (docs/verifier.md, "RAM accounting"): the buffers a
+# restore holds, which ``ram_required`` prices.
+
+#: The device pulls the package in chunks of this size (an HTTP/modem buffer).
+PACKAGE_CHUNK = 4096
+#: Decoded bytes are consumed, and old bytes read, in pieces of at most this size.
+DECODE_CHUNK = 4096
+#: One control tuple as the device stores it: three 32-bit fields.
+TUPLE_BYTES = 12
+#: LZMA probability model: 2 * (LZMA_PROBS_BASE + LZMA_PROBS_PER_LITERAL_STATE
+#: * 2^(lc+lp)) bytes (16-bit probabilities), plus the decoder's own state.
+LZMA_PROBS_BASE = 1846
+LZMA_PROBS_PER_LITERAL_STATE = 768
+LZMA_PROB_BYTES = 2
+LZMA_DECODER_STATE = 256
+
+# ----------------------------------------------------------- LZMA2 chunks
+# Raw LZMA2 is a sequence of chunks; the restore walks their headers over the
+# compressed bytes it feeds its decoder (restore/lzma2.py), to price the
+# LZMA model each payload needs before decoding and to hold it to it.
+
+#: Control byte values: 0x00 end of stream; 0x01 / 0x02 stored chunk with /
+#: without a dictionary reset; 0x03..0x7F invalid; 0x80..0xFF an LZMA chunk
+#: whose bits 5-6 say what it resets (below) and bits 0-4 are bits 16-20 of
+#: (uncompressed size - 1).
+LZMA2_END = 0x00
+LZMA2_STORED_RESET = 0x01
+LZMA2_STORED = 0x02
+LZMA2_LZMA = 0x80
+#: An LZMA chunk at or above this carries a properties byte (state reset + new props).
+LZMA2_LZMA_PROPS = 0xC0
+#: An LZMA chunk at or above this also resets the dictionary.
+LZMA2_LZMA_DICT_RESET = 0xE0
+#: Header bytes after the control byte: stored chunk (u16 BE size - 1),
+#: LZMA chunk (u16 BE low bits of uncompressed size - 1, u16 BE compressed size - 1).
+LZMA2_STORED_HEADER = 2
+LZMA2_LZMA_HEADER = 4
+#: Properties byte = (pb * 5 + lp) * 9 + lc; LZMA2 allows lc + lp <= 4, pb <= 4.
+LZMA2_MAX_PROPS = (4 * 5 + 4) * 9 + 8
+LZMA2_MAX_LCLP = 4
+LZMA2_MAX_PB = 4
 
 # -------------------------------------------------------------- delta v1
 
@@ -190,6 +255,17 @@ MAX_SEEK = MAX_U32
 #: Varints are canonical unsigned LEB128 of at most 64 bits.
 VARINT_MAX_VALUE = (1 << 64) - 1
 VARINT_MAX_BYTES = 10  # ceil(64 / 7)
+
+#: Work bound of a patch stream: the device's cost per control tuple (three
+#: varints, the bounds checks, an old-partition read) is far above its cost
+#: per byte, so tuples must write bytes on average.  Counting every tuple of
+#: the stream (the first is tuple 1) and the output up to the end of that
+#: tuple, ``tuples - TUPLE_ALLOWANCE > output // MIN_TUPLE_OUTPUT`` is refused
+#: (before the window writes anything).  The builder never writes such a
+#: stream (the partition then travels in full); real patches average 134 to
+#: 46,000 bytes per tuple (docs/verifier.md).
+TUPLE_ALLOWANCE = 64
+MIN_TUPLE_OUTPUT = 16
 
 #: Stream bound: header (three varints, far below 32 bytes), then per output
 #: byte at most one tuple of three 5-byte varints plus the byte itself.

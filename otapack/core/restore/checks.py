@@ -73,6 +73,12 @@ class RestoreResult:
     error: OtapackError | None = None
     ram_peak: int = 0
     ram_declared: int = 0
+    #: Flash held for staged partitions until commit, and the header's scratch_flash.
+    scratch_peak: int = 0
+    scratch_declared: int = 0
+    #: The work done, counted (control tuples and zero-run pairs decoded).
+    tuples: int = 0
+    diff_pairs: int = 0
     package_bytes_read: int = 0
     blocks_erased: int = 0
     bytes_written: int = 0
@@ -91,4 +97,6 @@ class RestoreResult:
             "ram": {"peak": self.ram_peak, "declared": self.ram_declared},
             "package_bytes_read": self.package_bytes_read,
             "flash": {"blocks_erased": self.blocks_erased, "bytes_written": self.bytes_written},
+            "scratch": {"peak": self.scratch_peak, "declared": self.scratch_declared},
+            "work": {"tuples": self.tuples, "diff_pairs": self.diff_pairs},
         }

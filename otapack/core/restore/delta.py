@@ -7,16 +7,19 @@ Reads outside the old partition are errors, not zeros.  Standard library only.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
-from otapack.errors import CorruptPatchError
+from otapack.errors import CorruptPatchError, ResourceLimitError
 from otapack.core.formats.wire_numbers import (
     DIFF_CODINGS,
     MAX_SEEK,
     MAX_WINDOW_SIZE,
     MAX_WINDOW_TUPLES,
+    MIN_TUPLE_OUTPUT,
     MIN_WINDOW_SIZE,
     MIN_WINDOW_TUPLES,
+    TUPLE_ALLOWANCE,
     VARINT_MAX_BYTES,
 )
 from otapack.core.restore.resources import DECODE_CHUNK, TUPLE_BYTES, RamMeter
@@ -36,6 +39,22 @@ def read_varint(stream, limit: int, what: str, where: str) -> int:
         if value > limit:
             raise CorruptPatchError(f"{where}: {what} exceeds {limit}")
     raise CorruptPatchError(f"{where}: {what} varint longer than {VARINT_MAX_BYTES} bytes")
+
+
+@dataclass
+class Work:
+    """A deterministic count of the restore's work (what tests measure, never time)."""
+
+    windows: int = 0
+    tuples: int = 0
+    diff_pairs: int = 0
+
+
+def tuples_exceed_bound(tuples: int, output: int) -> bool:
+    """The work bound: ``tuples`` tuples (the stream's so far) for ``output``
+    bytes (up to the end of the last of them) is more than TUPLE_ALLOWANCE
+    plus one per MIN_TUPLE_OUTPUT bytes."""
+    return tuples > TUPLE_ALLOWANCE and tuples - TUPLE_ALLOWANCE > output // MIN_TUPLE_OUTPUT
 
 
 @dataclass(frozen=True)
@@ -58,7 +77,7 @@ def read_stream_header(stream, where: str) -> PatchHeader:
 class RawDiff:
     """Diff bytes stored as they are."""
 
-    def __init__(self, stream, where: str):
+    def __init__(self, stream, where: str, work: Work | None = None):
         self.stream = stream
 
     def start_window(self, total: int, where: str) -> None:
@@ -74,10 +93,11 @@ class RawDiff:
 class ZeroRunDiff:
     """Diff bytes as (zeros, literals) pairs: zeros cost nothing to apply."""
 
-    def __init__(self, stream, where: str):
+    def __init__(self, stream, where: str, work: Work | None = None):
         self.stream = stream
         self.zeros = self.literals = self.left = self.pairs = 0
         self.where = where
+        self.work = work or Work()
 
     def start_window(self, total: int, where: str) -> None:
         self.left, self.pairs, self.where = total, 0, where
@@ -95,6 +115,7 @@ class ZeroRunDiff:
         self.left -= zeros + literals
         self.zeros, self.literals = zeros, literals
         self.pairs += 1
+        self.work.diff_pairs += 1
 
     def pieces(self, n: int):
         """Pieces of the next ``n`` diff bytes: an int is that many zeros."""
@@ -127,10 +148,19 @@ def add_bytes(old: bytes, diff: bytes) -> bytes:
 
 
 def apply_delta(stream, read_old, old_size: int, writer, target_size: int, ram: RamMeter, where: str,
-                header: PatchHeader) -> None:
-    """Decode windows from ``stream`` and write exactly ``target_size`` bytes."""
+                header: PatchHeader, *, extra_capacity: int | None = None, work: Work | None = None) -> None:
+    """Decode windows from ``stream`` and write exactly ``target_size`` bytes.
+
+    The tuple array (``max_tuples`` entries) and the old-read piece are held
+    for the whole stream, as a device allocates them; a window's extra bytes
+    are checked against ``extra_capacity`` (what the declared RAM leaves for
+    them) after its tuples are read and before any of them is buffered or
+    any byte of the window is written."""
     window_size, max_tuples = header.window_size, header.max_tuples
-    diff = (ZeroRunDiff if header.zero_runs else RawDiff)(stream, where)
+    work = work if work is not None else Work()
+    diff = (ZeroRunDiff if header.zero_runs else RawDiff)(stream, where, work)
+    ram.hold("control tuples", max_tuples * TUPLE_BYTES)
+    ram.hold("old read", DECODE_CHUNK)
     out = 0
     old_pos = 0
     window_index = 0
@@ -139,8 +169,8 @@ def apply_delta(stream, read_old, old_size: int, writer, target_size: int, ram: 
         count = read_varint(stream, max_tuples, "tuple count", at)
         if count < 1:
             raise CorruptPatchError(f"{at}: empty window")
-        ram.hold("control tuples", count * TUPLE_BYTES)
-        tuples = []
+        work.windows += 1
+        tuples = array("q")
         window_out = 0
         copy_total = 0
         for index in range(count):
@@ -149,6 +179,7 @@ def apply_delta(stream, read_old, old_size: int, writer, target_size: int, ram: 
             copy = read_varint(stream, window_size, "copy length", tat)
             seek = read_varint(stream, 2 * MAX_SEEK, "seek", tat)
             seek = (seek >> 1) ^ -(seek & 1)
+            work.tuples += 1
             if add == 0 and copy == 0 and (window_index or index):
                 raise CorruptPatchError(f"{tat}: writes nothing (only the stream's first tuple may be a bare seek)")
             if add > window_size - window_out:
@@ -157,17 +188,27 @@ def apply_delta(stream, read_old, old_size: int, writer, target_size: int, ram: 
             if copy > window_size - window_out:
                 raise CorruptPatchError(f"{tat}: copy length {copy} overflows the {window_size}-byte window")
             window_out += copy
+            if tuples_exceed_bound(work.tuples, out + window_out):
+                raise CorruptPatchError(
+                    f"{tat}: {work.tuples} tuples for {out + window_out} output bytes: above the work bound of "
+                    f"{TUPLE_ALLOWANCE} tuples plus one per {MIN_TUPLE_OUTPUT} bytes"
+                )
             copy_total += copy
-            tuples.append((add, copy, seek))
+            tuples.extend((add, copy, seek))
         if window_out > target_size - out:
             raise CorruptPatchError(
                 f"{at}: window writes {window_out} bytes, only {target_size - out} left of the target"
+            )
+        if extra_capacity is not None and copy_total > extra_capacity:
+            raise ResourceLimitError(
+                f"{at}: {copy_total} extra bytes, the declared RAM leaves {extra_capacity} for them"
             )
         ram.hold("extra buffer", copy_total)
         extra = stream.read(copy_total)
         extra_pos = 0
         diff.start_window(window_out - copy_total, at)
-        for index, (add, copy, seek) in enumerate(tuples):
+        for index in range(count):
+            add, copy, seek = tuples[3 * index : 3 * index + 3]
             if add:
                 if old_pos > old_size or add > old_size - old_pos:
                     raise CorruptPatchError(
@@ -178,12 +219,10 @@ def apply_delta(stream, read_old, old_size: int, writer, target_size: int, ram: 
                     if isinstance(piece, int):  # a zero run: the old bytes unchanged
                         while piece:
                             k = min(DECODE_CHUNK, piece)
-                            ram.hold("old read", k)
                             writer.write(read_old(position, k))
                             position += k
                             piece -= k
                     else:
-                        ram.hold("old read", len(piece))
                         writer.write(add_bytes(read_old(position, len(piece)), piece))
                         position += len(piece)
                 old_pos += add
@@ -196,7 +235,5 @@ def apply_delta(stream, read_old, old_size: int, writer, target_size: int, ram: 
                 )
             old_pos += seek
         ram.release("extra buffer")
-        ram.release("control tuples")
-        ram.release("old read")
         out += window_out
         window_index += 1

@@ -52,10 +52,11 @@ from otapack.errors import (
 from otapack.core.formats.wire_numbers import HAS_PAYLOAD, TRAILER_CRC_TAIL, max_stream_length
 from otapack.core.restore import wire
 from otapack.core.restore.checks import Check, CheckSpec, CheckStatus, RestoreResult
-from otapack.core.restore.delta import apply_delta, read_stream_header
+from otapack.core.restore.delta import Work, apply_delta, read_stream_header
 from otapack.core.restore.extensions import layout_digest
 from otapack.core.restore.flash import FlashWriter, SimFlash
-from otapack.core.restore.resources import DECODE_CHUNK, RamMeter, ram_requirement
+from otapack.core.restore.pricing import Priced, check_declarations, price_payload
+from otapack.core.restore.resources import DECODE_CHUNK, RamMeter, round_up
 from otapack.core.restore.stream import ForwardReader, LzmaReader, RawReader
 
 
@@ -141,6 +142,10 @@ class Restore:
         self.device = device
         self.result = RestoreResult()
         self.ram = RamMeter(limit=device.ram_budget)
+        self.scratch = RamMeter(what="scratch flash")
+        self.work = Work()
+        #: What the resources check priced per payload partition (by name).
+        self._priced: dict[str, Priced] = {}
         self.stored = b""
         self._staged: list[tuple[DevicePartition, SimFlash, int]] = []
 
@@ -166,6 +171,8 @@ class Restore:
                 if spec.name not in done and not spec.per_partition:
                     self.result.checks.append(Check(spec.name, CheckStatus.SKIPPED))
         self.result.ram_peak = self.ram.peak
+        self.result.scratch_peak = self.scratch.peak
+        self.result.tuples, self.result.diff_pairs = self.work.tuples, self.work.diff_pairs
         flashes = [p.flash for p in self.device.partitions.values()] + [s for _, s, _ in self._staged]
         self.result.blocks_erased = sum(f.blocks_erased for f in flashes)
         self.result.bytes_written = sum(f.bytes_written for f in flashes)
@@ -275,6 +282,7 @@ class Restore:
             )
         state.header = self.result.header = header
         self.result.ram_declared = header.ram_required
+        self.result.scratch_declared = header.scratch_flash
         c.detail = f"format v{header.format_version}, {header.kind}, {len(header.entries)} partitions"
 
     def _digest(self, state: _State, c: Check) -> None:
@@ -308,10 +316,13 @@ class Restore:
         c.detail = have.hex()
 
     def _ram(self, state: _State, c: Check) -> None:
-        declared = state.header.ram_required
+        declared, scratch = state.header.ram_required, state.header.scratch_flash
         if self.ram.peak > declared:
             raise ResourceLimitError(f"restore used {self.ram.peak} bytes of RAM, the header declares {declared}")
-        c.detail = f"peak {self.ram.peak} of {declared} declared"
+        if self.scratch.peak > scratch:
+            raise ResourceLimitError(f"restore held {self.scratch.peak} bytes of scratch flash, "
+                                     f"the header declares {scratch}")
+        c.detail = f"peak {self.ram.peak} of {declared} declared; scratch flash {self.scratch.peak} of {scratch}"
 
     def _commit(self, state: _State, c: Check) -> None:
         for part, staging, size in self._staged:
@@ -401,31 +412,22 @@ class Restore:
         c.detail = f"{len(header.entries)} partitions, payloads tile the body"
 
     def _resources(self, state: _State, c: Check) -> None:
+        """The header's figures within their limits, then every payload priced
+        before the first write (``pricing``; docs/verifier.md, "RAM accounting")."""
         dev, header = self.device, state.header
-        if dev.ram_budget is not None and header.ram_required > dev.ram_budget:
-            raise ResourceLimitError(
-                f"package declares {header.ram_required} bytes of RAM, the device budget is {dev.ram_budget}"
-            )
-        uses_lzma = any(e.codec == "lzma2" for e in header.entries)
-        floor = ram_requirement(lzma_dict_size=header.lzma_dict_size, erase_block=header.erase_block,
-                                header_length=header.header_length, uses_lzma=uses_lzma)
-        if header.ram_required < floor:
-            raise ResourceLimitError(f"header declares {header.ram_required} bytes of RAM, the restore needs at least {floor}")
-        # Peek at each patch's window bounds now, before the first write.
-        for e in header.entries:
-            if e.operation != "delta":
-                continue
-            stream = self._decoder(header, e, self._forward(e.payload_offset))
-            patch = read_stream_header(stream, f"partition {e.name!r}")
-            self.ram.release("lzma decoder")
-            need = ram_requirement(lzma_dict_size=header.lzma_dict_size, erase_block=header.erase_block,
-                                   header_length=header.header_length, uses_lzma=e.codec == "lzma2",
-                                   window_size=patch.window_size, max_window_tuples=patch.max_tuples)
-            if need > header.ram_required:
-                raise ResourceLimitError(
-                    f"partition {e.name!r}: patch windows need {need} bytes of RAM, the header declares {header.ram_required}"
-                )
-        c.detail = f"{header.ram_required} bytes RAM declared, {header.scratch_flash} bytes scratch flash"
+        fixed, staged = check_declarations(header, dev.ram_budget)
+        payloads = [e for e in header.entries if e.operation in HAS_PAYLOAD]
+        for e in payloads:
+            self._priced[e.name] = price_payload(
+                header, e, fixed, self._forward, lambda entry, reader, lclp: self._decoder(header, entry, reader, lclp),
+                self.ram)
+        # From here on the restore holds the device to its declaration, as a
+        # device that sized its buffers from the header.
+        declared = header.ram_required
+        self.ram.limit = declared if dev.ram_budget is None else min(declared, dev.ram_budget)
+        self.scratch.limit = header.scratch_flash
+        c.detail = (f"{declared} bytes RAM declared, {staged} of {header.scratch_flash} bytes scratch flash; "
+                    f"{len(payloads)} payloads priced")
 
     def _precondition(self, state: _State, c: Check) -> None:
         header = state.header
@@ -462,17 +464,19 @@ class Restore:
             part.flash = SimFlash.holding(b"", size, dev.erase_block, dev.erased_value, part.name)
         return part.flash
 
-    def _decoder(self, header: wire.Header, e: wire.Entry, reader: ForwardReader):
+    def _decoder(self, header: wire.Header, e: wire.Entry, reader: ForwardReader, lclp: int | None):
         where = f"partition {e.name!r}"
         if e.codec == "lzma2":
-            return LzmaReader(reader, e.payload_length, header.lzma_dict_size, e.uncompressed_length, self.ram, where)
+            return LzmaReader(reader, e.payload_length, header.lzma_dict_size, e.uncompressed_length, self.ram, where,
+                              lclp)
         return RawReader(reader, e.payload_length, e.uncompressed_length, where)
 
     def _restore_partition(self, header: wire.Header, e: wire.Entry, reader: ForwardReader, c: Check):
         """Decode or patch one partition; returns the writer that hashed it."""
         dev = self.device
         reader.skip_to(e.payload_offset)
-        stream = self._decoder(header, e, reader)
+        priced = self._priced[e.name]
+        stream = self._decoder(header, e, reader, priced.lclp)
         self.ram.hold("write buffer", dev.erase_block)
         part = dev.partitions.get(e.name)
         if part is None:  # blank device receiving a full package
@@ -493,12 +497,15 @@ class Restore:
             writer.writer.finish()
             part.size = e.target_size
         else:
+            # Held until commit: refused here if the staged partitions outgrow the declared scratch flash.
+            self.scratch.hold(f"staging {e.name}", round_up(e.target_size, dev.erase_block))
             staging = SimFlash.holding(b"", e.target_size, dev.erase_block, dev.erased_value, f"{e.name} (staging)")
             writer = _HashingWriter(FlashWriter(staging, e.target_size))
-            patch = read_stream_header(stream, f"partition {e.name!r}")
+            patch = read_stream_header(stream, f"partition {e.name!r}")  # the header the resources check priced
             apply_delta(stream, part.flash.read, part.size, writer, e.target_size, self.ram,
-                        f"partition {e.name!r}", patch)
+                        f"partition {e.name!r}", patch, extra_capacity=priced.extra_capacity, work=self.work)
             stream.finish()
+            writer.writer.finish()  # the write buffer's last block into the staging area
             self._staged.append((part, staging, e.target_size))
         self.result.decompress_calls += stream.decompress_calls
         c.detail = f"{e.operation}: {e.payload_length} payload bytes -> {e.target_size} bytes"

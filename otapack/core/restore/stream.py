@@ -11,7 +11,8 @@ import lzma
 from typing import BinaryIO
 
 from otapack.errors import PackageFormatError, TruncatedPackageError
-from otapack.core.restore.resources import DECODE_CHUNK, LZMA_STATE_BYTES, PACKAGE_CHUNK, RamMeter
+from otapack.core.restore.lzma2 import ChunkWalker
+from otapack.core.restore.resources import DECODE_CHUNK, PACKAGE_CHUNK, RamMeter, decoder_ram
 
 
 class ForwardReader:
@@ -21,35 +22,34 @@ class ForwardReader:
         self.chunk_size = chunk_size
         self.position = start  # absolute offset of the next byte handed out
         self.bytes_read = 0
-        self._buffer = b""
+        self._buffer = b""  # the current chunk; bytes before _at are handed out
+        self._at = 0
         ram.hold("package chunk", chunk_size)
+
+    def _take(self, limit: int) -> bytes:
+        if self._at == len(self._buffer):
+            self._buffer, self._at = self.source.read(self.chunk_size), 0
+        piece = self._buffer[self._at : self._at + limit]
+        self._at += len(piece)
+        self.position += len(piece)
+        self.bytes_read += len(piece)
+        return piece
 
     def read(self, length: int) -> bytes:
         """Exactly ``length`` bytes, or TruncatedPackageError."""
         parts = []
         needed = length
         while needed:
-            if not self._buffer:
-                self._buffer = self.source.read(self.chunk_size)
-                if not self._buffer:
-                    raise TruncatedPackageError("package ends early", offset=self.position)
-            piece = self._buffer[:needed]
-            self._buffer = self._buffer[len(piece) :]
+            piece = self._take(needed)
+            if not piece:
+                raise TruncatedPackageError("package ends early", offset=self.position)
             parts.append(piece)
             needed -= len(piece)
-            self.position += len(piece)
-            self.bytes_read += len(piece)
-        return b"".join(parts)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def read_some(self, limit: int) -> bytes:
         """Up to ``limit`` bytes (at least one unless at end of input)."""
-        if not self._buffer:
-            self._buffer = self.source.read(self.chunk_size)
-        piece = self._buffer[:limit]
-        self._buffer = self._buffer[len(piece) :]
-        self.position += len(piece)
-        self.bytes_read += len(piece)
-        return piece
+        return self._take(limit)
 
     def skip_to(self, offset: int) -> None:
         if offset < self.position:
@@ -58,31 +58,53 @@ class ForwardReader:
             self.read(min(self.chunk_size, offset - self.position))
 
 
+#: liblzma's smallest dictionary; it rounds smaller ones up to this.
+_LIBLZMA_MIN_DICT = 4096
+
+
 class LzmaReader:
-    """Decoded bytes of one payload, pulled on demand, never more than declared."""
+    """Decoded bytes of one payload, pulled on demand, never more than declared.
+
+    ``lclp`` is the LZMA model the payload was priced for (the properties of
+    its first chunk, ``lzma2.peek_lclp``): every compressed byte passes the
+    chunk walker before the decoder, which refuses a chunk needing a larger
+    model.  The dictionary is ``min(dict_size, output_length)``: the stream
+    never looks back further than its own output."""
 
     def __init__(self, reader: ForwardReader, payload_length: int, dict_size: int, output_length: int,
-                 ram: RamMeter, where: str):
+                 ram: RamMeter, where: str, lclp: int | None):
         self.reader = reader
         self.remaining_input = payload_length
         self.remaining_output = output_length
         self.where = where
         self.ram = ram
+        self.walker = ChunkWalker(lclp, where)
+        dictionary = max(_LIBLZMA_MIN_DICT, min(dict_size, output_length))
+        ram.hold("lzma decoder", decoder_ram(dict_size, output_length, lclp))
         self._decoder = lzma.LZMADecompressor(
-            format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "dict_size": dict_size}]
+            format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "dict_size": dictionary}]
         )
-        self._pending = b""
+        self._pending = b""  # one decoded piece; bytes before _at are handed out
+        self._at = 0
+        self._undecoded = output_length  # declared bytes not yet taken from the decoder
         self.decompress_calls = 0
-        ram.hold("lzma decoder", dict_size + LZMA_STATE_BYTES + DECODE_CHUNK)
+
+    def _input(self) -> bytes:
+        # Up to the next chunk boundary only: each chunk header is checked
+        # when the decoder reaches it (see lzma2.ChunkWalker.wanted).
+        want = self.reader.chunk_size if self.walker.ended else min(self.walker.wanted(), self.reader.chunk_size)
+        data = self.reader.read_some(min(self.remaining_input, want))
+        if not data:
+            raise TruncatedPackageError(f"{self.where}: payload ends early", offset=self.reader.position)
+        self.remaining_input -= len(data)
+        self.walker.feed(data)
+        return data
 
     def _feed(self, wanted: int) -> bytes:
         while True:
             data = b""
             if self._decoder.needs_input and self.remaining_input:
-                data = self.reader.read_some(min(self.remaining_input, self.reader.chunk_size))
-                if not data:
-                    raise TruncatedPackageError(f"{self.where}: payload ends early", offset=self.reader.position)
-                self.remaining_input -= len(data)
+                data = self._input()
             elif self._decoder.needs_input or self._decoder.eof:  # eof: decompress() would raise EOFError
                 raise PackageFormatError(
                     f"{self.where}: LZMA2 stream ends before its {self.remaining_output} remaining declared bytes",
@@ -94,6 +116,7 @@ class LzmaReader:
             except lzma.LZMAError as exc:
                 raise PackageFormatError(f"{self.where}: LZMA2 stream is corrupt ({exc})", offset=self.reader.position) from None
             if out:
+                self._undecoded -= len(out)
                 return out
             if self._decoder.eof:
                 raise PackageFormatError(
@@ -111,14 +134,16 @@ class LzmaReader:
         parts = []
         needed = length
         while needed:
-            if not self._pending:
-                self._pending = self._feed(min(needed, DECODE_CHUNK))
-            piece = self._pending[:needed]
-            self._pending = self._pending[len(piece) :]
+            if self._at == len(self._pending):
+                # A whole decode piece at a time (never past the declared length),
+                # handed out by offset: varints read byte by byte cost no copies.
+                self._pending, self._at = self._feed(min(self._undecoded, DECODE_CHUNK)), 0
+            piece = self._pending[self._at : self._at + needed]
+            self._at += len(piece)
             parts.append(piece)
             needed -= len(piece)
         self.remaining_output -= length
-        return b"".join(parts)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def finish(self) -> None:
         """The stream must end exactly here, with every payload byte consumed."""
@@ -127,17 +152,14 @@ class LzmaReader:
                 f"{self.where}: {self.remaining_output} declared decoded bytes were never used",
                 offset=self.reader.position,
             )
-        if self._pending:
+        if self._at != len(self._pending):
             raise PackageFormatError(f"{self.where}: decoded data beyond the declared length", offset=self.reader.position)
         while not self._decoder.eof:
             data = b""
             if self._decoder.needs_input:
                 if not self.remaining_input:
                     raise PackageFormatError(f"{self.where}: LZMA2 stream has no end marker", offset=self.reader.position)
-                data = self.reader.read_some(min(self.remaining_input, self.reader.chunk_size))
-                if not data:
-                    raise TruncatedPackageError(f"{self.where}: payload ends early", offset=self.reader.position)
-                self.remaining_input -= len(data)
+                data = self._input()
             try:
                 extra = self._decoder.decompress(data, max_length=1)
             except lzma.LZMAError as exc:

@@ -1,0 +1,83 @@
+"""The ``resources`` check: the header's figures within their limits, and
+every payload priced before the first flash write (docs/verifier.md, "RAM
+accounting").  Standard library only.
+
+In the device's order:
+
+1. ``lzma_dict_size`` and ``erase_block`` within their limits
+   (``resources.check_header_figures``);
+2. ``ram_required`` within the device's budget;
+3. ``ram_required`` at least the fixed buffers (package chunk, header,
+   write buffer);
+4. the staged delta partitions (each rounded up to erase blocks) within
+   ``scratch_flash``;
+5. per payload partition, in table order: the LZMA model of its first LZMA2
+   chunk (``lzma2.peek_lclp``), then the decoder alone, then for a delta the
+   stream header (three varints, decoded) and the tuple array and old-read
+   piece it implies, each within ``ram_required``; what is left is the room
+   for one window's extra bytes (``Priced.extra_capacity``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from otapack.core.formats.wire_numbers import HAS_PAYLOAD
+from otapack.core.restore import wire
+from otapack.core.restore.delta import PatchHeader, read_stream_header
+from otapack.core.restore.lzma2 import peek_lclp
+from otapack.core.restore.resources import PayloadRam, RamMeter, check_header_figures, fixed_ram, known_ram, staged_bytes
+from otapack.errors import ResourceLimitError
+
+
+@dataclass(frozen=True)
+class Priced:
+    """One payload as the resources check priced it before the first write."""
+
+    lclp: int | None  # LZMA model of its first chunk (None: no LZMA chunk, or not LZMA2)
+    patch: PatchHeader | None  # a delta's stream header
+    extra_capacity: int  # RAM the declaration leaves for one window's extra bytes
+
+
+def check_declarations(header: wire.Header, ram_budget: int | None) -> tuple[int, int]:
+    """Steps 1-4; returns (fixed RAM, staged flash)."""
+    payloads = [e for e in header.entries if e.operation in HAS_PAYLOAD]
+    check_header_figures(lzma_dict_size=header.lzma_dict_size, erase_block=header.erase_block,
+                         uses_lzma=any(e.codec == "lzma2" for e in payloads))
+    declared = header.ram_required
+    if ram_budget is not None and declared > ram_budget:
+        raise ResourceLimitError(f"package declares {declared} bytes of RAM, the device budget is {ram_budget}")
+    fixed = fixed_ram(header.header_length, header.erase_block)
+    if declared < fixed:
+        raise ResourceLimitError(f"header declares {declared} bytes of RAM, the restore needs at least {fixed}")
+    staged = staged_bytes((e.target_size for e in payloads if e.operation == "delta"), header.erase_block)
+    if staged > header.scratch_flash:
+        raise ResourceLimitError(f"delta partitions stage {staged} bytes of flash until commit, "
+                                 f"the header declares {header.scratch_flash} bytes of scratch flash")
+    return fixed, staged
+
+
+def price_payload(header: wire.Header, e: wire.Entry, fixed: int, forward: Callable, decoder: Callable,
+                  ram: RamMeter) -> Priced:
+    """Step 5 for one payload.  ``forward(offset)`` opens a forward reader at
+    ``offset``; ``decoder(entry, reader, lclp)`` the payload's decoder."""
+    where = f"partition {e.name!r}"
+    lclp = peek_lclp(forward(e.payload_offset), e.payload_length, where) if e.codec == "lzma2" else None
+
+    def need(patch: PatchHeader | None) -> int:
+        figures = PayloadRam(lzma=e.codec == "lzma2", dictionary=min(header.lzma_dict_size, e.uncompressed_length),
+                             lclp=lclp, window_tuples=patch.max_tuples if patch else 0, delta=patch is not None)
+        total = known_ram(fixed, figures)
+        if total > header.ram_required:
+            what = "its decoder and patch windows need" if patch else "its decoder needs"
+            raise ResourceLimitError(f"{where}: {what} {total} bytes of RAM, the header declares {header.ram_required}")
+        return total
+
+    known = need(None)  # the decoder alone, before it is made to decode the stream header
+    patch = None
+    if e.operation == "delta":
+        patch = read_stream_header(decoder(e, forward(e.payload_offset), lclp), where)
+        ram.release("lzma decoder")
+        known = need(patch)
+    return Priced(lclp, patch, header.ram_required - known)
