@@ -7,7 +7,10 @@
  * output bytes and on the input consumed. Our decoder is fed in random
  * pieces with random output room, liblzma in random pieces too.
  *
- *   test_lzma2_oracle [--cases N] [--mutations M] [--seed S] [--long] [--quiet]
+ *   test_lzma2_oracle [--cases N] [--first K] [--mutations M] [--seed S] [--long] [--quiet]
+ *
+ * Cases are numbered; --first K --cases N runs cases K .. K+N-1 (the fixed
+ * edge cases run with K = 0), so a matrix splits over processes.
  *
  * Prints one summary line "oracle: ..." and exits 0 when every case agrees,
  * 1 on the first disagreement (with the case and the variant written to
@@ -435,7 +438,7 @@ static const int lclppb[][3] = {{3, 0, 2}, {0, 0, 0}, {1, 0, 0}, {0, 2, 2}, {4, 
 
 int main(int argc, char **argv)
 {
-    unsigned long cases = 360, mutations = 14, seed = 1, i;
+    unsigned long cases = 360, mutations = 14, seed = 1, first = 0, i;
     int quiet = 0, longrun = 0, a;
     struct stats st;
     memset(&st, 0, sizeof st);
@@ -444,6 +447,8 @@ int main(int argc, char **argv)
             cases = strtoul(argv[++a], NULL, 0);
         else if (!strcmp(argv[a], "--mutations") && a + 1 < argc)
             mutations = strtoul(argv[++a], NULL, 0);
+        else if (!strcmp(argv[a], "--first") && a + 1 < argc)
+            first = strtoul(argv[++a], NULL, 0);
         else if (!strcmp(argv[a], "--seed") && a + 1 < argc)
             seed = strtoul(argv[++a], NULL, 0);
         else if (!strcmp(argv[a], "--long"))
@@ -464,7 +469,7 @@ int main(int argc, char **argv)
             printf("replay: %s\n", bad ? "DISAGREE" : "agree");
             return bad;
         } else {
-            fprintf(stderr, "usage: %s [--cases N] [--mutations M] [--seed S] [--long] [--quiet]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--cases N] [--first K] [--mutations M] [--seed S] [--long] [--quiet]\n", argv[0]);
             return 2;
         }
     }
@@ -473,9 +478,11 @@ int main(int argc, char **argv)
         mutations *= 3;
     }
     rng_state = seed;
-    if (edge_cases(&st))
+    if (first == 0 && edge_cases(&st))
         return 1;
-    for (i = 0; i < cases; i++) {
+    /* each case draws from its own seed, so --first/--cases can split the
+     * matrix over processes and any case replays alone */
+    for (i = first; i < first + cases; i++) {
         int kind = (int)(i % K_COUNT);
         uint32_t dict = dicts[(i / 3) % (sizeof dicts / sizeof *dicts)];
         const int *t = lclppb[(i / 2 + i / 7) % (sizeof lclppb / sizeof *lclppb)];
@@ -484,6 +491,7 @@ int main(int argc, char **argv)
         uint8_t *data, *stream = NULL, *m, *o1, *o2;
         char name[160];
         unsigned long j;
+        rng_state = seed * 0x100000001B3ull + i;
         /* sizes: mostly small, some across chunk limits (64 KiB packed,
          * 2 MiB unpacked); slow presets stay smaller to keep the run short */
         unsigned r = (unsigned)rnd_below(100);
