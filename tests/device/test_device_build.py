@@ -98,3 +98,14 @@ def test_cmake_cross(toolchains, tmp_path, cpu):
                 "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror -pedantic"])
     otadev.run(["cmake", "--build", tmp_path, "-j2"])
     assert "T ota_lzma2_decode" in otadev.run(["arm-none-eabi-nm", tmp_path / "libotapack_device.a"]).stdout
+
+
+def test_a_missing_tool_fails_with_the_install_hint(monkeypatch):
+    """Never a skip: the helpers raise, the fixtures turn that into a failure."""
+    import pytest as _pytest
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with _pytest.raises(otadev.ToolMissing, match="install-toolchains.sh"):
+        otadev.require("arm-none-eabi-gcc")
+    with _pytest.raises(otadev.ToolMissing, match="install-toolchains.sh"):
+        otadev.build_host(DEVICE / "build" / "never", cc="gcc")
