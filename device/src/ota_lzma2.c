@@ -166,10 +166,14 @@ HOT uint32_t dist_decode(struct rc *rc, uint16_t *probs, uint32_t len)
         return slot;
     nd = (slot >> 1) - 1;
     dist = (2u | (slot & 1u)) << nd;
-    if (slot < 14) /* the reverse tree's node 1 is entry dist - slot of the 114 */
-        return dist + rc_rtree(rc, probs + P_DIST_SPECIAL + dist - slot - 1, nd);
-    dist += rc_direct(rc, nd - 4) << 4;
-    return dist + rc_rtree(rc, probs + P_DIST_ALIGN, 4);
+    if (slot < 14) { /* the reverse tree's node 1 is entry dist - slot of the 114 */
+        probs += P_DIST_SPECIAL + dist - slot - 1;
+    } else { /* high bits direct, the low four through the align tree */
+        dist += rc_direct(rc, nd - 4) << 4;
+        probs += P_DIST_ALIGN;
+        nd = 4;
+    }
+    return dist + rc_rtree(rc, probs, nd);
 }
 
 /* Decode symbols into the dictionary until it reaches `limit` (<= D) or the
@@ -323,7 +327,7 @@ static int lzma_run(struct ota_lzma2 *d, struct rc *rcp, const uint8_t *stop, ui
     }
     }
     d->pos = pos;
-    d->state = (uint8_t)state;
+    d->state = state;
     d->pending = len;
     d->rep[0] = rep0;
     d->rep[1] = rep1;
@@ -389,10 +393,10 @@ static enum ota_status start_chunk(struct ota_lzma2 *d)
             return OTA_ERR_LZMA_DATA;
         if (b + lp > d->lclp_max)
             return OTA_ERR_LZMA_LCLP;
-        d->lc = (uint8_t)b;
-        d->lp = (uint8_t)lp;
-        d->pb = (uint8_t)pb;
-        d->flags &= (uint8_t)~F_NEED_PROPS;
+        d->lc = b;
+        d->lp = lp;
+        d->pb = pb;
+        d->flags &= ~(uint32_t)F_NEED_PROPS;
     }
     if (c >= 0xA0)
         state_reset(d);
@@ -435,7 +439,7 @@ static int lzma_step(struct ota_lzma2 *d, const uint8_t *in, size_t in_len, size
             k = avail;
         if (k)
             memcpy(d->hold + old_hold, in + ip, k);
-        d->hold_len = (uint8_t)(old_hold + k);
+        d->hold_len = (old_hold + (uint32_t)k);
         ip += k;
         d->packed_left -= (uint32_t)k;
         final = d->packed_left == 0;
@@ -480,7 +484,7 @@ static int lzma_step(struct ota_lzma2 *d, const uint8_t *in, size_t in_len, size
         d->hold_len = 0;
     } else {
         memmove(d->hold, d->hold + used, d->hold_len - used);
-        d->hold_len = (uint8_t)(d->hold_len - used);
+        d->hold_len -= used;
     }
     *ipp = ip;
 
@@ -520,7 +524,7 @@ enum ota_status ota_lzma2_init(struct ota_lzma2 *d, void *workspace, size_t work
     d->probs = (uint16_t *)workspace;
     d->dict = (uint8_t *)workspace + probs_bytes;
     d->dict_bytes = OTA_LZMA2_DICT_BYTES(dict_size);
-    d->lclp_max = (uint8_t)lclp_max;
+    d->lclp_max = lclp_max;
     ota_lzma2_reset(d);
     return OTA_OK;
 }
@@ -577,7 +581,7 @@ enum ota_status ota_lzma2_decode(struct ota_lzma2 *d, const uint8_t *in, size_t 
             } else {
                 d->hdr_need = 2;
             }
-            d->control = (uint8_t)c;
+            d->control = c;
             d->hdr_len = 0;
             d->seq = S_HEADER;
             break;
@@ -650,7 +654,7 @@ corrupt:
     st = OTA_ERR_LZMA_DATA;
 fail:
     d->seq = S_ERROR;
-    d->error = (int16_t)st;
+    d->error = st;
 done:
     *in_size = ip;
     *out_size = op;

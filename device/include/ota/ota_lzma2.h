@@ -6,7 +6,7 @@
  *
  * Memory: the caller passes one workspace holding the probability model and
  * the dictionary, sized with OTA_LZMA2_WORKSPACE_BYTES(dict_size, lclp_max),
- * aligned for uint16_t. The state struct itself is small (about 130 bytes)
+ * aligned for uint16_t. The state struct itself is small (168 bytes on 32/64-bit)
  * and may live anywhere. Nothing else is used: no globals, no recursion,
  * no malloc; the library calls only memcpy/memmove/memset.
  *
@@ -57,15 +57,15 @@ struct ota_lzma2 {
     uint32_t pending;        /* bytes of the current match not yet copied */
     uint32_t unpacked_left;  /* output bytes left in the current chunk */
     uint32_t packed_left;    /* input bytes of the chunk not yet taken */
-    int16_t error;           /* sticky status once an error is seen */
-    uint8_t state;           /* LZMA state machine, 0 .. 11 */
-    uint8_t lc, lp, pb, lclp_max;
-    uint8_t seq;             /* where in the chunk structure we are */
-    uint8_t flags;
-    uint8_t control;         /* control byte of the current chunk */
-    uint8_t hdr_len, hdr_need;
+    int32_t error;           /* sticky status once an error is seen */
+    uint32_t state;          /* LZMA state machine, 0 .. 11 */
+    uint32_t lc, lp, pb, lclp_max;
+    uint32_t seq;            /* where in the chunk structure we are */
+    uint32_t flags;
+    uint32_t control;        /* control byte of the current chunk */
+    uint32_t hdr_len, hdr_need;
+    uint32_t hold_len;
     uint8_t hdr[5];
-    uint8_t hold_len;
     uint8_t hold[2 * OTA_LZMA2_HOLD];
 };
 
