@@ -6,7 +6,7 @@
  *
  * Memory: the caller passes one workspace holding the probability model and
  * the dictionary, sized with OTA_LZMA2_WORKSPACE_BYTES(dict_size, lclp_max),
- * aligned for uint16_t. The state struct itself is small (168 bytes on 32/64-bit)
+ * aligned for uint16_t. The state struct itself is small (160 bytes on Cortex-M)
  * and may live anywhere. Nothing else is used: no globals, no recursion,
  * no malloc; the library calls only memcpy/memmove/memset.
  *
