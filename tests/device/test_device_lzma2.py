@@ -4,9 +4,10 @@ matrix and its corrupted variants) in every build variant."""
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
-from device_helpers import builds, run_parallel, run_program  # noqa: F401 (fixtures)
+from device_helpers import DEVICE, builds, run_parallel, run_program, toolchains  # noqa: F401 (fixtures)
 
 
 def oracle_counts(stdout: str) -> dict:
@@ -61,3 +62,15 @@ def test_bench_runs(builds):
     printed, never asserted."""
     proc = run_program(builds.host("gcc") / "bench_lzma2", "--quick")
     assert "ota/liblzma time ratio" in proc.stdout
+
+
+def test_oracle_catches_broken_decoders(toolchains, tmp_path):
+    """Nine copies of the decoder, each with one rule dropped (end-of-chunk
+    code check, first coder byte, distance bound, liblzma's dictionary
+    rounding, previous byte and position reset, match past the chunk end,
+    props after a stored reset chunk, packed size): the oracle must reject
+    every one, or it proves nothing."""
+    proc = subprocess.run(["python3", DEVICE / "scripts" / "decoder_mutants.py", tmp_path], capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "mutants: 9 of 9 caught" in proc.stdout
