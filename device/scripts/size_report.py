@@ -82,12 +82,17 @@ def main(argv=None) -> int:
         print(json.dumps(report, indent=2, sort_keys=True))
         return 0
     names = sorted(report[CPUS[0]]["objects"])
-    print(f"Thumb code (text bytes) at {args.opt}; data and bss are 0 for every object\n")
+
+    def cell(v):
+        return f"{v['text']}/{v['data']}/{v['bss']}"
+
+    print(f"text/data/bss bytes (arm-none-eabi-size), Thumb, {args.opt}\n")
     print("| object | " + " | ".join(c.replace("cortex-", "") for c in CPUS) + " |")
     print("|---|" + "---:|" * len(CPUS))
     for n in names:
-        print(f"| {n} | " + " | ".join(str(report[c]["objects"][n]["text"]) for c in CPUS) + " |")
-    print("| **total** | " + " | ".join(str(sum(v["text"] for v in report[c]["objects"].values())) for c in CPUS) + " |")
+        print(f"| {n} | " + " | ".join(cell(report[c]["objects"][n]) for c in CPUS) + " |")
+    totals = {c: {k: sum(v[k] for v in report[c]["objects"].values()) for k in ("text", "data", "bss")} for c in CPUS}
+    print("| **total** | " + " | ".join(cell(totals[c]) for c in CPUS) + " |")
     print("\nworst-case stack (bytes, deepest call chain)\n")
     print("| entry | " + " | ".join(c.replace("cortex-", "") for c in CPUS) + " |")
     print("|---|" + "---:|" * len(CPUS))

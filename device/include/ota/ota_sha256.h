@@ -1,6 +1,6 @@
 /* SHA-256 (FIPS 180-4) in plain C, for ports without a hash engine.
  *
- * Incremental: the state struct (108 bytes) can be kept across calls and
+ * Incremental: the state struct (112 bytes) can be kept across calls and
  * across package pieces as they download; no allocation, no globals. Ports
  * with hardware SHA plug in through struct ota_hash_port (ota_crypto.h).
  */
