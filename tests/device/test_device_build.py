@@ -6,6 +6,7 @@ recursion, only string.h/stdint.h/stddef.h."""
 
 from __future__ import annotations
 
+import sys
 import re
 import subprocess
 
@@ -54,7 +55,7 @@ def test_library_objects_have_no_mutable_state_nor_foreign_calls(toolchains, tmp
 def test_no_recursion_and_bounded_stack(toolchains, tmp_path):
     """size_report.py walks the call graph (it raises on a cycle) and sums
     the static frames; every frame is static (no alloca / VLA)."""
-    sys_report = otadev.run(["python3", DEVICE / "scripts" / "size_report.py", "--build", tmp_path, "--json"])
+    sys_report = otadev.run([sys.executable, DEVICE / "scripts" / "size_report.py", "--build", tmp_path, "--json"])
     import json
 
     report = json.loads(sys_report.stdout)
@@ -73,7 +74,7 @@ def test_decoder_code_size_budget(toolchains, tmp_path):
 
 
 def test_tables_match_their_definitions():
-    proc = subprocess.run(["python3", DEVICE / "scripts" / "gen_tables.py", "--check"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, DEVICE / "scripts" / "gen_tables.py", "--check"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
 

@@ -3,6 +3,7 @@ Longer runs: device/scripts/fuzz.sh SECONDS."""
 
 from __future__ import annotations
 
+import sys
 import re
 import subprocess
 
@@ -13,7 +14,7 @@ from device_helpers import DEVICE, builds  # noqa: F401 (fixtures)
 def test_fuzz_lzma2_against_liblzma(builds, tmp_path):
     fuzzer = builds.fuzz()
     corpus = tmp_path / "corpus"
-    subprocess.run(["python3", DEVICE / "scripts" / "fuzz_seeds.py", corpus, "48"], check=True)
+    subprocess.run([sys.executable, DEVICE / "scripts" / "fuzz_seeds.py", corpus, "48"], check=True)
     # -seed fixes libFuzzer's own randomness; -max_total_time bounds the run,
     # so the number of executions varies with the machine but what is
     # checked (no crash, no disagreement) does not

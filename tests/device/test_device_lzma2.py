@@ -3,6 +3,7 @@ matrix and its corrupted variants) in every build variant."""
 
 from __future__ import annotations
 
+import sys
 import re
 import subprocess
 
@@ -70,7 +71,7 @@ def test_oracle_catches_broken_decoders(toolchains, tmp_path):
     rounding, previous byte and position reset, match past the chunk end,
     props after a stored reset chunk, packed size): the oracle must reject
     every one, or it proves nothing."""
-    proc = subprocess.run(["python3", DEVICE / "scripts" / "decoder_mutants.py", tmp_path], capture_output=True,
+    proc = subprocess.run([sys.executable, DEVICE / "scripts" / "decoder_mutants.py", tmp_path], capture_output=True,
                           text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "mutants: 9 of 9 caught" in proc.stdout

@@ -6,6 +6,7 @@ counts."""
 
 from __future__ import annotations
 
+import sys
 import hashlib
 import lzma
 import random
@@ -124,7 +125,7 @@ def test_instruction_counts_are_exact_and_repeatable(builds, tmp_path, board, cp
 
 
 def test_size_report(toolchains, tmp_path):
-    proc = otadev.run(["python3", DEVICE / "scripts" / "size_report.py", "--build", tmp_path])
+    proc = otadev.run([sys.executable, DEVICE / "scripts" / "size_report.py", "--build", tmp_path])
     for cpu in ("m0", "m3", "m4", "m33"):
         assert f"| {cpu} |" in proc.stdout.splitlines()[2]
     assert "| ota_lzma2 |" in proc.stdout
