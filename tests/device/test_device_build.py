@@ -6,9 +6,10 @@ recursion, only string.h/stdint.h/stddef.h."""
 
 from __future__ import annotations
 
-import sys
+import json
 import re
 import subprocess
+import sys
 
 import pytest
 from device_helpers import DEVICE, builds, otadev, toolchains  # noqa: F401 (fixtures)
@@ -55,10 +56,8 @@ def test_library_objects_have_no_mutable_state_nor_foreign_calls(toolchains, tmp
 def test_no_recursion_and_bounded_stack(toolchains, tmp_path):
     """size_report.py walks the call graph (it raises on a cycle) and sums
     the static frames; every frame is static (no alloca / VLA)."""
-    sys_report = otadev.run([sys.executable, DEVICE / "scripts" / "size_report.py", "--build", tmp_path, "--json"])
-    import json
-
-    report = json.loads(sys_report.stdout)
+    proc = otadev.run([sys.executable, DEVICE / "scripts" / "size_report.py", "--build", tmp_path, "--json"])
+    report = json.loads(proc.stdout)
     for cpu, r in report.items():
         assert 0 < r["stack"]["ota_lzma2_decode"] < 512, cpu
     for su in tmp_path.rglob("*.su"):
@@ -103,10 +102,8 @@ def test_cmake_cross(toolchains, tmp_path, cpu):
 
 def test_a_missing_tool_fails_with_the_install_hint(monkeypatch):
     """Never a skip: the helpers raise, the fixtures turn that into a failure."""
-    import pytest as _pytest
-
     monkeypatch.setenv("PATH", "/nonexistent")
-    with _pytest.raises(otadev.ToolMissing, match="install-toolchains.sh"):
+    with pytest.raises(otadev.ToolMissing, match="install-toolchains.sh"):
         otadev.require("arm-none-eabi-gcc")
-    with _pytest.raises(otadev.ToolMissing, match="install-toolchains.sh"):
+    with pytest.raises(otadev.ToolMissing, match="install-toolchains.sh"):
         otadev.build_host(DEVICE / "build" / "never", cc="gcc")
