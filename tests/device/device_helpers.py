@@ -47,12 +47,13 @@ class Builds:
         return value
 
     def host(self, name: str = "gcc") -> Path:
-        """gcc, clang, asan (clang ASan+UBSan), small (gcc, OTA_LZMA2_SMALL=1)."""
+        """gcc, clang, asan (clang ASan+UBSan), small (gcc, OTA_LZMA2_SMALL=1, OTA_CRC32_SMALL)."""
         configs = {
             "gcc": dict(cc="gcc"),
             "clang": dict(cc="clang"),
             "asan": dict(cc="clang", san=True),
-            "small": dict(cc="gcc", extra_cflags="-DOTA_LZMA2_SMALL=1"),
+            # the size variants: small LZMA2 decoder, nibble-table CRC-32
+            "small": dict(cc="gcc", extra_cflags="-DOTA_LZMA2_SMALL=1 -DOTA_CRC32_SMALL"),
         }
         return self._once(("host", name), lambda: otadev.build_host(self.root / f"host-{name}", **configs[name]))
 

@@ -11,8 +11,9 @@ import pytest
 from device_helpers import DEVICE, builds, otadev, run_program  # noqa: F401 (fixtures)
 
 
-@pytest.mark.parametrize("config", ["gcc", "clang", "asan"])
+@pytest.mark.parametrize("config", ["gcc", "clang", "asan", "small"])
 def test_vectors_and_ports(builds, config):
+    # "small" has the 16-entry CRC-32 table (OTA_CRC32_SMALL)
     proc = run_program(builds.host(config) / "test_hashes")
     assert ", 0 failed" in proc.stdout
 
