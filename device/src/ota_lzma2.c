@@ -439,7 +439,7 @@ static int lzma_step(struct ota_lzma2 *d, const uint8_t *in, size_t in_len, size
             k = avail;
         if (k)
             memcpy(d->hold + old_hold, in + ip, k);
-        d->hold_len = (old_hold + (uint32_t)k);
+        d->hold_len = old_hold + (uint32_t)k;
         ip += k;
         d->packed_left -= (uint32_t)k;
         final = d->packed_left == 0;
