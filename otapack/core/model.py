@@ -69,6 +69,10 @@ class Partition:
     def sha256(self) -> bytes:
         return hashlib.sha256(self.data).digest()
 
+    def padded(self, erased_value: int = 0xFF) -> bytes:
+        """The whole slot as flash holds it: the data, then erased bytes to the slot's end."""
+        return self.data + bytes([erased_value]) * (self.capacity - self.size)
+
 
 @dataclass(frozen=True)
 class FirmwareImage:
