@@ -450,3 +450,74 @@ def test_apply_hex_and_srec_at_absolute_addresses(tmp_path, capsys, fmt):
     (parsed.add_ihex if fmt == "hex" else parsed.add_srec)(out.read_text())
     assert parsed.minimum_address == 0x60000000
     assert parsed.as_binary() == out_bin.read_bytes() == _pac_dump(APP_NEW, FS_NEW)
+
+
+# -- the slots a restore writes ----------------------------------------------------------------
+
+
+def test_blank_device_refuses_overlapping_slots(full_pkg):
+    new, pkg = full_pkg
+    overlapping = with_field(pkg, "1.address", 0x2000)  # app over boot's slot
+    report = verify_package(overlapping, None, new)
+    assert [c.name for c in report.checks if c.status == "fail"] == ["table"]
+    assert str(report.error) == "partition 'boot' (0x0..0x4000) would overlap partition 'app' (0x2000..0xa000)"
+    assert report.restore.bytes_written == 0
+
+
+def test_slot_past_the_32_bit_address_space(full_pkg):
+    new, pkg = full_pkg
+    report = verify_package(with_field(pkg, "1.address", 0xFFFFC000), None, new)
+    assert str(report.error) == ("partition 'app': 32768 bytes at 0xffffc000 run past the 32-bit flash "
+                                 "address space")
+    assert [c.name for c in report.checks if c.status == "fail"] == ["table"]
+
+
+def test_slot_of_unknown_size_may_not_grow_into_the_next():
+    """An image read without a layout: its partitions end where their content ends."""
+    old = FirmwareImage((Partition("text", 0x0, APP_OLD[:0x1000]), Partition("data", 0x1000, BOOT[:0x1000])))
+    new = FirmwareImage((Partition("text", 0x0, APP_NEW[:0x1800]), Partition("data", 0x1000, BOOT[:0x1000])))
+    report = verify_package(build_delta(old, new, OPTS), old)
+    assert str(report.error) == "partition 'text' (0x0..0x1800) would overlap partition 'data' (0x1000..0x2000)"
+    assert report.restore.bytes_written == 0
+
+
+def test_flat_binary_of_far_apart_slots_is_refused_hex_is_not(tmp_path, capsys):
+    image = FirmwareImage((Partition("flash", 0x0, b"\x01" * 4096), Partition("qspi", 0x90000000, b"\x02" * 4096)))
+    pkg = tmp_path / "full.pack"
+    pkg.write_bytes(build_full(image, OPTS))
+    code, _, err = run(capsys, "apply", pkg, "-o", tmp_path / "out.bin")
+    assert code == 2
+    assert error_line(err).startswith("error: the partitions span 0x0..0x90001000 (2415923200 bytes), more than")
+    assert error_line(err).endswith("(option --format)")
+    code, _, err = run(capsys, "apply", pkg, "--format", "hex", "-o", tmp_path / "out.hex")
+    assert code == 0, err
+    parsed = bincopy.BinFile()
+    parsed.add_ihex((tmp_path / "out.hex").read_text())
+    assert [(s.minimum_address, bytes(s.data)) for s in parsed.segments] == [(0, b"\x01" * 4096),
+                                                                           (0x90000000, b"\x02" * 4096)]
+
+
+def test_apply_says_what_it_could_not_place(full_pkg, tmp_path, capsys):
+    """Without --old or --layout a skipped partition has no slot: apply says so."""
+    new, pkg = full_pkg
+    (tmp_path / "full.pack").write_bytes(pkg)
+    code, _, err = run(capsys, "apply", tmp_path / "full.pack", "-o", tmp_path / "out.bin")
+    assert code == 0
+    assert "note: partition 'nv' is skipped by the package and has no slot on this device: not in the image" in err
+    assert (tmp_path / "out.bin").read_bytes() == dump_bytes(APP_NEW, FS_NEW, nv=b"")
+
+
+def test_stage2_is_downloaded_into_the_phase2_area():
+    """A minimal-stage2 package is stored while the minimal system runs: the phase-2 area bounds it."""
+    from otapack.core.verify import DeviceOptions
+    from otapack.features.minimal.build import build_minimal
+    from otapack.features.minimal.chain import verify_chain
+    from otapack.features.minimal.config import MinimalConfig
+
+    old, new = release(APP_OLD, FS_OLD, padded=True), release(APP_NEW, FS_NEW, padded=True)
+    result = build_minimal(old, new, APP_OLD[:0x2000], MinimalConfig("app", 0x10000, 0x10000), OPTS)
+    areas = DeviceOptions(download_capacity=len(result.stage1), minimal_download_capacity=len(result.stage2))
+    assert verify_chain([result.stage1, result.stage2], old, new, areas).ok
+    tight = DeviceOptions(download_capacity=len(result.stage1), minimal_download_capacity=len(result.stage2) - 1)
+    report = verify_chain([result.stage1, result.stage2], old, new, tight)
+    assert str(report.error) == f"package exceeds the {len(result.stage2) - 1}-byte download area"

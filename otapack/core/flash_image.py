@@ -78,7 +78,7 @@ class FlashImage:
             raise UsageError(
                 f"the partitions span {low:#x}..{high:#x} ({high - low} bytes), more than a flat binary may "
                 f"({MAX_BIN_SPAN}); write Intel HEX or S-record (they hold only the slots), or give the layout "
-                f"or the old image", option="format")
+                f"or the old image", option="output_format")
         flat = bytearray([self.erased_value]) * (high - low)
         for address, data in self.regions():
             flat[address - low:address - low + len(data)] = data
@@ -89,7 +89,7 @@ class FlashImage:
             return OUTPUT_FORMATS[fmt].encode(self)
         except KeyError:
             raise UsageError(f"unknown output format {fmt!r} (choose from: {', '.join(OUTPUT_FORMATS)})",
-                             option="format") from None
+                             option="output_format") from None
 
 
 def _bincopy(image: FlashImage, method: str) -> bytes:
