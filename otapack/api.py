@@ -43,7 +43,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     # core: verifying on a simulated device (docs/verifier.md)
     **_names("otapack.core.verify", "DeviceOptions", "VerifyReport", "apply_package", "device_flash", "flash_base",
              "flatten", "verify_package"),
-    **_names("otapack.core.flash_image", "OUTPUT_FORMATS", "FlashImage", "load_old_image"),
+    **_names("otapack.core.flash_image", "OUTPUT_FORMATS", "FlashImage", "load_flash_image"),
     # features: signing (docs/security.md)
     **_names("otapack.features.signing", "SigningOptions", "attach_signature", "c_array", "generate_key",
              "load_private_key", "load_public_key", "make_signature_check", "package_digest", "sign_package",

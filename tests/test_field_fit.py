@@ -383,15 +383,18 @@ def test_apply_enforces_the_download_area(tmp_path, capsys):
     assert not (tmp_path / "out.bin").exists()
 
 
-def test_apply_full_without_old_writes_every_slot_of_the_layout(full_pkg, tmp_path, capsys):
-    new, pkg = full_pkg
-    (tmp_path / "full.pack").write_bytes(pkg)
-    (tmp_path / "layout.toml").write_text(LAYOUT)
+def test_apply_full_without_old_writes_every_slot_of_the_layout(tmp_path, capsys):
+    """The last slot of the flash is factory data the package skips: the image still covers it."""
+    factory = Partition("factory", FLASH_SIZE, NV, PartitionType.NV, Policy.SKIP, 0x2000)
+    new = FirmwareImage(release(APP_NEW, FS_NEW, padded=True).partitions + (factory,), source="layout")
+    (tmp_path / "full.pack").write_bytes(build_full(new, OPTS))
+    (tmp_path / "layout.toml").write_text(
+        LAYOUT + f'[[partitions]]\nname = "factory"\noffset = {FLASH_SIZE:#x}\nsize = 0x2000\ntype = "nv"\n')
     out = tmp_path / "out.bin"
     code, _, err = run(capsys, "apply", tmp_path / "full.pack", "--layout", tmp_path / "layout.toml", "-o", out)
     assert code == 0, err
-    # a blank module: the skipped nv slot stays erased, and the image covers every slot up to the last
-    assert out.read_bytes() == dump_bytes(APP_NEW, FS_NEW, nv=b"")
+    # a blank module: the skipped slots stay erased, and the image covers every slot up to the last
+    assert out.read_bytes() == dump_bytes(APP_NEW, FS_NEW, nv=b"") + b"\xff" * 0x2000
 
 
 # -- 10. apply writes a usable image -----------------------------------------------------------
@@ -521,3 +524,37 @@ def test_stage2_is_downloaded_into_the_phase2_area():
     tight = DeviceOptions(download_capacity=len(result.stage1), minimal_download_capacity=len(result.stage2) - 1)
     report = verify_chain([result.stage1, result.stage2], old, new, tight)
     assert str(report.error) == f"package exceeds the {len(result.stage2) - 1}-byte download area"
+
+
+def test_verify_new_knows_apply_cannot_write_a_table_on_a_blank_device(tmp_path, capsys):
+    """A full package carries partitions, not a disk's GPT: on a blank device apply writes none, and verify says so."""
+    new = tmp_path / "new.img"
+    new.write_bytes(_gpt(APP_NEW))
+    old = tmp_path / "old.img"
+    old.write_bytes(_gpt(APP_OLD))
+    pkg = tmp_path / "full.pack"
+    assert run(capsys, "-q", "full", new, "-o", pkg)[0] == 0
+    code, _, err = run(capsys, "verify", pkg, "--new", new)
+    assert code == TargetMismatchError.exit_code
+    assert error_line(err) == ("error: the new image's bytes at 0x0, outside every partition, are not what apply "
+                               "writes: no package carries them and the device is blank there")
+    # on the module, holding its table, the same package is NEW and apply writes exactly that
+    assert run(capsys, "verify", pkg, "--old", old, "--new", new)[0] == 0
+    assert run(capsys, "apply", pkg, "--old", old, "-o", tmp_path / "out.img")[0] == 0
+    assert (tmp_path / "out.img").read_bytes() == new.read_bytes()
+
+
+def test_verify_new_compares_the_bytes_apply_keeps(tmp_path, capsys):
+    layout = tmp_path / "layout.toml"
+    layout.write_text(LAYOUT)
+    old, new = dump_bytes(APP_OLD, FS_OLD) + b"SERIAL=0042", dump_bytes(APP_NEW, FS_OLD) + b"SERIAL=0043"
+    for name, data in (("old.bin", old), ("new.bin", new)):
+        (tmp_path / name).write_bytes(data)
+    pkg = tmp_path / "d.pack"
+    assert run(capsys, "-q", "diff", tmp_path / "old.bin", tmp_path / "new.bin", "--layout", layout, "-o", pkg)[0] == 0
+    code, _, err = run(capsys, "verify", pkg, "--old", tmp_path / "old.bin", "--new", tmp_path / "new.bin",
+                       "--layout", layout)
+    assert code == TargetMismatchError.exit_code
+    assert error_line(err) == (f"error: the new image's bytes at {FLASH_SIZE + 10:#x}, outside every partition, are "
+                               f"not what apply writes: no package carries them and the old image has other bytes "
+                               f"there")

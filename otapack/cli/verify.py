@@ -49,15 +49,16 @@ def restore(package, package2, old_image, layout, new_image, device):
     packages = [(package, api.read_input(package, "package", allow_empty=True))]
     if package2 is not None:
         packages.append((package2, api.read_input(package2, "package", allow_empty=True)))
-    old, background = api.load_old_image(old_image, layout) if old_image else (None, None)
-    new = api.load_firmware(new_image, layout, "new image") if new_image else None
+    old, background = api.load_flash_image(old_image, layout) if old_image else (None, None)
+    new, new_background = api.load_flash_image(new_image, layout, "new image") if new_image else (None, None)
     opts = device_settings(**device, capacities=api.layout_capacities(layout, old or new))
     blank = layout if old is None else None  # without --old, the layout gives the blank device its slots
     datas = [data for _, data in packages]
     if len(packages) > 1 or api.is_stage(datas[0]):
-        report = api.verify_chain(datas, old, new, opts, names=[name for name, _ in packages], layout=blank)
+        report = api.verify_chain(datas, old, new, opts, names=[name for name, _ in packages], layout=blank,
+                                  backgrounds=(background, new_background))
     else:
-        report = api.verify_package(datas[0], old, new, opts, layout=blank)
+        report = api.verify_package(datas[0], old, new, opts, layout=blank, backgrounds=(background, new_background))
     return report, background
 
 

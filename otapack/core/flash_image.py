@@ -120,6 +120,23 @@ OUTPUT_FORMATS: dict[str, OutputFormat] = {
 }
 
 
+def outside_slots(regions: tuple[Region, ...], background: Background | None, erased_value: int) -> Region | None:
+    """The first of ``regions`` (bytes no partition covers in NEW) that the image
+    apply writes does not hold: there it keeps ``background`` (OLD's bytes no
+    partition covers), else erased.  Returns (address, NEW's bytes) or None."""
+    kept = background.unassigned if background is not None else ()
+    for address, data in regions:
+        have = bytearray([erased_value]) * len(data)
+        for k_address, k_data in kept:
+            start, end = max(address, k_address), min(address + len(data), k_address + len(k_data))
+            if start < end:
+                have[start - address:end - address] = k_data[start - k_address:end - k_address]
+        if have != data:
+            first = next(i for i, (x, y) in enumerate(zip(have, data)) if x != y)
+            return address + first, data
+    return None
+
+
 def old_background(old: FirmwareImage, raw: bytes, base_address: int) -> Background | None:
     """What of a raw ``--old`` image no partition covers, or None when ``raw`` is
     not the flash image ``old``'s partitions were cut from (ELF, HEX, PAC)."""
@@ -139,9 +156,9 @@ def old_background(old: FirmwareImage, raw: bytes, base_address: int) -> Backgro
     return Background(base_address, tuple(unassigned))
 
 
-def load_old_image(path, layout=None, what: str = "old image") -> tuple[FirmwareImage, Background | None]:
-    """The firmware on the device (read as ``read_firmware`` reads it, from one
-    read of the file) and, for a raw image, the bytes no partition covers."""
+def load_flash_image(path, layout=None, what: str = "old image") -> tuple[FirmwareImage, Background | None]:
+    """A firmware image (read as ``read_firmware`` reads it, from one read of
+    the file) and, for a raw image, the bytes no partition covers."""
     from pathlib import Path
 
     from otapack.core.fileio import read_input

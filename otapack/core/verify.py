@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from otapack.errors import OtapackError, TargetMismatchError, VerificationError
-from otapack.core.flash_image import Background, FlashImage
+from otapack.core.flash_image import Background, FlashImage, outside_slots
 from otapack.core.model import FirmwareImage, Partition, Policy
 from otapack.core.restore import wire
 from otapack.core.restore.engine import Check, CheckStatus, Device, DevicePartition, Restore, RestoreResult, check_disable
@@ -104,11 +104,13 @@ def make_device(old: FirmwareImage | None, opts: DeviceOptions = DeviceOptions()
 
 def verify_package(package: bytes, old: FirmwareImage | None = None, new: FirmwareImage | None = None,
                    opts: DeviceOptions = DeviceOptions(), device: Device | None = None, *,
-                   layout=None) -> VerifyReport:
+                   layout=None, backgrounds: tuple[Background | None, Background | None] = (None, None),
+                   ) -> VerifyReport:
     """Every named check of the device restore, plus ``expected-image`` against NEW.
 
     ``layout``: without ``old``, the blank device's slots (a layout, or an
-    image whose slots the device has)."""
+    image whose slots the device has).  ``backgrounds``: the bytes no partition
+    covers in a raw OLD (what apply keeps) and a raw NEW (what they must be)."""
     if device is None:
         erase_block = None
         if old is None and layout is None:  # a blank device takes the geometry the package names
@@ -116,7 +118,7 @@ def verify_package(package: bytes, old: FirmwareImage | None = None, new: Firmwa
         device = make_device(old, opts, erase_block=erase_block, layout=layout)
     report = restore_report(package, device)
     expected, error = expected_image_check(device, new, None if report.restore.ok or new is None else RESTORE_FAILED,
-                                           header=report.restore.header)
+                                           header=report.restore.header, backgrounds=backgrounds)
     report.checks.append(expected)
     report.error = report.error or error
     return report
@@ -134,7 +136,9 @@ RESTORE_FAILED = "the restore did not complete"
 
 
 def expected_image_check(device: Device, new: FirmwareImage | None, skipped_because: str | None = None, *,
-                         header: wire.Header | None = None) -> tuple[Check, VerificationError | None]:
+                         header: wire.Header | None = None,
+                         backgrounds: tuple[Background | None, Background | None] = (None, None),
+                         ) -> tuple[Check, VerificationError | None]:
     """The ``expected-image`` check after a restore: the device's flash against NEW.
 
     Returns the check and the error it found (None when it passed or was skipped)."""
@@ -143,7 +147,7 @@ def expected_image_check(device: Device, new: FirmwareImage | None, skipped_beca
     if skipped_because is not None:
         return Check("expected-image", CheckStatus.SKIPPED, skipped_because), None
     try:
-        return Check("expected-image", CheckStatus.PASS, compare_with(device, new, header)), None
+        return Check("expected-image", CheckStatus.PASS, compare_with(device, new, header, backgrounds)), None
     except VerificationError as exc:
         return Check("expected-image", CheckStatus.FAIL, str(exc)), exc
 
@@ -157,14 +161,17 @@ def _first_difference(a: bytes, b: bytes) -> int:
     return min(len(a), len(b))
 
 
-def compare_with(device: Device, new: FirmwareImage, header: wire.Header | None = None) -> str:
+def compare_with(device: Device, new: FirmwareImage, header: wire.Header | None = None,
+                 backgrounds: tuple[Background | None, Background | None] = (None, None)) -> str:
     """The device's flash is NEW (docs/verifier.md, "What expected-image compares").
 
     Every partition of NEW is on the device at NEW's address with NEW's slot,
     holding NEW's bytes followed by erased bytes to the end of the slot; a
     ``skip`` partition of NEW may instead be absent or hold what the device
     had (the restore did not write it); the restore wrote no slot NEW does
-    not have; and a package bound to a layout is bound to NEW's."""
+    not have; a package bound to a layout is bound to NEW's; and, given a raw
+    NEW, its bytes outside every partition are those apply keeps (a raw
+    OLD's there, else erased)."""
     compared = left = 0
     for p in new.partitions:
         d = device.partitions.get(p.name)
@@ -211,6 +218,14 @@ def compare_with(device: Device, new: FirmwareImage, header: wire.Header | None 
             raise TargetMismatchError(
                 f"the package is for partition layout {wanted.hex()[:16]}, the new image's layout is "
                 f"{have_layout.hex()[:16]}")
+    old_background, new_background = backgrounds
+    if new_background is not None:
+        missing = outside_slots(new_background.unassigned, old_background, device.erased_value)
+        if missing is not None:
+            where = "the old image has other bytes there" if old_background is not None else "the device is blank there"
+            raise TargetMismatchError(
+                f"the new image's bytes at {missing[0]:#x}, outside every partition, are not what apply writes: "
+                f"no package carries them and {where}")
     detail = f"{compared} partitions byte-identical to the new image (whole slots)"
     if left:
         detail += f"; {left} skip partitions as the device had them"

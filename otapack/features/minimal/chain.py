@@ -81,11 +81,11 @@ class ChainReport:
 
 def verify_chain(packages: list[bytes], old: FirmwareImage | None, new: FirmwareImage | None = None,
                  opts: DeviceOptions = DeviceOptions(), *, capacities: tuple[int | None, int | None] = (None, None),
-                 names: list[str] | None = None, layout=None) -> ChainReport:
+                 names: list[str] | None = None, layout=None, backgrounds=(None, None)) -> ChainReport:
     """Run the packages in the given order on one simulated device, rebooting
     between them (a new Restore on the same flash and device memory); then
     compare with NEW.  ``capacities``: the download areas of the two phases,
-    where ``opts`` does not give them; ``layout``: as for ``verify_package``."""
+    where ``opts`` does not give them; ``layout``, ``backgrounds``: as for ``verify_package``."""
     if not packages:
         raise UsageError("no package to verify")
     names = names or [f"package {i + 1}" for i in range(len(packages))]
@@ -115,7 +115,7 @@ def verify_chain(packages: list[bytes], old: FirmwareImage | None, new: Firmware
                                                      else None))
     ends_early = "the chain ends after stage 1 (intermediate state); give stage 2 to reach NEW"
     expected, error = expected_image_check(device, new, ends_early if header.kind == "minimal-stage1" else None,
-                                           header=header)
+                                           header=header, backgrounds=backgrounds)
     report._chain(expected)
     report.error = error
     return report
