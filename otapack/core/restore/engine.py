@@ -59,28 +59,8 @@ from otapack.core.restore.delta import apply_delta, read_stream_header
 from otapack.core.restore.extensions import layout_digest
 from otapack.core.restore.flash import FlashWriter, SimFlash
 from otapack.core.restore.resources import DECODE_CHUNK, RamMeter, ram_requirement
+from otapack.core.restore.slots import DevicePartition
 from otapack.core.restore.stream import ForwardReader, LzmaReader, RawReader
-
-
-@dataclass
-class DevicePartition:
-    """One slot of the device's flash: ``size`` bytes at ``address``, in ``flash``
-    (bytes never written read as erased).  A package names how many of them
-    it checks or writes; a restore leaves the rest of the slot erased."""
-
-    name: str
-    address: int
-    flash: SimFlash
-    size: int  # bytes of the slot
-    #: The slot is not known (an image read without a layout or table): it ends
-    #: where its content ends, and a restore that writes it sets it to the target.
-    resizable: bool = False
-    #: Erased or written by a restore on this device (``expected-image`` checks
-    #: that a slot the new image does not have was not).
-    written: bool = False
-
-    def read(self) -> bytes:
-        return self.flash.read(0, self.size)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The bounds of the slots a restore writes (the ``table`` check).
+"""The device's slots: one per partition, and the bounds of those a restore
+writes (the ``table`` check).
 
 Flash addresses are 32-bit, so a slot ends at or below 2^32, and no slot
 the package writes may overlap another slot of the device.  Both rules are
@@ -8,7 +9,32 @@ Standard library only.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from otapack.core.restore.flash import SimFlash
 from otapack.errors import IncompatibleDeviceError
+
+
+@dataclass
+class DevicePartition:
+    """One slot of the device's flash: ``size`` bytes at ``address``, in ``flash``
+    (bytes never written read as erased).  A package names how many of them
+    it checks or writes; a restore leaves the rest of the slot erased."""
+
+    name: str
+    address: int
+    flash: SimFlash
+    size: int  # bytes of the slot
+    #: The slot is not known (an image read without a layout or table): it ends
+    #: where its content ends, and a restore that writes it sets it to the target.
+    resizable: bool = False
+    #: Erased or written by a restore on this device (``expected-image`` checks
+    #: that a slot the new image does not have was not).
+    written: bool = False
+
+    def read(self) -> bytes:
+        return self.flash.read(0, self.size)
+
 
 #: Flash addresses are 32-bit: a slot ends at or below 2^32.
 ADDRESS_SPACE = 1 << 32
