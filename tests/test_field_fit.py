@@ -558,3 +558,22 @@ def test_verify_new_compares_the_bytes_apply_keeps(tmp_path, capsys):
     assert error_line(err) == (f"error: the new image's bytes at {FLASH_SIZE + 10:#x}, outside every partition, are "
                                f"not what apply writes: no package carries them and the old image has other bytes "
                                f"there")
+
+
+def test_apply_runs_a_minimal_system_chain(tmp_path, capsys):
+    """apply STAGE1 STAGE2: the chain verify runs, then the image it ends with."""
+    from otapack.features.minimal.build import build_minimal
+    from otapack.features.minimal.config import MinimalConfig
+
+    old, new = release(APP_OLD, FS_OLD, padded=True), release(APP_NEW, FS_NEW, padded=True)
+    result = build_minimal(old, new, APP_OLD[:0x2000], MinimalConfig("app", 0x10000, 0x10000), OPTS)
+    (tmp_path / "layout.toml").write_text(LAYOUT)
+    (tmp_path / "old.bin").write_bytes(dump_bytes(APP_OLD, FS_OLD))
+    for name, data in (("s1.pack", result.stage1), ("s2.pack", result.stage2)):
+        (tmp_path / name).write_bytes(data)
+    args = ("--old", tmp_path / "old.bin", "--layout", tmp_path / "layout.toml")
+    code, _, err = run(capsys, "apply", tmp_path / "s1.pack", tmp_path / "s2.pack", *args, "-o", tmp_path / "new.bin")
+    assert code == 0, err
+    assert (tmp_path / "new.bin").read_bytes() == dump_bytes(APP_NEW, FS_NEW)
+    code, _, err = run(capsys, "apply", tmp_path / "s2.pack", tmp_path / "s1.pack", *args, "-o", tmp_path / "x.bin")
+    assert code == ChainStateError.exit_code and "apply its stage 1 first" in err
