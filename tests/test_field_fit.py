@@ -15,7 +15,6 @@ images, installed on devices as they are in the field.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import bincopy
 import pytest
