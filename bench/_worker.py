@@ -127,7 +127,8 @@ def main(argv: list[str]) -> int:
         # NEW is only read for its size: the device's slot is the one diff used
         o, _ = _slot_images(old, None, _slot_size(len(old), os.path.getsize(args[2])))
         image = apply_package(package, o)
-        Path(args[3]).write_bytes(image.partitions[0].data)
+        # the slot holds NEW, then erased bytes to the end of the slot
+        Path(args[3]).write_bytes(image.get("image").data[:os.path.getsize(args[2])])
     else:
         print(f"unknown op {op!r}", file=sys.stderr)
         return 2

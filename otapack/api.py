@@ -44,7 +44,9 @@ EXPORTS: dict[str, tuple[str, str]] = {
     **_names("otapack.core.diff", "DEFAULT_ALGORITHM", "DIFF_ALGORITHMS"),
     **_names("otapack.core.container", "Package", "read_package"),
     # core: verifying on a simulated device (docs/verifier.md)
-    **_names("otapack.core.verify", "DeviceOptions", "VerifyReport", "apply_package", "flatten", "verify_package"),
+    **_names("otapack.core.verify", "DeviceOptions", "VerifyReport", "apply_package", "device_flash", "flash_base",
+             "flatten", "verify_package"),
+    **_names("otapack.core.flash_image", "OUTPUT_FORMATS", "FlashImage", "load_flash_image"),
     # features: signing (docs/security.md)
     **_names("otapack.features.signing", "SigningOptions", "attach_signature", "c_array", "generate_key",
              "load_private_key", "load_public_key", "make_signature_check", "package_digest", "sign_package",

@@ -388,3 +388,85 @@ def lzma2_mixed(parts) -> bytes:
     dictionary reset and its own properties byte (valid LZMA2: a decoder sized
     for the first piece's model must refuse a larger one later)."""
     return b"".join(lzma2_chunks(data, *props) for data, props in parts) + b"\x00"
+
+
+# ------------------------------------------- multi-partition field images
+
+#: name -> (address, slot, type, policy): a module flash with code, data, two
+#: file systems and NV (the layout of the field-edit campaigns).
+FIELD_SLOTS = {
+    "boot": (0x0, 0x4000, "bootloader", "delta"),
+    "app": (0x4000, 0x8000, "code", "delta"),
+    "data": (0xC000, 0x4000, "data", "delta"),
+    "nv": (0x10000, 0x2000, "nv", "skip"),
+    "customer_fs": (0x12000, 0x8000, "filesystem", "full"),
+    "customer_backup_fs": (0x1A000, 0x4000, "filesystem", "full"),
+}
+
+
+def field_images(nv_new: bytes | None = None) -> tuple[FirmwareImage, FirmwareImage]:
+    """OLD and NEW as read with a layout (every partition its whole slot): boot
+    unchanged (keep), app and data changed (delta or replace), customer_fs
+    changed (replace), customer_backup_fs unchanged (skip: fs-unchanged), nv
+    skip (``nv_new`` in NEW, default the same calibration as OLD)."""
+    from otapack.core.model import Partition, PartitionType, Policy
+    from test_partitions_fixtures import littlefs_image, pad
+
+    synth1, synth2 = corpus("synthesizer-1.bin"), corpus("synthesizer-2.bin")
+    app1, app2 = corpus("programmer-0.8.0.bin"), corpus("programmer-0.9.0.bin")
+    nv = b"NVRM\x01\x00imei=860000000000001\nrf_cal=0x3c5a\n" + synth1[:1024]
+    contents = [
+        {"boot": synth1[:0x3000], "app": app1, "data": synth1[40000:52000], "nv": nv,
+         "customer_fs": littlefs_image({"main.py": b"print('v1')\n"}),
+         "customer_backup_fs": littlefs_image({"checksum.json": b"{}\n"}, block_count=4)},
+        {"boot": synth1[:0x3000], "app": app2, "data": synth2[40000:52000], "nv": nv if nv_new is None else nv_new,
+         "customer_fs": littlefs_image({"main.py": b"print('v2')\n", "lib/x.py": b"X = 1\n"}),
+         "customer_backup_fs": littlefs_image({"checksum.json": b"{}\n"}, block_count=4)},
+    ]
+    return tuple(FirmwareImage(tuple(
+        Partition(name, address, pad(c[name], slot), PartitionType(type_), Policy(policy), slot)
+        for name, (address, slot, type_, policy) in FIELD_SLOTS.items()), source="layout") for c in contents)
+
+
+def flash_bytes(image: FirmwareImage) -> bytes:
+    """The flat flash ``image`` is, computed on its own (not with the code under test):
+    every slot at its address from the lowest, the content then erased bytes."""
+    low = min(p.address for p in image.partitions)
+    high = max(p.address + p.capacity for p in image.partitions)
+    flat = bytearray([image.erased_value]) * (high - low)
+    for p in image.partitions:
+        flat[p.address - low:p.address - low + p.size] = p.data
+    return bytes(flat)
+
+
+def edit_field(rnd: random.Random, pkg: bytes) -> bytes:
+    """One resealed edit of a header or table field: a partition's address,
+    name, operation, sizes, hashes, an extension value, a fixed field...; the
+    value is random, a neighbour of the current one, or another entry's."""
+    fields = field_map(pkg)
+    body = bytearray(body_of(pkg))
+    name = rnd.choice(sorted(n for n in fields if n != "end"))
+    offset, size = fields[name]
+    kind = rnd.randrange(7)
+    if name.endswith(".name") or name in ("model", "source_version", "target_version", "tool_version"):
+        length = body[offset]
+        if kind < 5 and length:  # one character of the string itself
+            body[offset + 1 + rnd.randrange(length)] = rnd.choice(b"abcdefghijklmnopqrstuvwxyz_-.0123456789")
+            return seal(bytes(body))
+    if name.startswith("ext") and name.endswith(".length") and kind < 4:  # a byte of the extension value
+        length = int.from_bytes(body[offset:offset + 2], "little")
+        if length:
+            body[offset + 2 + rnd.randrange(length)] ^= 1 << rnd.randrange(8)
+            return seal(bytes(body))
+    current = int.from_bytes(body[offset:offset + size], "little")
+    top = (1 << (8 * size)) - 1
+    peers = [int.from_bytes(body[o:o + s], "little") for n, (o, s) in fields.items()
+             if n.split(".")[-1] == name.split(".")[-1] and n != name and s == size]
+    if kind == 0 or size > 8:
+        raw = bytes(rnd.randrange(256) for _ in range(size))
+    else:
+        value = {1: current + 1, 2: current - 1, 3: current + 0x1000, 4: current - 0x1000,
+                 5: rnd.choice(peers) if peers else 0, 6: rnd.choice((0, top, current ^ 0x8000))}[kind]
+        raw = (value & top).to_bytes(size, "little")
+    body[offset:offset + size] = raw
+    return seal(bytes(body))

@@ -39,7 +39,7 @@ def test_full_info_verify_apply(tmp_path, capsys):
     assert report["result"] == "pass"
     assert [c["name"] for c in report["checks"]][:5] == ["download", "trailer", "crc32", "header", "digest"]
     assert report["checks"][-1] == {"name": "expected-image", "status": "pass",
-                                    "detail": "1 partitions byte-identical to the new image"}
+                                    "detail": "1 partitions byte-identical to the new image (whole slots)"}
     restored = tmp_path / "restored.bin"
     assert run(capsys, "apply", pkg, "-o", restored)[0] == 0
     assert restored.read_bytes() == NEW.read_bytes()
@@ -72,8 +72,8 @@ def test_wrong_base_is_refused_before_any_write(tmp_path, capsys):
     assert [c["name"] for c in failed] == ["precondition"]
     assert report["flash"] == {"blocks_erased": 0, "bytes_written": 0}
     line = error_line(err)
-    assert re.fullmatch(r"error: partition 'image': wrong base image: device has 23504 bytes with SHA-256 [0-9a-f]{64}, "
-                        r"package expects 23504 bytes with SHA-256 [0-9a-f]{64}", line)
+    assert re.fullmatch(r"error: partition 'image': wrong base image: the first 23504 bytes of the device's "
+                        r"23504-byte slot have SHA-256 [0-9a-f]{64}, the package expects [0-9a-f]{64}", line)
 
 
 @pytest.mark.parametrize("args, code, message", [

@@ -65,9 +65,10 @@ def test_operation_per_partition_by_policy(firmware):
     report = verify_package(pkg, old, new)
     assert report.ok, report.error
     restored = apply_package(pkg, old)
-    assert restored.get("app").data == new.get("app").data
-    assert restored.get("customer_fs").data == new.get("customer_fs").data
-    assert restored.get("nv").data == old.get("nv").data  # skip: never touched
+    # each slot: the new content, then erased to the end of the slot
+    assert restored.get("app").data == new.get("app").padded()
+    assert restored.get("customer_fs").data == new.get("customer_fs").padded()
+    assert restored.get("nv").data == old.get("nv").padded()  # skip: never touched
 
 
 def test_fallback_to_full_when_delta_is_not_smaller():
@@ -127,7 +128,7 @@ def test_empty_partitions(old_data, new_data, expected):
     assert ops(pkg)["data"] == expected
     report = verify_package(pkg, old, new)
     assert report.ok, report.error
-    assert apply_package(pkg, old).get("data").data == new_data
+    assert apply_package(pkg, old).get("data").data == new_data + b"\xff" * (0x10000 - len(new_data))
 
 
 def test_keep_policy_must_be_identical():
@@ -144,7 +145,8 @@ def test_keep_policy_checks_the_device(firmware):
                        if p.name == "bootloader" else p for p in old.partitions))
     report = verify_package(pkg, tampered, new)
     assert isinstance(report.error, PrecursorMismatchError)
-    assert str(report.error).startswith("partition 'bootloader': wrong kept partition: device has 12288 bytes")
+    assert str(report.error).startswith(
+        "partition 'bootloader': wrong kept partition: the first 12288 bytes of the device's 65536-byte slot have ")
     assert report.restore.bytes_written == 0
 
 

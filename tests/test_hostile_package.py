@@ -25,6 +25,7 @@ from hostile_builders import (
 from otapack import errors
 from otapack.core.build import PackageOptions, build_delta
 from otapack.core.formats.package import TRAILER_SIZE
+from otapack.core.formats.wire_numbers import REASONS
 from otapack.core.model import FirmwareImage, Partition, PartitionType, Policy
 from otapack.core.container import read_package, seal
 from otapack.core.restore.resources import PayloadRam, fixed_ram, known_ram
@@ -236,11 +237,13 @@ def _expected(pkg: bytes, name: str, value: int):
     if name == "0.address":
         return (E.IncompatibleDeviceError,
                 f"partition 'image' is at 0x0 on the device, the package expects {value:#x}", "table")
-    if name == "0.source_size":
-        have = sha(OLD).hex()
+    if name == "0.source_size":  # the first source_size bytes of the 4096-byte slot are the base
+        if value > len(OLD):
+            return (E.PrecursorMismatchError,
+                    f"{P}: the device's slot has {len(OLD)} bytes, the package's base image has {value}", "precondition")
         return (E.PrecursorMismatchError,
-                f"{P}: wrong base image: device has 4096 bytes with SHA-256 {have}, "
-                f"package expects {value} bytes with SHA-256 {have}", "precondition")
+                f"{P}: wrong base image: the first {value} bytes of the device's 4096-byte slot have SHA-256 "
+                f"{sha(OLD[:value]).hex()}, the package expects {sha(OLD).hex()}", "precondition")
     if name == "0.target_size":
         if U > 32 + 16 * (value + 1):
             return E.PackageFormatError, f"{P}: a {U}-byte patch stream is implausible for a {value}-byte target", "table"
@@ -279,8 +282,11 @@ def _expected(pkg: bytes, name: str, value: int):
         # the partition count byte (1) is read as tag 1, then a length runs past the header
         return E.TruncatedPackageError, f"header truncated inside extension chain-prev-state (at offset {at + 4})", "header"
     if name == "kind":
-        if value in (1, 2, 3, 4):
+        if value in (1, 2):
             return None  # informational: the table says what is done
+        if value in (3, 4):  # a minimal-system stage: the device's chain rules apply
+            kind = ("minimal-stage1", "minimal-stage2")[value - 3]
+            return E.PackageFormatError, f"{kind} package has no chain-prev-state extension", "compatibility"
         return E.PackageFormatError, f"unknown package kind {value} (at offset 6)", "header"
     if name == "flags":
         return E.PackageFormatError, f"header flags {value:#04x} set; v1 defines none (at offset 7)", "header"
@@ -298,7 +304,7 @@ def _expected(pkg: bytes, name: str, value: int):
                     "resources")
         return E.PackageFormatError, f"{P}: unknown codec id {value} (at offset {fm['0.codec'][0]})", "header"
     if name == "0.reason":
-        if value <= 7:
+        if value < len(REASONS):
             return None
         return E.PackageFormatError, f"{P}: unknown reason {value} (at offset {fm['0.reason'][0]})", "header"
     raise AssertionError(name)
@@ -412,7 +418,7 @@ def test_signature_length_over_limit(crafted, length):
 
 
 @pytest.mark.parametrize("case", ["one-flipped-byte", "first-byte", "last-byte", "already-updated", "erased",
-                                  "shorter", "longer", "other-firmware"])
+                                  "shorter", "other-firmware"])
 def test_wrong_base_image_refused_before_first_write(real_delta, synth, case):
     old, new = synth
     base = bytearray(old)
@@ -428,19 +434,30 @@ def test_wrong_base_image_refused_before_first_write(real_delta, synth, case):
         base = bytearray(b"\xff" * len(old))
     elif case == "shorter":
         base = base[:-1]
-    elif case == "longer":
-        base += b"\xff"
     else:
         base = bytearray(corpus("programmer-0.8.0.bin"))
     base = bytes(base)
     report = verify_package(real_delta, single(base), single(new))
-    expect(report, errors.PrecursorMismatchError,
-           f"{P}: wrong base image: device has {len(base)} bytes with SHA-256 {sha(base).hex()}, "
-           f"package expects {len(old)} bytes with SHA-256 {sha(old).hex()}", "precondition")
+    if len(base) < len(old):
+        message = f"{P}: the device's slot has {len(base)} bytes, the package's base image has {len(old)}"
+    else:
+        message = (f"{P}: wrong base image: the first {len(old)} bytes of the device's {len(base)}-byte slot have "
+                   f"SHA-256 {sha(base).hex()}, the package expects {sha(old).hex()}")
+    expect(report, errors.PrecursorMismatchError, message, "precondition")
     assert report.error.exit_code == 1
     assert report.restore.bytes_written == 0 and report.restore.blocks_erased == 0
     assert not any(c.name.startswith(("restore:", "target:")) for c in report.checks)
     assert report.device.image("image") == base
+
+
+@pytest.mark.parametrize("tail", [b"\xff", b"\x00" * 100])
+def test_base_is_the_start_of_a_longer_slot(real_delta, synth, tail):
+    """A device read back whole (a dump longer than the base) holds the base: accepted, and
+    the restore leaves exactly the target in the slot (it ends where its content ends)."""
+    old, new = synth
+    report = verify_package(real_delta, single(old + tail), single(new))
+    assert report.ok, report.error
+    assert report.device.image("image") == new
 
 
 def test_wrong_kept_partition(synth):
@@ -454,8 +471,8 @@ def test_wrong_kept_partition(synth):
     device = FirmwareImage((Partition("boot", 0, bytes(bad)), Partition("app", 0x10000, old)))
     report = verify_package(pkg, device, images[1])
     expect(report, errors.PrecursorMismatchError,
-           f"partition 'boot': wrong kept partition: device has 8192 bytes with SHA-256 {sha(bytes(bad)).hex()}, "
-           f"package expects 8192 bytes with SHA-256 {sha(boot).hex()}", "precondition")
+           f"partition 'boot': wrong kept partition: the first 8192 bytes of the device's 8192-byte slot have "
+           f"SHA-256 {sha(bytes(bad)).hex()}, the package expects {sha(boot).hex()}", "precondition")
     assert report.restore.bytes_written == 0 and report.restore.blocks_erased == 0
     assert verify_package(pkg, images[0], images[1]).ok
     assert compare_readers(pkg)

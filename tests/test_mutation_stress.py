@@ -7,7 +7,10 @@ corruptions of real packages, with a fixed seed.
     and the restore see the corruption; every mutant ends in an OtapackError
     or restores exactly NEW, and the two header readers agree on it;
 (c) inner: the decompressed patch stream itself is mutated and re-wrapped;
-    the device restore and the reference applier agree byte for byte.
+    the device restore and the reference applier agree byte for byte;
+(d) field edits of multi-partition full and delta packages (resealed): apply
+    gives the verdict verify's restore gives, and whenever verify --new
+    passes, the image apply writes is NEW byte for byte.
 
 Never another exception, never a wrong accept (a restore that succeeds but
 differs from NEW), and every run is bounded in time.
@@ -21,14 +24,15 @@ import random
 import pytest
 
 from hostile_builders import (
-    DICT, MODEL, body_of, compare_readers, corpus, delta_package, mutate, sha, single,
+    DICT, MODEL, body_of, compare_readers, corpus, delta_package, edit_field, field_images, flash_bytes, mutate, sha,
+    single,
 )
 from otapack.core.build import PackageOptions, build_delta, build_full
 from otapack.core.diff import decode_patch, make_patch
-from otapack.errors import CorruptPatchError, OtapackError, PackageFormatError
+from otapack.errors import CorruptPatchError, OtapackError, PackageFormatError, TargetMismatchError
 from otapack.core.model import FirmwareImage, Partition, PartitionType, Policy
 from otapack.core.container import seal
-from otapack.core.verify import verify_package
+from otapack.core.verify import apply_package, verify_package
 
 OPTS = PackageOptions(model=MODEL, security_counter=2, lzma_dict_size=1 << 16)
 
@@ -151,3 +155,64 @@ def test_inner_stream_mutants_device_equals_reference():
             assert failed in (["resources"], ["restore:image"]), (failed, report.error)
             assert reference is None, f"reference accepted what the device refused: {report.error}"
     assert accepted < 2000
+
+
+# ------------------------------------------------ field edits against apply's image
+#
+# Resealed edits of multi-partition full and delta packages (code, data, NV
+# skip, a changed and an unchanged file system), each run through verify
+# --new and apply on the same device.  The invariant the pipeline relies on:
+# verify --new passes  =>  the image apply writes is NEW, byte for byte.
+
+FIELD_OPTS = PackageOptions(model=MODEL, lzma_dict_size=1 << 16)
+
+
+@pytest.fixture(scope="module")
+def field_seeds():
+    """(name, package, old, new, blank-device slots or None)."""
+    old, new = field_images()
+    _, blank_new = field_images(nv_new=b"")  # a blank module: the skipped NV slot stays erased
+    full = build_full(blank_new, FIELD_OPTS)
+    return {
+        "full-blank": (full, None, blank_new, None),  # no --old, no layout: the package names the slots
+        "full-layout": (full, None, blank_new, blank_new),  # no --old, the module's layout known
+        "delta": (build_delta(old, new, FIELD_OPTS), old, new, None),
+    }
+
+
+def _apply(pkg, old, slots):
+    try:
+        return apply_package(pkg, old, layout=slots), None
+    except OtapackError as exc:
+        return None, exc
+
+
+@pytest.mark.parametrize("name", ["full-blank", "full-layout", "delta"])
+def test_field_edits_verify_new_implies_apply_writes_new(field_seeds, name):
+    pkg, old, new, slots = field_seeds[name]
+    want = flash_bytes(new)
+    assert verify_package(pkg, old, new, layout=slots).ok
+    assert _apply(pkg, old, slots)[0].to_bin() == want
+    rnd = random.Random(4000 + sorted(field_seeds).index(name))
+    counts = {"mutants": 0, "verify passed": 0, "restore passed, expected-image refused": 0}
+    for index in range(3000):
+        body_edit = index % 3 == 2
+        mutant = seal(mutate(rnd, body_of(pkg))) if body_edit else edit_field(rnd, pkg)
+        report = verify_package(mutant, old, new, layout=slots)  # must not raise
+        image, error = _apply(mutant, old, slots)
+        counts["mutants"] += 1
+        # apply runs exactly the checks of verify: same verdict, same error
+        assert (error is None) == report.restore.ok, (name, index, report.restore.error, error)
+        if error is not None:
+            assert type(error) is type(report.restore.error) and str(error) == str(report.restore.error)
+            continue
+        if report.ok:
+            counts["verify passed"] += 1
+            assert image.to_bin() == want, f"{name} mutant {index}: verify --new passed, apply wrote another image"
+        else:
+            counts["restore passed, expected-image refused"] += 1
+            assert isinstance(report.error, TargetMismatchError), report.error
+    # the edits reached the device-level checks, and some are only caught by comparing with NEW
+    assert counts["verify passed"] < counts["mutants"]
+    if name == "full-blank":
+        assert counts["restore passed, expected-image refused"] > 0, counts

@@ -140,7 +140,8 @@ enum ota_reason {
     OTA_REASON_FULL_PACKAGE = 5,
     OTA_REASON_POLICY_SKIP = 6,
     OTA_REASON_NO_SOURCE = 7,
-    OTA_REASON_COUNT = 8
+    OTA_REASON_FS_UNCHANGED = 8,
+    OTA_REASON_COUNT = 9
 };
 
 /* Header extension tags; all critical: refuse a tag not listed here. */

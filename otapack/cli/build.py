@@ -41,9 +41,10 @@ def device_for(signing):
     return api.DeviceOptions(signature_check=signing.signature_check())
 
 
-def self_check(ctx, signing, package: bytes, old, new) -> None:
-    """Run the verifier on our own output before writing it (as HDiffPatch does)."""
-    report = api.verify_package(package, old, new, device_for(signing))
+def self_check(ctx, signing, package: bytes, old, new, layout=None) -> None:
+    """Run the verifier on our own output before writing it (as HDiffPatch does);
+    a full package on a blank device with the layout's slots, when one is given."""
+    report = api.verify_package(package, old, new, device_for(signing), layout=layout if old is None else None)
     if report.error is not None:
         raise VerificationError(f"self-check of the new package failed: {report.error}")
     info(ctx, f"verified: restore reproduces the new image, peak RAM {report.restore.ram_peak} bytes")
@@ -74,7 +75,7 @@ def full_cmd(ctx, new_image, package, no_verify, signing, fs, layout, output):
         data = api.build_full(new, package, progress=lambda name: bar.update(1))
     data = sign(ctx, signing, data, package.max_size)
     if not no_verify:
-        self_check(ctx, signing, data, None, new)
+        self_check(ctx, signing, data, None, new, layout)
     write(ctx, [(output, data)])
 
 

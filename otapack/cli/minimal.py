@@ -17,7 +17,7 @@ from otapack.cli.options import (
     INPUT_FILE, OUTPUT_DIR, OUTPUT_FILE, SIZE, fs_options, json_option, layout_option, no_verify_option,
     package_options, signing_options,
 )
-from otapack.cli.render import render_chain, render_figures, render_plan
+from otapack.cli.render import render_figures, render_plan
 from otapack.errors import BudgetError, UsageError, VerificationError
 
 #: File names ``--out-dir`` writes (stage 1 is url1, stage 2 is url2).
@@ -135,15 +135,3 @@ def plan_cmd(old_image, new_image, mini, layout, partition, stage1_download, sta
 
 COMMANDS = [minimal_cmd, plan_cmd]
 
-
-def verify_stages(packages: list[tuple[str, bytes]], old, new, opts, layout, as_json: bool) -> None:
-    """``otapack verify STAGE1 STAGE2``: the chain on one simulated device."""
-    report = api.verify_chain([data for _, data in packages], old, new, opts,
-                              capacities=api.layout_capacities(layout, new or old),
-                              names=[name for name, _ in packages])
-    if as_json:
-        emit_json(report.to_dict())
-    else:
-        click.echo(render_chain(report))
-    if report.error is not None:
-        raise report.error

@@ -75,6 +75,10 @@ class Partition:
     def sha256(self) -> bytes:
         return hashlib.sha256(self.data).digest()
 
+    def padded(self, erased_value: int = 0xFF) -> bytes:
+        """The whole slot as flash holds it: the data, then erased bytes to the slot's end."""
+        return self.data + bytes([erased_value]) * (self.capacity - self.size)
+
 
 class ItemKind(enum.Enum):
     """What a non-flash item of a firmware container is."""

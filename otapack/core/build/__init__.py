@@ -180,9 +180,16 @@ def keep_partition(part: Partition, reason: str) -> PlannedPartition:
     ))
 
 
-def skip_partition(part: Partition) -> PlannedPartition:
+def skip_partition(part: Partition, reason: str = "policy-skip") -> PlannedPartition:
     """A ``skip`` entry: the partition is listed and never touched."""
-    return PlannedPartition(PartitionRecord(name=part.name, address=part.address, operation="skip", reason="policy-skip"))
+    return PlannedPartition(PartitionRecord(name=part.name, address=part.address, operation="skip", reason=reason))
+
+
+def changes_on_device(part: Partition) -> bool:
+    """Policy ``full`` (the file-system default): the device writes to it after it
+    leaves the factory, so its content is never hash-checked (no ``keep``, no
+    delta source): it is replaced when the release changes it, else left alone."""
+    return part.policy is Policy.FULL
 
 
 def plan_full_partition(part: Partition, opts: PackageOptions) -> PlannedPartition:
@@ -229,6 +236,8 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
             )
         return keep_partition(new, "policy-keep")
     if old is not None and old.data == new.data:
+        if changes_on_device(new):  # a fielded device's /usr differs from the release's: leave it alone
+            return skip_partition(new, "fs-unchanged")
         return keep_partition(new, "unchanged")
     if new.policy is Policy.FULL:
         return _replace(new, "policy-full", opts)
@@ -448,6 +457,8 @@ def least_operation(old: Partition | None, new: Partition) -> str:
     """The operation ``plan_delta_partition`` gives, or the one with the
     smaller table entry when it decides by size (replace, not delta)."""
     if new.policy is Policy.SKIP:
+        return "skip"
+    if old is not None and old.data == new.data and changes_on_device(new):
         return "skip"
     if new.policy is Policy.KEEP or (old is not None and old.data == new.data):
         return "keep"

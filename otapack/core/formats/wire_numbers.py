@@ -66,6 +66,7 @@ REASONS = {
     "full-package": 5,  # a full package carries everything in full
     "policy-skip": 6,  # layout says never touch
     "no-source": 7,  # no old partition to patch against (new or resized slot)
+    "fs-unchanged": 8,  # policy full (a file system) unchanged: skipped, never hash-checked (it changes on the device)
 }
 
 #: Header extension tags: critical data later features add without a new

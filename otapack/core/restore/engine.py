@@ -6,12 +6,15 @@
 4. ``header``        parse header and table (bounded, forward)
 5. ``digest``        SHA-256 of header+table+payloads against the trailer
 6. ``signature``     signature over that digest (when signed or required)
-7. ``compatibility`` package kind, model, security counter, chain
+7. ``compatibility`` model, security counter, erase block, board, layout,
+                     minimal-system chain (``otapack.core.restore.chain``)
 8. ``table``         payload tiling, partitions exist at their addresses, fit
+                     their slots, written slots do not overlap
 9. ``resources``     declared RAM within the device budget; patch windows
                      within the declared RAM
-10. ``precondition`` source SHA-256 of every delta/keep partition: the last
-                     check before the first flash write
+10. ``precondition`` SHA-256 of the first source (delta) or target (keep)
+                     bytes of each such slot: the last check before the
+                     first flash write
 11. ``restore:NAME`` decode/patch each partition into flash
 12. ``target:NAME``  SHA-256 of what was written
 13. ``ram``          measured peak RAM within the declared figure
@@ -50,23 +53,15 @@ from otapack.errors import (
     UsageError,
 )
 from otapack.core.formats.wire_numbers import HAS_PAYLOAD, TRAILER_CRC_TAIL, max_stream_length
-from otapack.core.restore import wire
+from otapack.core.restore import chain, slots, wire
 from otapack.core.restore.checks import Check, CheckSpec, CheckStatus, RestoreResult
 from otapack.core.restore.delta import Work, apply_delta, read_stream_header
 from otapack.core.restore.extensions import layout_digest
 from otapack.core.restore.flash import FlashWriter, SimFlash
 from otapack.core.restore.pricing import Priced, check_declarations, price_payload
 from otapack.core.restore.resources import DECODE_CHUNK, RamMeter, round_up
+from otapack.core.restore.slots import DevicePartition
 from otapack.core.restore.stream import ForwardReader, LzmaReader, RawReader
-
-
-@dataclass
-class DevicePartition:
-    name: str
-    address: int
-    flash: SimFlash
-    size: int  # bytes of current content
-    capacity: int | None = None  # slot size; None = as large as needed
 
 
 @dataclass
@@ -79,15 +74,21 @@ class Device:
     model: str | None = None
     security_counter: int | None = None
     ram_budget: int | None = None
+    #: Bytes of the download area while the firmware runs (phase 1) ...
     download_capacity: int | None = None
+    #: ... and while a minimal system runs (phase 2, where a minimal-stage2
+    #: package is downloaded); None: the phase-1 area.
+    minimal_download_capacity: int | None = None
     #: Called with (slot bytes, body digest); raises SecurityError.  Returns a
     #: one-line detail.  None: unsigned packages pass, signed ones are only
     #: reported (no key to check them with).
     signature_check: Callable[[bytes, bytes], str] | None = None
-    #: Called with the parsed header; raises on a broken chain.  Returns detail.
-    chain_check: Callable[[wire.Header], str] | None = None
-    #: Partitions that appear in the package but not on the device are made
-    #: (a blank device receiving a full package).
+    #: After a stage 1, the ``chain-next-package`` digest it names: the device
+    #: keeps it across the reboot and accepts no other package until that one
+    #: is installed (``otapack.core.restore.chain``).
+    expected_next: bytes | None = None
+    #: A blank device whose layout is unknown: a ``replace`` partition it does
+    #: not have is made at the package's address, as large as its target.
     create_missing: bool = False
     #: Board/hardware identifier; a package binding another one is refused.
     hardware_id: str | None = None
@@ -101,13 +102,20 @@ class Device:
     def layout_digest(self) -> bytes | None:
         """Digest of this device's partition layout, or None when slots are unknown."""
         parts = list(self.partitions.values())
-        if not parts or any(p.capacity is None for p in parts):
+        if not parts or self.create_missing or any(p.resizable for p in parts):
             return None
-        return layout_digest((p.name, p.address, p.capacity) for p in parts)
+        return layout_digest((p.name, p.address, p.size) for p in parts)
+
+    def download_area(self, first_chunk: bytes) -> int | None:
+        """The download area of the phase a package is downloaded in: phase 2
+        (the minimal system runs) for a minimal-stage2 package, else phase 1."""
+        if wire.kind_at(first_chunk) == chain.STAGE_KINDS[1] and self.minimal_download_capacity is not None:
+            return self.minimal_download_capacity
+        return self.download_capacity
 
     def image(self, name: str) -> bytes:
-        part = self.partitions[name]
-        return part.flash.read(0, part.size)
+        """The bytes of a slot."""
+        return self.partitions[name].read()
 
 
 @dataclass
@@ -148,6 +156,9 @@ class Restore:
         self._priced: dict[str, Priced] = {}
         self.stored = b""
         self._staged: list[tuple[DevicePartition, SimFlash, int]] = []
+        # Flash counters before this run (a device may run several packages).
+        self._counters = {id(p.flash): (p.flash.blocks_erased, p.flash.bytes_written)
+                          for p in device.partitions.values()}
 
     @contextmanager
     def check(self, name: str):
@@ -174,8 +185,9 @@ class Restore:
         self.result.scratch_peak = self.scratch.peak
         self.result.tuples, self.result.diff_pairs = self.work.tuples, self.work.diff_pairs
         flashes = [p.flash for p in self.device.partitions.values()] + [s for _, s, _ in self._staged]
-        self.result.blocks_erased = sum(f.blocks_erased for f in flashes)
-        self.result.bytes_written = sum(f.bytes_written for f in flashes)
+        before = [self._counters.get(id(f), (0, 0)) for f in flashes]
+        self.result.blocks_erased = sum(f.blocks_erased - b[0] for f, b in zip(flashes, before))
+        self.result.bytes_written = sum(f.bytes_written - b[1] for f, b in zip(flashes, before))
         return self.result
 
     def _forward(self, start: int = 0) -> ForwardReader:
@@ -218,18 +230,18 @@ class Restore:
     # ----------------------------------------------------------------- checks
 
     def _download(self, state: _State, c: Check) -> None:
-        dev = self.device
         reader = ForwardReader(state.source, self.ram)
         stored = bytearray()
+        area = None
         while True:
             chunk = reader.read_some(reader.chunk_size)
             if not chunk:
                 break
+            if not stored:
+                area = self.device.download_area(chunk)
             stored += chunk
-            if dev.download_capacity is not None and len(stored) > dev.download_capacity:
-                raise ResourceLimitError(
-                    f"package exceeds the {dev.download_capacity}-byte download area"
-                )
+            if area is not None and len(stored) > area:
+                raise ResourceLimitError(f"package exceeds the {area}-byte download area")
         self.stored = bytes(stored)
         self.result.package_bytes_read += reader.bytes_read
         state.total = len(self.stored)
@@ -333,8 +345,11 @@ class Restore:
                 writer.write(staging.read(position, piece))
                 position += piece
             writer.finish()
-            part.size = size
+        # The device keeps this across the reboot: after a stage 1, only its stage 2.
+        self.device.expected_next = chain.next_expected(state.header)
         c.detail = f"{len(self._staged)} staged partitions copied into place"
+        if self.device.expected_next is not None:
+            c.detail += f"; the device now accepts only package {self.device.expected_next.hex()[:16]}…"
 
     def _compatibility(self, state: _State, c: Check) -> None:
         dev, header = self.device, state.header
@@ -365,16 +380,16 @@ class Restore:
                     f"package is for partition layout {wanted_layout.hex()[:16]}, device has {have.hex()[:16]}"
                 )
             notes.append("layout matches" if have is not None else "layout not known to the device")
-        if dev.chain_check is not None:
-            notes.append(dev.chain_check(header))
-        elif header.kind == "minimal-stage2" and "chain-prev-state" in header.extensions:
-            notes.append("chain not checked")
+        if header.kind in chain.STAGE_KINDS:
+            notes.append(chain.check_stage(dev, header))
+        notes.append(chain.check_expected(dev, header, state.digest))
         c.detail = ", ".join(n for n in notes if n)
 
     def _table(self, state: _State, c: Check) -> None:
-        header = state.header
+        header, dev = state.header, self.device
         position = header.header_length
         seen = set()
+        written: list[slots.Extent] = []  # every slot this package writes
         for e in header.entries:
             if e.name in seen:
                 raise PackageFormatError(f"partition {e.name!r} appears twice in the table")
@@ -394,21 +409,25 @@ class Restore:
                 )
             if e.operation == "skip":
                 continue
-            part = self.device.partitions.get(e.name)
+            part = dev.partitions.get(e.name)
             if part is None:
-                if not (self.device.create_missing and e.operation == "replace"):
+                if not (dev.create_missing and e.operation == "replace"):
                     raise IncompatibleDeviceError(f"package targets partition {e.name!r}, which the device does not have")
+                written.append(slots.extent(e.name, e.address, e.target_size))
                 continue
             if part.address != e.address:
                 raise IncompatibleDeviceError(
                     f"partition {e.name!r} is at {part.address:#x} on the device, the package expects {e.address:#x}"
                 )
-            if part.capacity is not None and e.target_size is not None and e.target_size > part.capacity:
+            if not part.resizable and e.target_size > part.size:
                 raise IncompatibleDeviceError(
-                    f"partition {e.name!r}: target of {e.target_size} bytes exceeds its {part.capacity}-byte slot"
+                    f"partition {e.name!r}: target of {e.target_size} bytes exceeds its {part.size}-byte slot"
                 )
+            if e.operation in HAS_PAYLOAD:
+                written.append(slots.extent(e.name, part.address, e.target_size if part.resizable else part.size))
         if position != header.body_length:
             raise PackageFormatError(f"payloads end at {position} but body_length is {header.body_length}")
+        slots.check_overlaps(written, [(p.name, p.address, p.size) for p in dev.partitions.values()])
         c.detail = f"{len(header.entries)} partitions, payloads tile the body"
 
     def _resources(self, state: _State, c: Check) -> None:
@@ -430,6 +449,8 @@ class Restore:
                     f"{len(payloads)} payloads priced")
 
     def _precondition(self, state: _State, c: Check) -> None:
+        """The bytes the package names (source size for a delta, target size for
+        a keep) from the start of the slot; the rest of the slot is not its business."""
         header = state.header
         checked = 0
         for e in header.entries:
@@ -438,19 +459,22 @@ class Restore:
             part = self.device.partitions[e.name]
             want_size = e.source_size if e.operation == "delta" else e.target_size
             want_sha = e.source_sha256 if e.operation == "delta" else e.target_sha256
+            what = "base image" if e.operation == "delta" else "kept partition"
+            if want_size > part.size:
+                raise PrecursorMismatchError(
+                    f"partition {e.name!r}: the device's slot has {part.size} bytes, the package's {what} has {want_size}"
+                )
             sha = hashlib.sha256()
             position = 0
-            size = part.size
-            while position < size:
-                piece = min(self.device.erase_block, size - position)
+            while position < want_size:
+                piece = min(self.device.erase_block, want_size - position)
                 sha.update(part.flash.read(position, piece))
                 position += piece
             have = sha.digest()
-            if size != want_size or have != want_sha:
-                what = "base image" if e.operation == "delta" else "kept partition"
+            if have != want_sha:
                 raise PrecursorMismatchError(
-                    f"partition {e.name!r}: wrong {what}: device has {size} bytes with SHA-256 {have.hex()}, "
-                    f"package expects {want_size} bytes with SHA-256 {want_sha.hex()}"
+                    f"partition {e.name!r}: wrong {what}: the first {want_size} bytes of the device's "
+                    f"{part.size}-byte slot have SHA-256 {have.hex()}, the package expects {want_sha.hex()}"
                 )
             checked += 1
         c.detail = f"{checked} partitions match their source hashes; no flash written yet"
@@ -458,10 +482,14 @@ class Restore:
     # ----------------------------------------------------------------- restore
 
     def _region(self, part: DevicePartition, size: int) -> SimFlash:
-        """The partition's flash, grown when its slot is unbounded (single images)."""
-        if size > part.flash.size and part.capacity is None:
-            dev = self.device
-            part.flash = SimFlash.holding(b"", size, dev.erase_block, dev.erased_value, part.name)
+        """The slot's flash, about to receive ``size`` bytes (the rest of the slot
+        is erased after them); a resizable slot becomes exactly that size."""
+        if part.resizable:
+            if size > part.flash.size:
+                dev = self.device
+                part.flash = SimFlash.holding(b"", size, dev.erase_block, dev.erased_value, part.name)
+            part.size = size
+        part.written = True
         return part.flash
 
     def _decoder(self, header: wire.Header, e: wire.Entry, reader: ForwardReader, lclp: int | None):
@@ -479,9 +507,9 @@ class Restore:
         stream = self._decoder(header, e, reader, priced.lclp)
         self.ram.hold("write buffer", dev.erase_block)
         part = dev.partitions.get(e.name)
-        if part is None:  # blank device receiving a full package
+        if part is None:  # blank device receiving a full package: a slot as large as the target
             flash = SimFlash.holding(b"", e.target_size, dev.erase_block, dev.erased_value, e.name)
-            part = dev.partitions[e.name] = DevicePartition(e.name, e.address, flash, 0)
+            part = dev.partitions[e.name] = DevicePartition(e.name, e.address, flash, e.target_size, resizable=True)
         if e.operation == "replace":
             if e.uncompressed_length != e.target_size:
                 raise PackageFormatError(
@@ -495,14 +523,14 @@ class Restore:
                 done += piece
             stream.finish()
             writer.writer.finish()
-            part.size = e.target_size
         else:
             # Held until commit: refused here if the staged partitions outgrow the declared scratch flash.
             self.scratch.hold(f"staging {e.name}", round_up(e.target_size, dev.erase_block))
             staging = SimFlash.holding(b"", e.target_size, dev.erase_block, dev.erased_value, f"{e.name} (staging)")
             writer = _HashingWriter(FlashWriter(staging, e.target_size))
             patch = read_stream_header(stream, f"partition {e.name!r}")  # the header the resources check priced
-            apply_delta(stream, part.flash.read, part.size, writer, e.target_size, self.ram,
+            # The base is the first source_size bytes of the slot (checked at precondition).
+            apply_delta(stream, part.flash.read, e.source_size, writer, e.target_size, self.ram,
                         f"partition {e.name!r}", patch, extra_capacity=priced.extra_capacity, work=self.work)
             stream.finish()
             writer.writer.finish()  # the write buffer's last block into the staging area

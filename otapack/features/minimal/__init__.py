@@ -17,7 +17,7 @@ area of its phase.  The byte layouts are declared in
 One job per module (the public names are also on ``otapack.api``)::
 
     config   MinimalConfig.from_layout(layout, partition=..., stage1_download=..., stage2_download=...)
-    state    install_minimal(old, mini, partition) -> FirmwareImage; coverage, image_state, device_state
+    state    install_minimal(old, mini, partition) -> FirmwareImage; coverage, image_state (the device's side: core.restore.chain)
     budget   StageFigures (one stage's flash need), budget_error
     build    build_minimal(old, new, mini, config, opts, check_budget=True) -> MinimalResult
     plan     plan_upgrade(old, new, config, opts, mini=None) -> UpgradePlan

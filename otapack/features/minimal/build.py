@@ -6,8 +6,8 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from otapack.core.build import (
-    PackageOptions, PlannedPartition, check_sizes, check_structure, finish_package, keep_partition, map_partitions,
-    plan_delta_partition, plan_full_partition, skip_partition,
+    PackageOptions, PlannedPartition, changes_on_device, check_sizes, check_structure, finish_package,
+    keep_partition, map_partitions, plan_delta_partition, plan_full_partition, skip_partition,
 )
 from otapack.core.container import read_package
 from otapack.core.model import FirmwareImage, Partition, Policy
@@ -113,7 +113,7 @@ def build_minimal(old: FirmwareImage, new: FirmwareImage, mini: bytes, config: M
         if p.name in dead:  # its content was destroyed by a download
             planned = plan_full_partition(replace(p, policy=Policy.FULL), opts)
             return replace(planned, record=replace(planned.record, reason="no-source"))
-        if p.policy is Policy.FULL:  # file systems travel in full (the seed)
+        if changes_on_device(p):  # file systems travel in full (the seed), never hash-checked
             planned = plan_full_partition(p, opts)
             return replace(planned, record=replace(planned.record, reason="policy-full"))
         return plan_delta_partition(inter.get(p.name), p, opts)
@@ -132,7 +132,7 @@ def build_minimal(old: FirmwareImage, new: FirmwareImage, mini: bytes, config: M
     def plan1(p: Partition) -> PlannedPartition:
         if p.name == config.partition:
             return plan_delta_partition(p, inter.get(p.name), opts)
-        if p.policy in (Policy.SKIP, Policy.FULL) or p.name in dead1:
+        if p.policy is Policy.SKIP or changes_on_device(p) or p.name in dead1:
             return skip_partition(p)
         return keep_partition(p, "unchanged")
 

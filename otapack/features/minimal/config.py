@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from otapack.core.model import FirmwareImage, Partition, Policy
+from otapack.core.restore.chain import STAGE_KINDS
 from otapack.errors import LayoutError, UsageError
 
-#: Package kinds of the two stages, in chain order.
-STAGE_KINDS = ("minimal-stage1", "minimal-stage2")
+__all__ = ["CONFIG_KEYS", "MinimalConfig", "STAGE_KINDS", "chain_capacities", "config_partition",
+           "layout_capacities"]
 #: The keys a configuration needs (planning single-stage packages needs only ``stage1_download``).
 CONFIG_KEYS = ("partition", "stage1_download", "stage2_download")
 

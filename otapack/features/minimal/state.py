@@ -9,8 +9,7 @@ from dataclasses import replace
 
 from otapack.core.formats import extensions
 from otapack.core.model import FirmwareImage, PartitionType, Policy
-from otapack.core.restore import extensions as device_extensions
-from otapack.core.restore.engine import Device
+from otapack.core.build import changes_on_device
 from otapack.errors import InputError
 from otapack.features.minimal.config import MinimalConfig, config_partition
 
@@ -44,34 +43,22 @@ def coverage(image: FirmwareImage, config: MinimalConfig, stage: int) -> list[bo
         if stage == 2 and p.name == config.partition:
             out.append(True)
         else:
-            out.append(p.policy not in (Policy.SKIP, Policy.FULL) and p.name not in dead)
+            out.append(p.policy is not Policy.SKIP and not changes_on_device(p) and p.name not in dead)
     return out
 
 
 def image_state(image: FirmwareImage, covered: list[bool]) -> bytes:
-    """The state digest of the model's partitions (what the builder writes)."""
-    return extensions.state_digest((p.name, p.address, p.size, p.sha256())
-                                   for p, c in zip(image.partitions, covered) if c)
+    """The state digest of the model's partitions (what the builder writes): each
+    covered slot as the device holds it, the content then erased bytes to the
+    slot's end (``otapack.core.restore.chain.device_state`` on the device)."""
+    items = []
+    for p, c in zip(image.partitions, covered):
+        if c:
+            slot = p.padded(image.erased_value)
+            items.append((p.name, p.address, len(slot), hashlib.sha256(slot).digest()))
+    return extensions.state_digest(items)
 
 
 def prev_state(state: FirmwareImage, covered: list[bool]) -> bytes:
     """The ``chain-prev-state`` value of a stage that starts from flash ``state``."""
     return extensions.encode_prev_state(image_state(state, covered), covered)
-
-
-def device_state(device: Device, entries: list, covered: list[bool]) -> tuple[bytes, list[str]]:
-    """The device's own digest of its flash over the covered table entries (and their names)."""
-    items, names = [], []
-    for entry, c in zip(entries, covered):
-        if not c:
-            continue
-        part = device.partitions.get(entry.name)
-        names.append(entry.name)
-        if part is None:
-            items.append((entry.name, 0, 0, b"\0" * 32))
-            continue
-        sha = hashlib.sha256()
-        for position in range(0, part.size, device.erase_block):
-            sha.update(part.flash.read(position, min(device.erase_block, part.size - position)))
-        items.append((entry.name, part.address, part.size, sha.digest()))
-    return device_extensions.state_digest(items), names
