@@ -440,6 +440,65 @@ def test_index_gives_the_same_results_as_diff():
             assert index.diff(new, **params) == _core.diff(old, new, **params) == reference.diff(old, new, **params)
 
 
+def spliced(rnd: random.Random, old: bytes, size: int) -> bytes:
+    """New data from random pieces of old (some shifted), noise and runs."""
+    out = bytearray()
+    while len(out) < size:
+        kind = rnd.random()
+        n = rnd.randint(1, 300)
+        if kind < 0.6 and old:
+            at = rnd.randrange(len(old))
+            out += old[at : at + n]
+        elif kind < 0.8:
+            out += bytes(rnd.randrange(256) for _ in range(n % 40))
+        else:
+            out += bytes([rnd.choice([0, 0xFF, old[0] if old else 1])]) * n
+    return bytes(out[:size])
+
+
+def test_bucket_index_search_equals_the_plain_binary_search(synth):
+    # Inputs with buckets of far more than 4096 suffixes sharing two bytes
+    # (so the third-byte tables are used), searched both ways.
+    rnd = random.Random(9)
+    firmware = synth[0]
+    olds = [
+        bytes(rnd.choice([0, 0, 0, 0, 1, 2, 0xFF]) for _ in range(60_000)),
+        bytes(rnd.randrange(3) for _ in range(40_000)),
+        firmware[:80_000] + bytes(20_000) + firmware[100_000:],
+        bytes(rnd.randrange(256) for _ in range(30_000)),
+    ]
+    for old in olds:
+        fast, plain = _core.Index(old), _core.Index(old, bucket_index=False)
+        for _ in range(2):
+            new = spliced(rnd, old, rnd.randint(5_000, 60_000))
+            for params in ({}, {"min_gain": 1, "ext_pct": 30}, {"min_gain": 0, "ext_pct": 45, "seek_weight": 8}):
+                result = fast.diff(new, **params)
+                assert result == plain.diff(new, **params)
+                assert apply_ctrl(old, *result) == new
+
+
+def test_bucket_index_matches_at_every_bucket_edge():
+    # Patterns just inside and just outside each two- and three-byte bucket,
+    # so every bucket and third-byte table bound decides a result: the bucket
+    # search, the plain binary search and the reference must agree exactly.
+    rnd = random.Random(10)
+    for old in (bytes(rnd.choice([0, 0, 0, 1, 7, 0xFF]) for _ in range(30_000)) + b"\0\0",
+                bytes(rnd.choice([0, 0, 1, 2]) for _ in range(20_000)) + b"\x01\x02",
+                bytes(rnd.randrange(256) for _ in range(9_000)) + bytes(6_000)):
+        fast, plain = _core.Index(old), _core.Index(old, bucket_index=False)
+        sa = plain.suffix_array()
+        prefixes = {old[i : i + 3] for i in range(0, len(old) - 3, 53)} | {old[-3:], old[-2:], old[-1:]}
+        patterns = {b"", b"\0", b"\xff" * 5}
+        for prefix in prefixes:
+            for tail in (b"", b"\x00", b"\xff\xff\xff", bytes([rnd.randrange(256)])):
+                patterns |= {prefix + tail, prefix[:2] + tail, prefix[:1] + tail}
+        for pattern in sorted(patterns):
+            for hint in (0, len(old) // 2, len(old) + 5, rnd.randrange(len(old))):
+                got = fast.match(pattern, hint)
+                assert got == plain.match(pattern, hint), (pattern, hint)
+                assert got == reference.longest_match(sa, old, pattern, 0, hint), (pattern, hint)
+
+
 def test_index_settings_are_keyword_only():
     with pytest.raises(TypeError):
         _core.Index(b"abc").diff(b"abd", 2)

@@ -28,23 +28,43 @@ int diffcore_suffix_array(const uint8_t *text, int32_t *SA, int32_t n);
 
 /* ---- scan.c ---------------------------------------------------------- */
 
-/* First rank of each two-byte prefix in the suffix array: suffixes starting
- * with bytes (a, b) hold ranks [bucket[a<<8|b], bucket[(a<<8|b) + 1]). */
+/* First rank of each two-byte prefix in the suffix array: the suffixes
+ * starting with bytes c = (a, b) hold ranks [bucket[c], bucket[c + 1]),
+ * except that the one-byte suffix old[olen-1] = L has the last rank of the
+ * range of c = (L - 1, 0xff) (it sorts before every suffix starting with L). */
 #define DIFFCORE_BUCKETS (1 << 16)
+
+/* Buckets holding more suffixes than this get a table of their own for the
+ * third byte: refine[t][d] is the first rank of the suffixes of bucket c
+ * (t = refine_of[c]) whose third byte is d, refine[t][256] the bucket's
+ * end.  At most olen / DIFFCORE_REFINE_MIN tables of 1 KiB each. */
+#define DIFFCORE_REFINE_MIN 4096
+#define DIFFCORE_REFINE_WIDTH 257
 
 /* Everything a scan needs to know about OLD; read-only once built, so any
  * number of scans may share it at the same time. */
 typedef struct {
     const uint8_t *old;
     int64_t olen;
-    int32_t *SA;     /* olen entries */
-    int32_t *bucket; /* DIFFCORE_BUCKETS + 1 entries, or NULL if olen < 2 */
+    int32_t *SA;        /* olen entries */
+    int32_t *bucket;    /* DIFFCORE_BUCKETS + 1 entries, or NULL if olen < 2 */
+    int32_t *refine_of; /* DIFFCORE_BUCKETS entries (-1: none), or NULL */
+    int32_t *refine;    /* DIFFCORE_REFINE_WIDTH entries per refined bucket */
 } diffcore_index;
 
-/* Builds SA and bucket for old[0..olen) (the memory is the caller's to
- * free with diffcore_index_free).  Returns 0, or -1 when out of memory. */
-int diffcore_index_build(diffcore_index *X, const uint8_t *old, int64_t olen);
+/* Builds SA and, with buckets set, the bucket tables for old[0..olen) (the
+ * memory is the caller's to free with diffcore_index_free; without them the
+ * search is the plain binary search, for cross-checks).  Returns 0, or -1
+ * when out of memory. */
+int diffcore_index_build(diffcore_index *X, const uint8_t *old, int64_t olen,
+                         int buckets);
 void diffcore_index_free(diffcore_index *X);
+
+/* The longest match of p[0..plen) in OLD: its length, and its position in
+ * *pos; among equally long candidates next to the insertion point, the one
+ * nearest hint (then the lower position).  What the scan asks at each step. */
+int64_t diffcore_longest_match(const diffcore_index *X, const uint8_t *p,
+                               int64_t plen, int64_t hint, int64_t *pos);
 
 /* Matcher settings; module.c checks them against the bounds below, which
  * keep every sum and product in scan.c far inside int64_t. */

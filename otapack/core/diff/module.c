@@ -234,11 +234,11 @@ out:
 /* Builds the index of in (GIL released).  Returns 0, or -1 with an
  * exception set. */
 static int
-build_index(diffcore_index *X, const stable_input *in)
+build_index(diffcore_index *X, const stable_input *in, int buckets)
 {
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = diffcore_index_build(X, in->data, in->len);
+    rc = diffcore_index_build(X, in->data, in->len, buckets);
     Py_END_ALLOW_THREADS
     if (rc != 0) {
         PyErr_NoMemory();
@@ -260,17 +260,18 @@ typedef struct {
 static PyObject *
 Index_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"old", NULL};
+    static char *kwlist[] = {"old", "bucket_index", NULL};
     PyObject *old_obj;
     IndexObject *self;
+    int buckets = 1;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:Index", kwlist, &old_obj))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$p:Index", kwlist, &old_obj, &buckets))
         return NULL;
     self = (IndexObject *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
     if (stable_input_get(old_obj, "old", &self->old) != 0 ||
-        build_index(&self->X, &self->old) != 0) {
+        build_index(&self->X, &self->old, buckets) != 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -302,6 +303,24 @@ Index_diff(IndexObject *self, PyObject *args, PyObject *kwargs)
         result = scan_to_python(&self->X, &nb, &S);
     stable_input_release(&nb);
     return result;
+}
+
+static PyObject *
+Index_match(IndexObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"pattern", "hint", NULL};
+    PyObject *pattern;
+    long long hint = 0;
+    stable_input in;
+    int64_t length, pos;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|L:match", kwlist, &pattern, &hint))
+        return NULL;
+    if (stable_input_get(pattern, "pattern", &in) != 0)
+        return NULL;
+    length = diffcore_longest_match(&self->X, in.data, in.len, hint, &pos);
+    stable_input_release(&in);
+    return Py_BuildValue("(LL)", (long long)length, (long long)pos);
 }
 
 static Py_ssize_t
@@ -340,6 +359,10 @@ static PyMethodDef Index_methods[] = {
      "The same as the module's diff(old, new, ...) for this index's old image,\n"
      "without building its suffix array again.  Releases the GIL; any number of\n"
      "threads may call it at once."},
+    {"match", (PyCFunction)(void (*)(void))Index_match, METH_VARARGS | METH_KEYWORDS,
+     "match(pattern, hint=0) -> (length, position): the longest match of pattern\n"
+     "in the old image, as the scan finds it (among equally long candidates next\n"
+     "to the insertion point, the one nearest hint, then the lower position)."},
     {"suffix_array", (PyCFunction)Index_suffix_array, METH_NOARGS,
      "suffix_array() -> list[int]: the suffix array of the old image."},
     {NULL, NULL, 0, NULL},
@@ -356,10 +379,13 @@ static PyTypeObject IndexType = {
     .tp_dealloc = (destructor)Index_dealloc,
     .tp_as_sequence = &Index_as_sequence,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Index(old): the suffix array (and two-byte bucket index) of old,\n"
-              "built once without the GIL, for any number of diff() scans.\n"
-              "A bytes object is used in place; any other bytes-like object is\n"
-              "copied first.  len(index) is len(old).",
+    .tp_doc = "Index(old, *, bucket_index=True): the suffix array (and the bucket\n"
+              "tables that start each match search near its answer) of old, built\n"
+              "once without the GIL, for any number of diff() scans.  A bytes\n"
+              "object is used in place; any other bytes-like object is copied\n"
+              "first.  bucket_index=False searches the whole suffix array every\n"
+              "time: the same results, slower (for cross-checks).  len(index) is\n"
+              "len(old).",
     .tp_methods = Index_methods,
     .tp_new = Index_new,
 };
@@ -376,7 +402,7 @@ core_diff(PyObject *self, PyObject *args, PyObject *kwargs)
     PyObject *result = NULL;
     stable_input ob, nb;
     diffcore_settings S;
-    diffcore_index X = {NULL, 0, NULL, NULL};
+    diffcore_index X = {NULL, 0, NULL, NULL, NULL, NULL};
     (void)self;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOO:diff", kwlist, &old_obj,
@@ -389,7 +415,7 @@ core_diff(PyObject *self, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     /* settings are checked before the suffix array costs anything */
-    if (settings_parse(values, nb.len, &S) == 0 && build_index(&X, &ob) == 0)
+    if (settings_parse(values, nb.len, &S) == 0 && build_index(&X, &ob, 1) == 0)
         result = scan_to_python(&X, &nb, &S);
     diffcore_index_free(&X);
     stable_input_release(&nb);

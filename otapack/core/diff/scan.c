@@ -26,7 +26,7 @@
  * range of the suffixes that share the first two bytes of the pattern,
  * which removes the first steps, and the search prefetches both possible
  * next midpoints.  The result is the same as that of the plain binary
- * search: see longest_match.
+ * search: see diffcore_longest_match.
  *
  * Nothing here allocates per match, hashes pointers or depends on timing:
  * the output only depends on the inputs and the settings.
@@ -42,18 +42,61 @@
 #define PREFETCH(addr) ((void)0)
 #endif
 
+/* The third-byte tables of the large buckets (see diffcore.h), counted in
+ * one pass over the text.  Within bucket c the two-byte suffix
+ * old[olen-2..olen), if it is in c, comes first: it is a proper prefix of
+ * the others. */
+static int
+refine_large_buckets(diffcore_index *X)
+{
+    const uint8_t *old = X->old;
+    const int64_t olen = X->olen;
+    const int32_t *bucket = X->bucket;
+    int32_t c, t, ntables = 0, last_pair = (old[olen - 2] << 8) | old[olen - 1];
+    int64_t i;
+
+    for (c = 0; c < DIFFCORE_BUCKETS; c++)
+        ntables += bucket[c + 1] - bucket[c] > DIFFCORE_REFINE_MIN;
+    if (ntables == 0)
+        return 0;
+    X->refine_of = (int32_t *)malloc(sizeof(int32_t) * DIFFCORE_BUCKETS);
+    X->refine = (int32_t *)calloc((size_t)ntables * DIFFCORE_REFINE_WIDTH, sizeof(int32_t));
+    if (X->refine_of == NULL || X->refine == NULL)
+        return -1;
+    for (c = 0, t = 0; c < DIFFCORE_BUCKETS; c++)
+        X->refine_of[c] = bucket[c + 1] - bucket[c] > DIFFCORE_REFINE_MIN ? t++ : -1;
+    for (i = 0; i + 2 < olen; i++) {
+        int32_t k = X->refine_of[(old[i] << 8) | old[i + 1]];
+        if (k >= 0)
+            X->refine[(size_t)k * DIFFCORE_REFINE_WIDTH + 1 + old[i + 2]]++;
+    }
+    for (c = 0; c < DIFFCORE_BUCKETS; c++) {
+        int32_t *row, d;
+        if (X->refine_of[c] < 0)
+            continue;
+        row = X->refine + (size_t)X->refine_of[c] * DIFFCORE_REFINE_WIDTH;
+        row[0] = bucket[c] + (c == last_pair);
+        for (d = 1; d < DIFFCORE_REFINE_WIDTH; d++)
+            row[d] += row[d - 1];
+    }
+    return 0;
+}
+
 int
-diffcore_index_build(diffcore_index *X, const uint8_t *old, int64_t olen)
+diffcore_index_build(diffcore_index *X, const uint8_t *old, int64_t olen,
+                     int buckets)
 {
     X->old = old;
     X->olen = olen;
     X->bucket = NULL;
+    X->refine_of = NULL;
+    X->refine = NULL;
     X->SA = (int32_t *)malloc(sizeof(int32_t) * (size_t)(olen ? olen : 1));
     if (X->SA == NULL)
         return -1;
     if (diffcore_suffix_array(old, X->SA, (int32_t)olen) != 0)
         goto fail;
-    if (olen >= 2) {
+    if (buckets && olen >= 2) {
         /* bucket[c] = how many suffixes sort before every string starting
          * with the two bytes c: the suffixes whose first two bytes are
          * smaller, and the one-byte suffix old[olen-1] if its byte is at
@@ -72,6 +115,8 @@ diffcore_index_build(diffcore_index *X, const uint8_t *old, int64_t olen)
             sum += count;
         }
         X->bucket = bucket;
+        if (refine_large_buckets(X) != 0)
+            goto fail;
     }
     return 0;
 fail:
@@ -84,8 +129,12 @@ diffcore_index_free(diffcore_index *X)
 {
     free(X->SA);
     free(X->bucket);
+    free(X->refine_of);
+    free(X->refine);
     X->SA = NULL;
     X->bucket = NULL;
+    X->refine_of = NULL;
+    X->refine = NULL;
 }
 
 /* Length of the common prefix of a and b, known to be at least ``from``;
@@ -126,9 +175,9 @@ common_prefix(const uint8_t *a, int64_t alen, const uint8_t *b, int64_t blen,
  * shared length; a bound the search never moves keeps a placeholder and
  * gets its exact lcp (0 or 1) at the end.  So the result equals the plain
  * binary search's over the whole array. */
-static int64_t
-longest_match(const diffcore_index *X, const uint8_t *p, int64_t plen,
-              int64_t hint, int64_t *pos)
+int64_t
+diffcore_longest_match(const diffcore_index *X, const uint8_t *p, int64_t plen,
+                       int64_t hint, int64_t *pos)
 {
     const uint8_t *old = X->old;
     const int32_t *SA = X->SA;
@@ -140,10 +189,19 @@ longest_match(const diffcore_index *X, const uint8_t *p, int64_t plen,
     if (olen == 0 || plen == 0)
         return 0;
     if (plen >= 2 && X->bucket != NULL) {
-        int32_t c = (p[0] << 8) | p[1];
+        int32_t c = (p[0] << 8) | p[1], t;
         l = (int64_t)X->bucket[c] - 1;
-        r = X->bucket[c + 1];
+        /* the one-byte suffix old[olen-1] sorts just before the suffixes
+         * starting with its byte, at the end of the range of c = (its byte
+         * - 1, 0xff): it does not share two bytes with the pattern */
+        r = (int64_t)X->bucket[c + 1] - ((c + 1) == ((int32_t)X->old[olen - 1] << 8));
         lcp_l = lcp_r = 2;
+        if (plen >= 3 && X->refine_of != NULL && (t = X->refine_of[c]) >= 0) {
+            const int32_t *row = X->refine + (size_t)t * DIFFCORE_REFINE_WIDTH;
+            l = (int64_t)row[p[2]] - 1;
+            r = row[p[2] + 1];
+            lcp_l = lcp_r = 3;
+        }
         moved_l = moved_r = 0;
     }
     while (r - l > 1) {
@@ -277,8 +335,8 @@ diffcore_scan(const diffcore_index *X, const uint8_t *nw, int64_t nlen,
         scanpos += len;
         for (scsc = scanpos; scanpos < nlen; scanpos++) {
             int64_t q;
-            len = longest_match(X, nw + scanpos, nlen - scanpos,
-                                scanpos + lastoffset, &pos);
+            len = diffcore_longest_match(X, nw + scanpos, nlen - scanpos,
+                                         scanpos + lastoffset, &pos);
             for (; scsc < scanpos + len; scsc++) {
                 q = scsc + lastoffset;
                 if (q >= 0 && q < olen && old[q] == nw[scsc])
