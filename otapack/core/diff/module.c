@@ -414,8 +414,9 @@ core_diff(PyObject *self, PyObject *args, PyObject *kwargs)
         stable_input_release(&ob);
         return NULL;
     }
-    /* settings are checked before the suffix array costs anything */
-    if (settings_parse(values, nb.len, &S) == 0 && build_index(&X, &ob, 1) == 0)
+    /* Settings are checked before the suffix array costs anything; the
+     * bucket tables only pay off when there is something to search. */
+    if (settings_parse(values, nb.len, &S) == 0 && build_index(&X, &ob, nb.len > 0) == 0)
         result = scan_to_python(&X, &nb, &S);
     diffcore_index_free(&X);
     stable_input_release(&nb);

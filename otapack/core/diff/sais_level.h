@@ -118,7 +118,7 @@ SAIS_FN(induce_S)(const SAIS_SYM *T, int32_t *SA, int32_t n, int32_t *B,
  * mispredicted about every third symbol), and the callers then act on a
  * list of positions that are all LMS. */
 #ifndef SAIS_LMS_BLOCK
-#define SAIS_LMS_BLOCK 2048
+#define SAIS_LMS_BLOCK 512 /* 2 KiB of stack per level of the recursion */
 #endif
 
 typedef struct {

@@ -23,10 +23,11 @@
  * The longest-match search is a binary search over the suffix array; it is
  * bound by memory latency (each step reads a random SA entry and the OLD
  * bytes it points to).  The two-byte bucket index jumps straight to the SA
- * range of the suffixes that share the first two bytes of the pattern,
- * which removes the first steps, and the search prefetches both possible
- * next midpoints.  The result is the same as that of the plain binary
- * search: see diffcore_longest_match.
+ * range of the suffixes that share the first two bytes of the pattern (the
+ * first three in buckets of more than DIFFCORE_REFINE_MIN suffixes), which
+ * removes the first steps, and the search prefetches two steps ahead.
+ * The result is the same as that of the plain binary search: see
+ * diffcore_longest_match.
  *
  * Nothing here allocates per match, hashes pointers or depends on timing:
  * the output only depends on the inputs and the settings.
@@ -171,10 +172,11 @@ common_prefix(const uint8_t *a, int64_t alen, const uint8_t *b, int64_t blen,
  * contains it, and every lcp it keeps is exact: the first compared bytes are
  * skipped only up to min(lcp_l, lcp_r), which every suffix between l and r
  * shares with the pattern.  The bucket index starts the search on the
- * range of suffixes sharing the pattern's first two bytes, with 2 as that
- * shared length; a bound the search never moves keeps a placeholder and
- * gets its exact lcp (0 or 1) at the end.  So the result equals the plain
- * binary search's over the whole array. */
+ * range of suffixes sharing the pattern's first two bytes (three, where a
+ * large bucket has a third-byte table), with that shared length as both
+ * lcps; a bound the search never moves keeps this placeholder and gets its
+ * exact (smaller) lcp at the end.  So the result equals the plain binary
+ * search's over the whole array. */
 int64_t
 diffcore_longest_match(const diffcore_index *X, const uint8_t *p, int64_t plen,
                        int64_t hint, int64_t *pos)
