@@ -499,6 +499,17 @@ def test_bucket_index_matches_at_every_bucket_edge():
                 assert got == reference.longest_match(sa, old, pattern, 0, hint), (pattern, hint)
 
 
+def test_match_hints_far_outside_old_are_safe():
+    # "abc2" sorts between "abc1abc3" (at 0) and "abc3" (at 4): a tie the hint decides
+    old = b"abc1abc3"
+    index = _core.Index(old)
+    sa = index.suffix_array()
+    for hint, expected in ((-(2**63), (3, 0)), (-1, (3, 0)), (1, (3, 0)), (3, (3, 4)), (2**63 - 1, (3, 4))):
+        assert index.match(b"abc2", hint) == expected == reference.longest_match(sa, old, b"abc2", 0, hint)
+    with pytest.raises(OverflowError):
+        index.match(b"abc2", 2**63)
+
+
 def test_index_settings_are_keyword_only():
     with pytest.raises(TypeError):
         _core.Index(b"abc").diff(b"abd", 2)

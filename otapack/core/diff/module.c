@@ -86,9 +86,11 @@ stable_input_get(PyObject *obj, const char *what, stable_input *in)
         return 0;
     }
     if (PyObject_GetBuffer(obj, &view, PyBUF_FULL_RO) != 0) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s must be a bytes-like object, not %.100s",
-                     what, Py_TYPE(obj)->tp_name);
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) { /* no buffer at all */
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "%s must be a bytes-like object, not %.100s",
+                         what, Py_TYPE(obj)->tp_name);
+        }
         return -1;
     }
     if (view.len > DIFFCORE_MAX_INPUT) {
@@ -318,6 +320,12 @@ Index_match(IndexObject *self, PyObject *args, PyObject *kwargs)
         return NULL;
     if (stable_input_get(pattern, "pattern", &in) != 0)
         return NULL;
+    /* Beyond the ends of old, only the side of the hint decides a tie:
+     * clamping keeps every result and the distances far from overflow. */
+    if (hint < -1)
+        hint = -1;
+    if (hint > (long long)self->X.olen)
+        hint = (long long)self->X.olen;
     length = diffcore_longest_match(&self->X, in.data, in.len, hint, &pos);
     stable_input_release(&in);
     return Py_BuildValue("(LL)", (long long)length, (long long)pos);
