@@ -26,8 +26,9 @@ instead, marked †.
 
 ``sa``, ``scan`` and ``diff`` are CPU seconds of the calling thread (the core
 runs there, GIL released), which other load on the machine disturbs far
-less than wall time; each figure is the minimum over ``--repeat`` runs (one
-run for the synthetic images), the command's over ``--cli-repeat`` runs.
+less than wall time; each figure is the minimum over ``--repeat`` runs
+(``--synthetic-repeat`` for the synthetic images), the command's over
+``--cli-repeat`` runs.
 
     python bench/profile_diff.py --json after.json            # this tree
     PYTHONPATH=/tmp/base python bench/profile_diff.py --json before.json
@@ -43,6 +44,11 @@ this tree, each in its own child process, and writes
 ``--json``-named ``.before.json``/``.after.json`` files and the comparison:
 
     python bench/profile_diff.py --ab /tmp/base --json /tmp/prof/ab
+
+``--paired BASE_TREE`` loads both cores into this process and alternates
+their calls, SA and diff, input by input: the SA and scan ratios least
+disturbed by other load (no command, no package), plus a check that both
+cores return the same result for every matcher setting.
 """
 
 from __future__ import annotations
@@ -145,12 +151,13 @@ def run(args) -> dict:
         if args.only is not None and name != args.only:
             continue
         old, new = old_p.read_bytes(), new_p.read_bytes()
-        repeat = 1 if synthetic else args.repeat
+        repeat = args.synthetic_repeat if synthetic else args.repeat
         row = {"name": name, "old": len(old), "new": len(new)}
         row.update(core_times(old, new, repeat, thorough=len(new) <= THOROUGH_LIMIT and not synthetic))
         if not args.skip_cli:
             with tempfile.TemporaryDirectory() as tmp:
-                row.update(command_time(old_p, new_p, Path(tmp) / "out.pack", 1 if synthetic else args.cli_repeat))
+                row.update(command_time(old_p, new_p, Path(tmp) / "out.pack",
+                                        args.synthetic_repeat if synthetic else args.cli_repeat))
         rows.append(row)
         print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()),
               file=sys.stderr, flush=True)
@@ -175,14 +182,22 @@ def render(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Below this many seconds a before/after ratio is timer noise: not shown.
+RATIO_FLOOR = 0.002
+
+
+def pair(before: float, after: float) -> str:
+    ratio = f" ({after / before:.2f}×)" if before >= RATIO_FLOOR else ""
+    return f"{before:.3f} → {after:.3f}{ratio}"
+
+
 def compare(before: dict, after: dict) -> tuple[str, bool]:
     after_rows = {r["name"]: r for r in after["rows"]}
 
     def cell(b, a, key):
         if b.get(key) is None or a.get(key) is None:
             return ""
-        ratio = a[key] / b[key] if b[key] > 0 else float("nan")
-        return f"{b[key]:.3f} → {a[key]:.3f} ({ratio:.2f}×)"
+        return pair(b[key], a[key])
 
     lines = [f"before: `{before['core']}` (load {before['load'][0]:.2f}); "
              f"after: `{after['core']}` (load {after['load'][0]:.2f}).  Seconds before → after "
@@ -217,7 +232,8 @@ def run_ab(args, base_tree: Path) -> int:
     """Input by input: the base tree, then this tree, each in a child."""
     results = {"before": None, "after": None}
     common = ["--corpus", str(args.corpus), "--work", str(args.work), "--repeat", str(args.repeat),
-              "--cli-repeat", str(args.cli_repeat), "--sizes", *map(str, args.sizes)]
+              "--cli-repeat", str(args.cli_repeat), "--synthetic-repeat", str(args.synthetic_repeat),
+              "--sizes", *map(str, args.sizes)]
     if args.skip_cli:
         common.append("--skip-cli")
     with tempfile.TemporaryDirectory() as tmp:
@@ -243,6 +259,59 @@ def run_ab(args, base_tree: Path) -> int:
     return 0 if identical else 1
 
 
+def load_core(tree: Path):
+    """The _core extension of another tree, loaded beside this tree's."""
+    import importlib.util
+
+    from otapack.core.diff import _core  # this tree's first: the name is then taken
+
+    paths = sorted((tree / "otapack" / "core" / "diff").glob("_core*.so"))
+    if not paths:
+        raise SystemExit(f"no built _core extension under {tree}")
+    spec = importlib.util.spec_from_file_location("otapack.core.diff._core", paths[0])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if module.__file__ == _core.__file__:
+        raise SystemExit("the base tree's core is this tree's")
+    return module, _core
+
+
+def run_paired(args, base_tree: Path) -> int:
+    """Both cores in this process, calls alternating: the fairest SA and scan
+    ratios on a loaded machine.  Also checks that both give the same result
+    for every setting a build uses."""
+    from otapack.core.diff import DIFF_ALGORITHMS
+
+    base, this = load_core(base_tree)
+    settings = [dict(s) for s in DIFF_ALGORITHMS["otadiff"].settings] + [
+        {"min_gain": 0, "ext_pct": 45, "seek_weight": 8}]
+    lines = [f"paired, CPU seconds of this thread, min of {args.repeat} alternating runs "
+             f"(synthetic: {args.synthetic_repeat}); load {os.getloadavg()[0]:.2f}\n",
+             "| input | SA before → after | scan before → after | diff before → after | same result |",
+             "|---|---:|---:|---:|---|"]
+    same_everywhere = True
+    for name, old_p, new_p, synthetic in inputs(args.corpus.resolve(), args.work, args.sizes):
+        if args.pairs and not any(p in name for p in args.pairs):
+            continue
+        old, new = old_p.read_bytes(), new_p.read_bytes()
+        best = {key: float("inf") for key in ("sa0", "sa1", "d0", "d1")}
+        for _ in range(args.synthetic_repeat if synthetic else args.repeat):
+            for key, fn in (("sa0", lambda: base.diff(old, b"")), ("sa1", lambda: this.diff(old, b"")),
+                            ("d0", lambda: base.diff(old, new)), ("d1", lambda: this.diff(old, new))):
+                start = time.thread_time()
+                fn()
+                best[key] = min(best[key], time.thread_time() - start)
+        same = all(base.diff(old, new, **s) == this.diff(old, new, **s)
+                   for s in (settings if len(new) <= (1 << 22) else settings[:1]))
+        same_everywhere &= same
+        scan0, scan1 = max(best["d0"] - best["sa0"], 0.0), max(best["d1"] - best["sa1"], 0.0)
+        lines.append(f"| {name} | {pair(best['sa0'], best['sa1'])} | {pair(scan0, scan1)} | "
+                     f"{pair(best['d0'], best['d1'])} | {'yes' if same else 'NO'} |")
+        print(lines[-1], file=sys.stderr, flush=True)
+    print("\n".join(lines))
+    return 0 if same_everywhere else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=HERE.parents[1] / "shared" / "corpus")
@@ -251,12 +320,17 @@ def main(argv=None) -> int:
     ap.add_argument("--pairs", nargs="*", default=[], metavar="NAME", help="only inputs whose name contains one")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cli-repeat", type=int, default=1)
+    ap.add_argument("--synthetic-repeat", type=int, default=1, help="runs of everything on the synthetic images")
     ap.add_argument("--skip-cli", action="store_true", help="core timings only (no command, no sha256)")
     ap.add_argument("--json", type=Path, help="write the measurements here")
     ap.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE", "AFTER"))
     ap.add_argument("--ab", type=Path, metavar="BASE_TREE", help="interleaved before/after run (needs --json)")
+    ap.add_argument("--paired", type=Path, metavar="BASE_TREE",
+                    help="both cores in one process, alternating calls (core figures only)")
     ap.add_argument("--only", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.paired:
+        return run_paired(args, args.paired.resolve())
     if args.ab:
         if not args.json:
             ap.error("--ab needs --json PREFIX")
