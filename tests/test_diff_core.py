@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import random
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -88,6 +90,30 @@ def test_suffix_array_repetitive_inputs():
         assert _core.suffix_array(data) == reference.suffix_array(data)
 
 
+def assert_is_suffix_array(sa: list[int], data: bytes) -> None:
+    """sa is the suffix array of data: a permutation, adjacent suffixes increasing."""
+    assert sorted(sa) == list(range(len(data)))
+    for a, b in zip(sa, sa[1:]):
+        assert data[a:] < data[b:]
+
+
+def test_suffix_array_large_structured_inputs():
+    # Longer than the blocks the LMS scan works in (2048 positions), deep
+    # recursion, and reduced strings whose alphabet exceeds 256 names with no
+    # spare room in the array (every other symbol an LMS position).
+    rnd = random.Random(8)
+    cases = [
+        bytes(rnd.randrange(256) for _ in range(9000)),
+        bytes(rnd.randrange(2) for _ in range(9000)),
+        bytes(x for _ in range(6000) for x in (255, rnd.randrange(255))),
+        bytes(x for i in range(5000) for x in (200, i % 199, 7)),
+        b"abracadabra" * 700 + bytes(rnd.randrange(3) for _ in range(700)),
+        (FIXTURES / "synthesizer-1.bin").read_bytes()[30_000:50_000],
+    ]
+    for data in cases:
+        assert_is_suffix_array(_core.suffix_array(data), data)
+
+
 def test_c_scan_equals_reference_on_random_edits():
     rnd = random.Random(2)
     for _ in range(300):
@@ -116,6 +142,117 @@ def test_c_scan_rejects_bad_parameters():
         _core.diff(b"a", b"b", ext_pct=0)
     with pytest.raises(ValueError):
         _core.diff(b"a", b"b", min_gain=-1)
+
+
+SETTING_LIMITS = {"min_gain": (0, 2**31 - 1), "ext_pct": (1, 99), "seek_weight": (0, 2**31 - 1)}
+
+
+def test_setting_ranges_have_one_source():
+    assert _core.SETTING_RANGES == SETTING_LIMITS == reference.SETTING_RANGES
+
+
+@pytest.mark.parametrize("name", sorted(SETTING_LIMITS))
+@pytest.mark.parametrize("where", ["low", "high", "huge", "negative-huge"])
+def test_settings_out_of_range_raise_value_error(name, where):
+    # A huge seek_weight used to overflow a signed 64-bit product in the scan.
+    low, high = SETTING_LIMITS[name]
+    value = {"low": low - 1, "high": high + 1, "huge": 2**64 + 5, "negative-huge": -(2**70)}[where]
+    message = rf"^{name} must be in {low}\.\.{high}, got {value}$"
+    with pytest.raises(ValueError, match=message):
+        _core.diff(b"abc", b"abd", **{name: value})
+    with pytest.raises(ValueError, match=message):
+        _core.Index(b"abc").diff(b"abd", **{name: value})
+    with pytest.raises(ValueError, match=message):
+        reference.diff(b"abc", b"abd", **{name: value})
+
+
+@pytest.mark.parametrize("value", [True, 1.5, "2", b"2"])
+def test_settings_must_be_ints(value):
+    for call in (lambda: _core.diff(b"abc", b"abd", min_gain=value),
+                 lambda: _core.Index(b"abc").diff(b"abd", seek_weight=value),
+                 lambda: reference.diff(b"abc", b"abd", ext_pct=value)):
+        with pytest.raises(TypeError, match=r"must be an int, not "):
+            call()
+
+
+def test_settings_at_their_bounds_agree_with_the_reference():
+    rnd = random.Random(6)
+    for _ in range(60):
+        old = bytes(rnd.randrange(rnd.choice([2, 256])) for _ in range(rnd.randint(0, 300)))
+        new = mutate(rnd, old, rnd.randint(0, 12))
+        for name, (low, high) in SETTING_LIMITS.items():
+            for value in (low, high):
+                result = _core.diff(old, new, **{name: value})
+                assert result == reference.diff(old, new, **{name: value})
+                assert apply_ctrl(old, *result) == new
+    # the extremes together, on firmware: still a valid patch
+    old, new = (FIXTURES / "synthesizer-1.bin").read_bytes(), (FIXTURES / "synthesizer-2.bin").read_bytes()
+    top = {name: high for name, (_, high) in SETTING_LIMITS.items()}
+    assert apply_ctrl(old, *_core.diff(old, new, **top)) == new
+
+
+def test_none_settings_take_the_defaults(synth):
+    old, new = synth
+    assert _core.diff(old, new, min_gain=None, ext_pct=None, seek_weight=None) == _core.diff(old, new)
+    assert _core.Index(old).diff(new, seek_weight=None) == _core.diff(old, new)
+
+
+@pytest.mark.parametrize(
+    "setting,message",
+    [
+        ({"min_gain": -1}, r"^otadiff setting min_gain must be in 0\.\.2147483647, got -1$"),
+        ({"seek_weight": 2**31}, r"^otadiff setting seek_weight must be in 0\.\.2147483647, got 2147483648$"),
+        ({"ext_pct": 100}, r"^otadiff setting ext_pct must be in 1\.\.99, got 100$"),
+        ({"ext_pct": True}, r"^otadiff setting ext_pct must be an integer, got True$"),
+        ({"seek": 1}, r"^unknown otadiff setting 'seek'; valid: ext_pct, min_gain, seek_weight$"),
+    ],
+)
+def test_bad_settings_are_usage_errors_at_the_python_layer(setting, message):
+    from otapack.core.diff import make_candidates, match_all
+
+    with pytest.raises(UsageError, match=message):
+        DIFF_ALGORITHMS["otadiff"].function(b"abc", b"abd", **setting)
+    # checked before any work, also when other settings share one index
+    with pytest.raises(UsageError, match=message):
+        match_all(b"abc", b"abd", settings=({}, setting))
+    with pytest.raises(UsageError, match=message):
+        make_candidates(b"abc", b"abd", settings=(setting,))
+
+
+def test_bsdiff4_takes_no_settings():
+    from otapack.core.diff import match_all
+
+    with pytest.raises(UsageError, match=r"^this diff algorithm takes no settings, got min_gain$"):
+        match_all(b"abc", b"abd", "bsdiff4", settings=({"min_gain": 1},))
+
+
+def test_core_value_errors_become_usage_errors(monkeypatch):
+    # The Python checks read the C bounds; should they ever miss a case, the
+    # core's own ValueError still arrives as a UsageError, not a traceback.
+    from otapack.core import diff as diff_module
+
+    monkeypatch.setattr(diff_module, "_check_otadiff_setting", lambda setting: None)
+    with pytest.raises(UsageError, match=r"^otadiff: min_gain must be in 0\.\.2147483647, got -1$"):
+        DIFF_ALGORITHMS["otadiff"].function(b"abc", b"abd", min_gain=-1)
+    with pytest.raises(UsageError, match=r"^otadiff: ext_pct must be in 1\.\.99, got 0$"):
+        DIFF_ALGORITHMS["otadiff"].prepare(b"abc")(b"abd", ext_pct=0)
+
+
+def test_inputs_of_2_gib_are_refused_before_any_copy():
+    import mmap
+
+    from otapack.errors import InputError
+
+    huge = mmap.mmap(-1, 2**31)  # address space only: nothing is touched
+    try:
+        for call in (lambda: _core.diff(huge, b""), lambda: _core.diff(b"", huge),
+                     lambda: _core.Index(memoryview(huge)), lambda: _core.suffix_array(huge)):
+            with pytest.raises(OverflowError, match=r"is limited to 2 GiB - 1 bytes$"):
+                call()
+        with pytest.raises(InputError, match=r"^otadiff: old is limited to 2 GiB - 1 bytes$"):
+            DIFF_ALGORITHMS["otadiff"].function(huge, b"")
+    finally:
+        huge.close()
 
 
 def test_c_scan_equals_reference_on_firmware_slices(synth):
@@ -235,8 +372,184 @@ def test_parallel_threads_give_the_same_result(synth):
 
 
 def test_accepts_bytes_like(synth):
+    import array
+
     old, new = synth
-    assert _core.diff(bytearray(old), memoryview(new)) == _core.diff(old, new)
+    expected = _core.diff(old, new)
+    assert _core.diff(bytearray(old), memoryview(new)) == expected
+    assert _core.diff(array.array("B", old), bytearray(new)) == expected
+    # a non-contiguous view is gathered in order
+    spread = bytes(b for pair in zip(old, bytes(len(old))) for b in pair)
+    assert _core.diff(memoryview(spread)[::2], new) == expected
+    assert _core.suffix_array(memoryview(spread)[::2][:3000]) == _core.suffix_array(old[:3000])
+
+
+@pytest.mark.parametrize("bad", ["text", 12, None, [1, 2]])
+def test_refuses_non_bytes(bad):
+    with pytest.raises(TypeError, match=r"must be a bytes-like object, not "):
+        _core.diff(bad, b"x")
+    with pytest.raises(TypeError, match=r"must be a bytes-like object, not "):
+        _core.Index(b"x").diff(bad)
+    with pytest.raises(TypeError, match=r"must be a bytes-like object, not "):
+        _core.suffix_array(bad)
+
+
+def test_mutable_buffers_changed_by_another_thread():
+    # Reported: a bytearray rewritten by another thread while the core ran
+    # without the GIL corrupted the heap (ASan: heap overflow in the suffix
+    # array construction; "double free or corruption" in a normal build).
+    # The core now copies any buffer that is not bytes before it releases
+    # the GIL; every result is the result on one state of the buffer.
+    script = Path(__file__).parent / "mutable_buffer_race.py"
+    proc = subprocess.run([sys.executable, str(script), "20"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert proc.stdout.strip().endswith("ok")
+
+
+def test_bytes_are_used_in_place_and_other_buffers_copied(synth):
+    # An Index keeps a bytes object alive (no copy) and needs nothing from a
+    # bytearray after construction: it may change or be resized at once.
+    old, new = synth
+    expected = _core.diff(old, new)
+    before = sys.getrefcount(old)
+    index = _core.Index(old)
+    assert sys.getrefcount(old) == before + 1
+    del index
+    assert sys.getrefcount(old) == before
+    mutable = bytearray(old)
+    index = _core.Index(mutable)
+    mutable[:] = bytes(len(mutable))
+    mutable += b"grown after the index was built"
+    assert index.diff(new) == expected
+
+
+# --------------------------------------------------------------------------
+# Index: one suffix array, many scans
+
+
+def test_index_gives_the_same_results_as_diff():
+    rnd = random.Random(7)
+    for _ in range(150):
+        old = bytes(rnd.randrange(rnd.choice([1, 2, 4, 256])) for _ in range(rnd.randint(0, 400)))
+        index = _core.Index(old)
+        assert len(index) == len(old)
+        assert index.suffix_array() == reference.suffix_array(old)
+        for _ in range(3):
+            new = mutate(rnd, old, rnd.randint(0, 12))
+            params = rnd.choice([{}, {"min_gain": 1, "ext_pct": 30}, {"min_gain": 4, "seek_weight": 1},
+                                 {"min_gain": 0, "ext_pct": 45, "seek_weight": 8}])
+            assert index.diff(new, **params) == _core.diff(old, new, **params) == reference.diff(old, new, **params)
+
+
+def spliced(rnd: random.Random, old: bytes, size: int) -> bytes:
+    """New data from random pieces of old (some shifted), noise and runs."""
+    out = bytearray()
+    while len(out) < size:
+        kind = rnd.random()
+        n = rnd.randint(1, 300)
+        if kind < 0.6 and old:
+            at = rnd.randrange(len(old))
+            out += old[at : at + n]
+        elif kind < 0.8:
+            out += bytes(rnd.randrange(256) for _ in range(n % 40))
+        else:
+            out += bytes([rnd.choice([0, 0xFF, old[0] if old else 1])]) * n
+    return bytes(out[:size])
+
+
+def test_bucket_index_search_equals_the_plain_binary_search(synth):
+    # Inputs with buckets of far more than 4096 suffixes sharing two bytes
+    # (so the third-byte tables are used), searched both ways.
+    rnd = random.Random(9)
+    firmware = synth[0]
+    olds = [
+        bytes(rnd.choice([0, 0, 0, 0, 1, 2, 0xFF]) for _ in range(60_000)),
+        bytes(rnd.randrange(3) for _ in range(40_000)),
+        firmware[:80_000] + bytes(20_000) + firmware[100_000:],
+        bytes(rnd.randrange(256) for _ in range(30_000)),
+    ]
+    for old in olds:
+        fast, plain = _core.Index(old), _core.Index(old, bucket_index=False)
+        for _ in range(2):
+            new = spliced(rnd, old, rnd.randint(5_000, 60_000))
+            for params in ({}, {"min_gain": 1, "ext_pct": 30}, {"min_gain": 0, "ext_pct": 45, "seek_weight": 8}):
+                result = fast.diff(new, **params)
+                assert result == plain.diff(new, **params)
+                assert apply_ctrl(old, *result) == new
+
+
+def test_bucket_index_matches_at_every_bucket_edge():
+    # Patterns just inside and just outside each two- and three-byte bucket,
+    # so every bucket and third-byte table bound decides a result: the bucket
+    # search, the plain binary search and the reference must agree exactly.
+    rnd = random.Random(10)
+    for old in (bytes(rnd.choice([0, 0, 0, 1, 7, 0xFF]) for _ in range(30_000)) + b"\0\0",
+                bytes(rnd.choice([0, 0, 1, 2]) for _ in range(20_000)) + b"\x01\x02",
+                bytes(rnd.randrange(256) for _ in range(9_000)) + bytes(6_000)):
+        fast, plain = _core.Index(old), _core.Index(old, bucket_index=False)
+        sa = plain.suffix_array()
+        prefixes = {old[i : i + 3] for i in range(0, len(old) - 3, 53)} | {old[-3:], old[-2:], old[-1:]}
+        patterns = {b"", b"\0", b"\xff" * 5}
+        for prefix in prefixes:
+            for tail in (b"", b"\x00", b"\xff\xff\xff", bytes([rnd.randrange(256)])):
+                patterns |= {prefix + tail, prefix[:2] + tail, prefix[:1] + tail}
+        for pattern in sorted(patterns):
+            for hint in (0, len(old) // 2, len(old) + 5, rnd.randrange(len(old))):
+                got = fast.match(pattern, hint)
+                assert got == plain.match(pattern, hint), (pattern, hint)
+                assert got == reference.longest_match(sa, old, pattern, 0, hint), (pattern, hint)
+
+
+def test_match_hints_far_outside_old_are_safe():
+    # "abc2" sorts between "abc1abc3" (at 0) and "abc3" (at 4): a tie the hint decides
+    old = b"abc1abc3"
+    index = _core.Index(old)
+    sa = index.suffix_array()
+    for hint, expected in ((-(2**63), (3, 0)), (-1, (3, 0)), (1, (3, 0)), (3, (3, 4)), (2**63 - 1, (3, 4))):
+        assert index.match(b"abc2", hint) == expected == reference.longest_match(sa, old, b"abc2", 0, hint)
+    with pytest.raises(OverflowError):
+        index.match(b"abc2", 2**63)
+
+
+def test_index_settings_are_keyword_only():
+    with pytest.raises(TypeError):
+        _core.Index(b"abc").diff(b"abd", 2)
+
+
+def test_index_concurrent_scans(synth):
+    old, new = synth
+    variants = [new, new[::-1], new[:50_000], old, bytes(1000), new[7:] + new[:7]]
+    settings_list = [dict(s) for s in DIFF_ALGORITHMS["otadiff"].settings]
+    jobs = [(v, s) for v in variants for s in settings_list] * 2
+    expected = [_core.diff(old, v, **s) for v, s in jobs]
+    index = _core.Index(old)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda job: index.diff(job[0], **job[1]), jobs))
+    assert results == expected
+
+
+def test_make_candidates_builds_one_index_for_all_settings(synth, monkeypatch):
+    import dataclasses
+
+    from otapack.core.diff import _encode_all, literalize_dense_diffs, make_candidates
+
+    old, new = synth
+    algorithm = DIFF_ALGORITHMS["otadiff"]
+    prepared = []
+
+    def counting_prepare(data):
+        prepared.append(len(data))
+        return algorithm.prepare(data)
+
+    monkeypatch.setitem(DIFF_ALGORITHMS, "otadiff", dataclasses.replace(algorithm, prepare=counting_prepare))
+    candidates = make_candidates(old, new)
+    assert prepared == [len(old)]
+    # the same streams as one full diff per setting
+    separate = [_encode_all(literalize_dense_diffs(_core.diff(old, new, **s), new), DEFAULT_WINDOW_SIZE,
+                            DEFAULT_WINDOW_TUPLES, tuple(DIFF_CODINGS))
+                for s in algorithm.settings]
+    assert candidates == separate
+    assert len(candidates) == len(algorithm.settings) == 3
 
 
 # --------------------------------------------------------------------------

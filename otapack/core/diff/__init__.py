@@ -7,19 +7,23 @@ one and encodes the result as an uncompressed delta-v1 stream.
 
 ``otadiff`` (the default) is otapack's own C core (``otapack.core.diff._core``:
 SA-IS suffix array and a bsdiff-style scan); ``bsdiff4`` uses the bsdiff4
-package's matcher, kept for comparison.
+package's matcher, kept for comparison.  ``make_candidates`` runs several
+matcher settings; for otadiff they share one suffix array of the old image
+(``_core.Index``) and scan concurrently (the scans release the GIL).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
 from otapack.core.diff.patch_encode import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES, encode_patch
 from otapack.core.diff.patch_decode import decode_patch
-from otapack.errors import UsageError
+from otapack.errors import InputError, UsageError
 from otapack.core.formats.delta import DIFF_CODINGS
 
 Ctrl = list[tuple[int, int, int]]
@@ -34,7 +38,16 @@ __all__ = [
     "get_algorithm",
     "make_patch",
     "make_candidates",
+    "match_all",
 ]
+
+
+Matcher = Callable[..., DiffResult]
+
+
+def _no_settings(setting: dict) -> None:
+    if setting:
+        raise UsageError(f"this diff algorithm takes no settings, got {', '.join(sorted(setting))}")
 
 
 @dataclass(frozen=True)
@@ -45,12 +58,57 @@ class DiffAlgorithm:
     #: Matcher settings a thorough build tries (keyword arguments of
     #: ``function``); the first is the default.
     settings: tuple[dict, ...] = ({},)
+    #: ``prepare(old)`` does the work on ``old`` that every setting shares
+    #: once and returns ``match(new, **setting)``, safe to call from several
+    #: threads at once; None when there is nothing to share.
+    prepare: Callable[[bytes], Matcher] | None = None
+    #: Raises UsageError unless a setting is valid for ``function``.
+    check_setting: Callable[[dict], None] = _no_settings
+
+
+def _check_otadiff_setting(setting: dict) -> None:
+    """Names and types here; the bounds are the C core's (``SETTING_RANGES``)."""
+    from otapack.core.diff import _core
+
+    for name, value in setting.items():
+        if name not in _core.SETTING_RANGES:
+            valid = ", ".join(sorted(_core.SETTING_RANGES))
+            raise UsageError(f"unknown otadiff setting {name!r}; valid: {valid}")
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise UsageError(f"otadiff setting {name} must be an integer, got {value!r}")
+        low, high = _core.SETTING_RANGES[name]
+        if value is not None and not low <= value <= high:
+            raise UsageError(f"otadiff setting {name} must be in {low}..{high}, got {value}")
+
+
+def _core_errors(call: Callable[[], DiffResult]) -> DiffResult:
+    """The C core's argument errors as otapack errors."""
+    try:
+        return call()
+    except ValueError as exc:  # a setting out of range
+        raise UsageError(f"otadiff: {exc}") from None
+    except OverflowError as exc:  # an input of 2 GiB or more
+        raise InputError(f"otadiff: {exc}") from None
 
 
 def _otadiff(old: bytes, new: bytes, **settings) -> DiffResult:
     from otapack.core.diff import _core
 
-    return _core.diff(old, new, **settings)
+    _check_otadiff_setting(settings)
+    return _core_errors(lambda: _core.diff(old, new, **settings))
+
+
+def _otadiff_prepare(old: bytes) -> Matcher:
+    """One suffix array of ``old`` for any number of scans."""
+    from otapack.core.diff import _core
+
+    index = _core_errors(lambda: _core.Index(old))
+
+    def match(new: bytes, **settings) -> DiffResult:
+        _check_otadiff_setting(settings)
+        return _core_errors(lambda: index.diff(new, **settings))
+
+    return match
 
 
 def _sign_magnitude(raw: int) -> int:
@@ -84,6 +142,8 @@ DIFF_ALGORITHMS: dict[str, DiffAlgorithm] = {
         # The default, then the two that most often won on small corpus
         # images (0.8 % smaller packages together; docs/formats/delta-v1.md).
         ({}, {"min_gain": 1, "ext_pct": 30}, {"min_gain": 4, "seek_weight": 1}),
+        prepare=_otadiff_prepare,
+        check_setting=_check_otadiff_setting,
     ),
     "bsdiff4": DiffAlgorithm(
         "bsdiff4",
@@ -129,9 +189,31 @@ def make_candidates(
 ) -> list[dict[str, bytes]]:
     """Patch streams for each matcher setting (default: all the algorithm's)
     and each diff coding; the builder keeps the one that compresses smallest."""
-    return [_encode_all(literalize_dense_diffs(get_algorithm(algorithm).function(old, new, **setting), new),
-                        window_size, max_window_tuples, diff_codings)
-            for setting in (get_algorithm(algorithm).settings if settings is None else settings)]
+    return [_encode_all(literalize_dense_diffs(matches, new), window_size, max_window_tuples, diff_codings)
+            for matches in match_all(old, new, algorithm, settings)]
+
+
+def match_all(old: bytes, new: bytes, algorithm: str = DEFAULT_ALGORITHM,
+              settings: tuple[dict, ...] | None = None) -> list[DiffResult]:
+    """The matcher's result for each setting (default: all the algorithm's), in order.
+
+    Every setting is checked before any work.  Where the algorithm can share
+    its work on ``old`` (otadiff: the suffix array), it is done once and the
+    scans run side by side: they release the GIL, and each result only
+    depends on its inputs, so the order and bytes never change.
+    """
+    alg = get_algorithm(algorithm)
+    chosen = alg.settings if settings is None else settings
+    for setting in chosen:
+        alg.check_setting(setting)
+    if alg.prepare is None or len(chosen) < 2:
+        return [alg.function(old, new, **setting) for setting in chosen]
+    match = alg.prepare(old)
+    workers = min(len(chosen), os.cpu_count() or 1)
+    if workers < 2:
+        return [match(new, **setting) for setting in chosen]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda setting: match(new, **setting), chosen))
 
 
 #: A run of nonzero diff bytes with zero gaps shorter than 8 bytes.

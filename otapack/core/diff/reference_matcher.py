@@ -1,9 +1,12 @@
 """Pure-Python reference of the otadiff matcher (slow: small inputs, tests).
 
-The same algorithm as ``otapack/core/diff/_core.c``, step for step, so tests can
-assert that the C core returns *identical* tuples and bytes on small inputs:
-the suffix array by plain sorting, the longest-match binary search with the
-same tie-break, the bsdiff-style scan and the same lossless tuple merges.
+The same algorithm as the C core (``otapack/core/diff/scan.c`` and
+``module.c``), step for step, so tests can assert that the C core returns
+*identical* tuples and bytes on small inputs: the suffix array by plain
+sorting (the C core's SA-IS must give the same array: it is unique), the
+longest-match binary search over the whole array with the same tie-break
+(the C core starts from a two-byte bucket index, which must not change the
+result), the bsdiff-style scan and the same lossless tuple merges.
 """
 
 from __future__ import annotations
@@ -11,11 +14,24 @@ from __future__ import annotations
 DEFAULT_MIN_GAIN = 2
 DEFAULT_EXT_PCT = 40
 DEFAULT_SEEK_WEIGHT = 2
-#: New images above LARGE_INPUT bytes get these defaults instead (see _core.c).
+#: New images above LARGE_INPUT bytes get these defaults instead (see module.c).
 LARGE_INPUT = 1 << 20
 LARGE_MIN_GAIN = 0
 LARGE_EXT_PCT = 45
 LARGE_SEEK_WEIGHT = 8
+
+
+#: Bounds of each setting, as the C core checks them (its ``SETTING_RANGES``).
+SETTING_RANGES = {"min_gain": (0, 2**31 - 1), "ext_pct": (1, 99), "seek_weight": (0, 2**31 - 1)}
+
+
+def check_setting(name: str, value: int) -> None:
+    """TypeError or ValueError as the C core raises them."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    low, high = SETTING_RANGES[name]
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in {low}..{high}, got {value!r}")
 
 
 def default_settings(new_len: int) -> tuple[int, int, int]:
@@ -105,8 +121,9 @@ def diff(
     min_gain = defaults[0] if min_gain is None else min_gain
     ext_pct = defaults[1] if ext_pct is None else ext_pct
     seek_weight = defaults[2] if seek_weight is None else seek_weight
-    if min_gain < 0 or not 1 <= ext_pct <= 99 or seek_weight < 0:
-        raise ValueError("min_gain must be >= 0, ext_pct in 1..99")
+    check_setting("min_gain", min_gain)
+    check_setting("ext_pct", ext_pct)
+    check_setting("seek_weight", seek_weight)
     olen, nlen = len(old), len(new)
     sa = suffix_array(old)
     ctrl: list[list[int]] = []
