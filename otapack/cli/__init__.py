@@ -37,6 +37,7 @@ COMMAND_MODULES: dict[str, str] = {
     "pubkey": "otapack.cli.keys",
     "sign": "otapack.cli.keys",
     "digest": "otapack.cli.keys",
+    "release": "otapack.cli.release",
 }
 
 
