@@ -65,8 +65,8 @@ EXPORTS: dict[str, tuple[str, str]] = {
     # features: fleet releases (docs/release.md)
     **_names("otapack.features.release.manifest", "ReleaseManifest", load_release_manifest="load_manifest"),
     **_names("otapack.features.release.executors", "ExecutorOptions", RELEASE_EXECUTORS="EXECUTORS"),
-    **_names("otapack.features.release.build", "ReleaseOptions", "ReleaseResult", "build_release",
-             RELEASE_CACHE_NAME="DEFAULT_CACHE_NAME"),
+    **_names("otapack.features.release.build", "ReleaseOptions", "ReleaseResult", "build_release"),
+    **_names("otapack.features.release.cache", RELEASE_CACHE_NAME="DEFAULT_CACHE_NAME"),
 }
 
 

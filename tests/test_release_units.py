@@ -139,3 +139,14 @@ def test_executor_options_refuse_bad_values():
     assert set(EXECUTORS) == {"local", "ray"}
     with pytest.raises(UsageError):
         ExecutorOptions("local", 257)
+
+
+def test_release_help_loads_no_builder():
+    """The facade stays lazy: ``release --help`` does not load the diff core, builders, crypto or Ray."""
+    import subprocess
+
+    code = ("import sys; from otapack.cli import main; main(['release', '--help']); "
+            "print('\\n'.join(sorted(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    heavy = ("otapack.core.diff", "otapack.core.build", "otapack.features.signing", "cryptography", "ray")
+    assert [m for m in loaded if m.startswith(heavy)] == []

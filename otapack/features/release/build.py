@@ -26,7 +26,7 @@ from otapack.core.fileio import write_atomic
 from otapack.errors import OtapackError, OutputError, VerificationError
 from otapack.features.cloud.job import PackageFile, fota_document
 from otapack.features.release import report
-from otapack.features.release.cache import CacheStats, PackageCache
+from otapack.features.release.cache import DEFAULT_CACHE_NAME, CacheStats, PackageCache
 from otapack.features.release.executors import ExecutorOptions, run_tasks
 from otapack.features.release.html import render_html
 from otapack.features.release.inputs import ImageInput, ModelInput, ReleaseInputs, load_inputs
@@ -37,8 +37,6 @@ from otapack.features.release.worker import TaskResult
 from otapack.features.signing import sign_package
 
 REPORT_NAME, HTML_NAME = "release.json", "release.html"
-#: The cache's folder inside the output folder when no other is given.
-DEFAULT_CACHE_NAME = ".otapack-cache"
 
 
 @dataclass(frozen=True)
@@ -80,11 +78,15 @@ class ReleaseResult:
     cache: CacheStats
     executor: ExecutorOptions
     removed: list[str] = field(default_factory=list)
+    #: per task run: its jobs, worker CPU and wall seconds (not part of release.json: they vary)
+    tasks: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        tasks = sorted(self.tasks, key=lambda t: t["jobs"])
         return {"out_dir": str(self.out_dir), "release": self.document, "removed": self.removed,
                 "run": {"cache": self.cache.to_dict(), "executor": self.executor.executor,
-                        "jobs": self.executor.jobs, "built": self.cache.misses, "cached": self.cache.hits}}
+                        "jobs": self.executor.jobs, "built": self.cache.misses, "cached": self.cache.hits,
+                        "tasks": tasks, "worker_cpu_seconds": sum(t["cpu_seconds"] for t in tasks)}}
 
 
 def _previous(out_dir: Path) -> dict | None:
@@ -133,7 +135,7 @@ def _raise_first(errors_by_key: dict[str, tuple[str, str]], jobs: list[Job]) -> 
 
 def _build(jobs: list[Job], tasks_of, cache: PackageCache, opts: ExecutorOptions,
            finish: Callable[[Job, tuple[bytes, ...]], tuple[bytes, ...]],
-           progress: Callable[[ProgressEvent], None] | None) -> dict[tuple, tuple[bytes, ...]]:
+           progress: Callable[[ProgressEvent], None] | None, timings: list[dict]) -> dict[tuple, tuple[bytes, ...]]:
     """Every job's packages (by ``Job.ident``) through ``finish`` (signing): from
     the cache, which holds them unsigned, else built on the executor.  Jobs
     with equal keys are built once."""
@@ -154,6 +156,7 @@ def _build(jobs: list[Job], tasks_of, cache: PackageCache, opts: ExecutorOptions
         if hit is not None:
             arrived(key, hit, "hit")
     missing = [same[0] for same in waiting.values()]
+    by_key = {job.key: job for job in missing}
     failures: dict[str, tuple[str, str]] = {}
     fingerprint = tool_fingerprint()
 
@@ -161,6 +164,8 @@ def _build(jobs: list[Job], tasks_of, cache: PackageCache, opts: ExecutorOptions
         if result.fingerprint != fingerprint:
             raise VerificationError(f"a worker runs another otapack build (fingerprint {result.fingerprint[:16]}, "
                                     f"this one {fingerprint[:16]}): install the same otapack on every worker")
+        timings.append({"jobs": [by_key[o.key].label for o in result.outputs], "cpu_seconds": result.cpu_seconds,
+                        "wall_seconds": result.wall_seconds})
         for output in result.outputs:
             cache.put(output.key, output.packages)
             arrived(output.key, output.packages, "built")
@@ -303,15 +308,16 @@ def build_release(manifest: ReleaseManifest, options: ReleaseOptions,
         key = keys[job.model]
         return packages if key is None else tuple(sign_package(p, key) for p in packages)
 
+    timings: list[dict] = []
     built = _build([job for job, _ in jobs], lambda missing: group_tasks([(j, sources[j.key]) for j in missing]),
-                   cache, options.executor, sign, progress)
+                   cache, options.executor, sign, progress, timings)
     out = _Outputs(manifest.settings.job_integrity)
     models = [_model_outputs(m, jobs, built, out, manifest.settings.full_fallback_ratio) for m in inputs.models]
     document = report.release_document(inputs, models, out.packages, out.jobs, verify)
     out.files[HTML_NAME] = render_html(document)
     out.files[REPORT_NAME] = report.dump_json(document)
     removed = _write(out_dir, out.files, _previous(out_dir) if out_dir.exists() else None)
-    return ReleaseResult(out_dir, document, out.files, cache.stats, options.executor, removed)
+    return ReleaseResult(out_dir, document, out.files, cache.stats, options.executor, removed, timings)
 
 
 def release_from_path(path: str | os.PathLike, options: ReleaseOptions,

@@ -26,6 +26,8 @@ from otapack.core.fileio import write_atomic
 from otapack.errors import OutputError
 
 FORMAT = "v1"
+#: The cache's folder inside the release folder when no other is given.
+DEFAULT_CACHE_NAME = ".otapack-cache"
 
 
 @dataclass

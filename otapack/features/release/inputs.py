@@ -153,7 +153,7 @@ def _model(source: str, release, spec: ModelSpec, build_time: int) -> ModelInput
     minimal, minimal_sha, config = _minimal(source, spec, layout, target.image)
     return ModelInput(
         spec=spec, target=target, sources=tuple(sources), options=options,
-        budget=_at(source, spec.key, lambda: _budget(source, spec, layout, target.image)), url_base=url_base,
+        budget=_budget(source, spec, layout, target.image), url_base=url_base,
         key=key, minimal=minimal, minimal_sha256=minimal_sha, minimal_config=config,
         layout_given=spec.layout.given if spec.layout else None,
     )

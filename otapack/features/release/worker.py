@@ -11,6 +11,7 @@ way.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -36,6 +37,9 @@ class TaskResult:
     outputs: tuple[JobOutput, ...]
     #: (job key, error class name, message) of the job that failed, if one did
     error: tuple[str, str, str] | None = None
+    #: CPU seconds of the worker process (all its threads) and wall seconds, for the run report
+    cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
 
 
 def _self_check(report, what: str) -> None:
@@ -75,7 +79,8 @@ BUILDERS: dict[str, Callable[[FirmwareImage | None, Job], tuple[bytes, ...]]] = 
 
 def run_task(task: Task) -> TaskResult:
     """Build every job of ``task``; stops at the first library error."""
-    outputs = []
+    cpu, wall = time.process_time(), time.perf_counter()
+    outputs, error = [], None
     # One source image, every package built from it.  When the diff core's
     # shared index lands, build it here once (index = <diff-core API>(task.old))
     # and hand it to each job's builder.
@@ -83,6 +88,7 @@ def run_task(task: Task) -> TaskResult:
         try:
             outputs.append(JobOutput(job.key, BUILDERS[job.kind](task.old, job)))
         except OtapackError as exc:
-            return TaskResult(task.group, tool_fingerprint(), tuple(outputs),
-                              (job.key, type(exc).__name__, str(exc)))
-    return TaskResult(task.group, tool_fingerprint(), tuple(outputs))
+            error = (job.key, type(exc).__name__, str(exc))
+            break
+    return TaskResult(task.group, tool_fingerprint(), tuple(outputs), error,
+                      time.process_time() - cpu, time.perf_counter() - wall)
