@@ -146,7 +146,8 @@ def test_release_help_loads_no_builder():
     import subprocess
 
     code = ("import sys; from otapack.cli import main; main(['release', '--help']); "
-            "print('\\n'.join(sorted(sys.modules)))")
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+            "print('--modules--'); print('\\n'.join(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = out.split("--modules--\n", 1)[1].split()
     heavy = ("otapack.core.diff", "otapack.core.build", "otapack.features.signing", "cryptography", "ray")
     assert [m for m in loaded if m.startswith(heavy)] == []
