@@ -289,9 +289,13 @@ def test_two_workers_give_the_same_bytes(built, tmp_path, capsys):
 def test_ray_gives_the_same_bytes(built, tmp_path):
     import ray  # the test command installs otapack[ray]: without it this fails, it never skips
 
+    from otapack.features.release.executors import _loopback_only
+
     manifest, out, _ = built
     other = tmp_path / "ray"
+    _loopback_only(ray)  # the test's Ray instance talks over 127.0.0.1 only
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    assert ray._private.worker.global_worker.node.address.startswith("127.0.0.1:")
     try:
         code, stdout, err = release("-q", "release", manifest, "-o", other, "--executor", "ray", "--json")
     finally:

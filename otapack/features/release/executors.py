@@ -18,6 +18,7 @@ executor and worker count.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
@@ -78,12 +79,26 @@ def _import_ray():
     return ray
 
 
+def _loopback_only(ray) -> None:
+    """Keep a Ray instance started for one build on the loopback address.
+
+    On Linux Ray advertises the machine's network address even for a local
+    instance; this is Ray's own switch for the single-machine mode it uses on
+    macOS and Windows (read when ``ray`` is imported, and at ``ray.init``)."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if constants is not None and hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        constants.ENABLE_RAY_CLUSTER = False
+
+
 def _run_ray(tasks: list[Task], opts: ExecutorOptions, on_result: OnResult) -> None:
     from otapack.features.release.worker import run_task
 
     ray = _import_ray()
     started = False
     if not ray.is_initialized():
+        if not opts.ray_address:
+            _loopback_only(ray)
         where = {"address": opts.ray_address} if opts.ray_address else {"num_cpus": opts.jobs}
         try:
             ray.init(**where, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
