@@ -253,13 +253,14 @@ def test_a_failed_release_writes_nothing_and_keeps_what_it_built(tmp_path, capsy
     manifest = copy_examples(tmp_path)
     out = tmp_path / "out"
     edit(manifest, "budget = { download = 0x10000 }", "budget = { download = 0x2000 }")  # programmer: nothing fits
-    code, stdout, err = run(capsys, "-q", "release", manifest, "-o", out)
+    cache = ("--cache", out / "build-cache")  # a cache inside the release folder, by another name
+    code, stdout, err = run(capsys, "-q", "release", manifest, "-o", out, *cache)
     assert code == 7 and stdout == ""
     assert error_line(err).startswith("error: model programmer, devices on 0.8.0: no upgrade fits: the delta needs "
                                       "28672 B of flash")
-    assert sorted(p.name for p in out.iterdir()) == [".otapack-cache"]  # no package, job or report
+    assert sorted(p.name for p in out.iterdir()) == ["build-cache"]  # no package, job or report
     edit(manifest, "budget = { download = 0x2000 }", "budget = { download = 0x10000 }")
-    code, stdout, err = run(capsys, "-q", "release", manifest, "-o", out, "--json")
+    code, stdout, err = run(capsys, "-q", "release", manifest, "-o", out, *cache, "--json")
     assert code == 0, err
     assert json.loads(stdout)["run"]["cache"]["hits"] == 9  # the budget decides routes, not bytes
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -97,8 +96,9 @@ def _previous(out_dir: Path) -> dict | None:
     return document if isinstance(document, dict) and document.get("format") == report.REPORT_FORMAT else None
 
 
-def check_out_dir(out_dir: Path) -> None:
-    """The folder is new, empty, or holds an earlier release (its release.json); else OutputError."""
+def check_out_dir(out_dir: Path, cache_dir: Path | None = None) -> None:
+    """The folder is new, empty (but for the cache), or holds an earlier release (its release.json);
+    else OutputError."""
     if not out_dir.exists():
         parent = out_dir.parent if str(out_dir.parent) else Path(".")
         if not parent.is_dir():
@@ -106,7 +106,8 @@ def check_out_dir(out_dir: Path) -> None:
         return
     if not out_dir.is_dir():
         raise OutputError(f"{out_dir} exists and is not a directory", option="out_dir")
-    if _previous(out_dir) is None and any(p.name != DEFAULT_CACHE_NAME for p in out_dir.iterdir()):
+    cache = (cache_dir or out_dir / DEFAULT_CACHE_NAME).resolve()
+    if _previous(out_dir) is None and any(p.resolve() != cache for p in out_dir.iterdir()):
         raise OutputError(f"{out_dir} is not empty and holds no otapack release ({REPORT_NAME}): "
                           f"refusing to write a release into it", option="out_dir")
 
@@ -294,7 +295,7 @@ def build_release(manifest: ReleaseManifest, options: ReleaseOptions,
                   progress: Callable[[ProgressEvent], None] | None = None) -> ReleaseResult:
     """Build, sign, route, report and write a release (see the module docstring)."""
     out_dir = options.out_dir
-    check_out_dir(out_dir)
+    check_out_dir(out_dir, options.cache)
     inputs = load_inputs(manifest)
     verify = manifest.settings.verify if options.verify is None else options.verify
     jobs = plan_jobs(inputs, verify)
@@ -319,9 +320,3 @@ def build_release(manifest: ReleaseManifest, options: ReleaseOptions,
     removed = _write(out_dir, out.files, _previous(out_dir) if out_dir.exists() else None)
     return ReleaseResult(out_dir, document, out.files, cache.stats, options.executor, removed, timings)
 
-
-def release_from_path(path: str | os.PathLike, options: ReleaseOptions,
-                      progress: Callable[[ProgressEvent], None] | None = None) -> ReleaseResult:
-    from otapack.features.release.manifest import load_manifest
-
-    return build_release(load_manifest(path), options, progress)

@@ -139,7 +139,8 @@ def _package(p: dict) -> str:
              _n(q["payload_bytes"]), _n(q["source_size"]), _n(q["target_size"])] for q in p["partitions"]]
     signature = p["signature"]
     signed = f"{signature['algorithm']} key {signature['key_id']}" if signature else "unsigned"
-    route = p["target_version"] if p["source_version"] is None else f"{p['source_version']} &rarr; {p['target_version']}"
+    route = _e(p["target_version"]) if p["source_version"] is None else \
+        f"{_e(p['source_version'])} &rarr; {_e(p['target_version'])}"
     return (f'<details class="package" data-path="{_e(p["path"])}"><summary><code>{_e(p["path"])}</code>: '
             f"{_e(p['role'])}, {route}, {_n(p['size'])} B</summary>"
             f"<p>SHA-256 <code>{_e(p['sha256'])}</code>; {_e(signed)}; RAM {_n(p['ram_required'])} B "

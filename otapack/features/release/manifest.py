@@ -41,10 +41,6 @@ NAME_RULE = "1 to 64 ASCII letters, digits, '.', '_' or '-', starting with a let
 DEFAULT_FALLBACK_RATIO = 0.9
 
 
-class ManifestError(InputError):
-    """A manifest key is unknown, missing, of the wrong type or has a bad value."""
-
-
 @dataclass(frozen=True)
 class Field:
     """One key of a manifest table: its TOML type and how its value is checked.
@@ -217,8 +213,8 @@ class _Reader:
     def __init__(self, source: str, base: Path):
         self.source, self.base = source, base
 
-    def fail(self, key: str, message: str) -> ManifestError:
-        return ManifestError(f"{self.source}: {key}: {message}" if key else f"{self.source}: {message}")
+    def fail(self, key: str, message: str) -> InputError:
+        return InputError(f"{self.source}: {key}: {message}" if key else f"{self.source}: {message}")
 
     def table(self, obj: Any, fields: tuple[Field, ...], key: str) -> dict[str, Any]:
         """The table's values by field name (defaults filled in), every key checked."""
@@ -304,7 +300,7 @@ def parse_manifest(text: str, *, source: str = "manifest", base: Path = Path("."
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(f"{source}: invalid TOML: {exc}") from None
+        raise InputError(f"{source}: invalid TOML: {exc}") from None
     top = reader.table(document, TOP_FIELDS, "")
     if top["manifest_version"] not in MANIFEST_VERSIONS:
         raise reader.fail("manifest_version", f"version {top['manifest_version']} is not supported (this otapack "
@@ -322,12 +318,12 @@ def parse_manifest(text: str, *, source: str = "manifest", base: Path = Path("."
 
 
 def load_manifest(path: str | Path) -> ReleaseManifest:
-    """Read and validate a manifest file (ManifestError, exit 3, naming the key)."""
+    """Read and validate a manifest file (InputError, exit 3, naming the key)."""
     path = Path(path)
     data = read_input(path, "release manifest")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise ManifestError(f"{path.name}: not a UTF-8 text file") from None
+        raise InputError(f"{path.name}: not a UTF-8 text file") from None
     manifest = parse_manifest(text, source=path.name, base=path.parent)
     return ReleaseManifest(path, hashlib.sha256(data).hexdigest(), manifest.settings, manifest.models)
