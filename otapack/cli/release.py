@@ -59,7 +59,7 @@ def _progress(ctx):
               help="Where packages are built: " + "; ".join(f"{e.name}: {e.description}"
                                                             for e in api.RELEASE_EXECUTORS.values()) + ".")
 @click.option("--ray-address", default=None, metavar="ADDRESS",
-              help="Ray cluster to run on (e.g. 10.0.0.5:6379, or auto); default: a local Ray instance.")
+              help="Ray cluster to run on (HOST:PORT, or auto on a cluster node); default: a local Ray instance.")
 @click.option("--no-verify", is_flag=True, help="Skip the device restore on every package (the manifest's verify).")
 @json_option
 @click.pass_context
