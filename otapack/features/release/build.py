@@ -166,7 +166,7 @@ def _build(jobs: list[Job], tasks_of, cache: PackageCache, opts: ExecutorOptions
             raise VerificationError(f"a worker runs another otapack build (fingerprint {result.fingerprint[:16]}, "
                                     f"this one {fingerprint[:16]}): install the same otapack on every worker")
         timings.append({"jobs": [by_key[o.key].label for o in result.outputs], "cpu_seconds": result.cpu_seconds,
-                        "wall_seconds": result.wall_seconds})
+                        "main_cpu_seconds": result.main_cpu_seconds, "wall_seconds": result.wall_seconds})
         for output in result.outputs:
             cache.put(output.key, output.packages)
             arrived(output.key, output.packages, "built")

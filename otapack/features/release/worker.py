@@ -37,8 +37,10 @@ class TaskResult:
     outputs: tuple[JobOutput, ...]
     #: (job key, error class name, message) of the job that failed, if one did
     error: tuple[str, str, str] | None = None
-    #: CPU seconds of the worker process (all its threads) and wall seconds, for the run report
+    #: CPU seconds of the worker process (all its threads), of the thread that ran the task
+    #: (the rest ran in the builders' compression threads), and wall seconds, for the run report
     cpu_seconds: float = 0.0
+    main_cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
 
 
@@ -79,7 +81,7 @@ BUILDERS: dict[str, Callable[[FirmwareImage | None, Job], tuple[bytes, ...]]] = 
 
 def run_task(task: Task) -> TaskResult:
     """Build every job of ``task``; stops at the first library error."""
-    cpu, wall = time.process_time(), time.perf_counter()
+    cpu, main, wall = time.process_time(), time.thread_time(), time.perf_counter()
     outputs, error = [], None
     # One source image, every package built from it.  When the diff core's
     # shared index lands, build it here once (index = <diff-core API>(task.old))
@@ -90,5 +92,5 @@ def run_task(task: Task) -> TaskResult:
         except OtapackError as exc:
             error = (job.key, type(exc).__name__, str(exc))
             break
-    return TaskResult(task.group, tool_fingerprint(), tuple(outputs), error,
-                      time.process_time() - cpu, time.perf_counter() - wall)
+    return TaskResult(task.group, tool_fingerprint(), tuple(outputs), error, time.process_time() - cpu,
+                      time.thread_time() - main, time.perf_counter() - wall)
