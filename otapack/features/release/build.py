@@ -251,11 +251,14 @@ def _model_outputs(m: ModelInput, jobs: list[tuple[Job, ImageInput | None]], bui
 
 
 def _write(out_dir: Path, files: dict[str, bytes], previous: dict | None) -> list[str]:
-    """Every file atomically, release.json last; then what only the previous release listed goes."""
+    """Every file atomically, release.json last; then what only the previous release listed goes.
+    A file that already holds its bytes is left alone (a rerun costs no fsync)."""
     try:
         out_dir.mkdir(exist_ok=True)
         for name in sorted(files, key=lambda n: (n == REPORT_NAME, n)):
             path = out_dir / name
+            if _holds(path, files[name]):
+                continue
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, files[name])
     except OSError as exc:
@@ -274,6 +277,15 @@ def _write(out_dir: Path, files: dict[str, bytes], previous: dict | None) -> lis
                         if parent != out_dir.resolve():
                             parent.rmdir()  # only when empty
     return removed
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """True when ``path`` is a regular file (not a link) with exactly ``data``."""
+    try:
+        return path.is_file() and not path.is_symlink() and path.stat().st_size == len(data) \
+            and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _names_of(job: Job) -> list[str]:

@@ -57,18 +57,25 @@ def _probe_input() -> bytes:
     return bytes(out[:16384])
 
 
+#: The sources (relative to the otapack package) that decide a job's bytes: the
+#: core, the minimal-system builder, and what a worker runs.  Not the reports,
+#: the CLI or signing (signatures are made after the cache).
+PACKAGE_SOURCES = ("core/**/*.py", "core/**/*.c", "features/minimal/*.py", "features/release/plan.py",
+                   "features/release/worker.py")
+
+
 @lru_cache(maxsize=None)
 def tool_fingerprint() -> str:
-    """What decides a package's bytes besides its inputs: otapack's version and
-    sources, and what this machine's liblzma and diff core make of a probe (so a
-    cache entry, or a remote worker's output, from another build is never mixed in)."""
+    """What decides a package's bytes besides its inputs: otapack's version, the
+    sources that build packages (``PACKAGE_SOURCES``), and what this machine's
+    liblzma and diff core make of a probe (so a cache entry, or a remote
+    worker's output, from another build is never mixed in)."""
     from otapack.core.codecs import lzma2_filters
     from otapack.core.diff import make_patch
 
     h = hashlib.sha256(f"otapack {__version__}\0".encode())
     package = Path(__file__).resolve().parents[2]
-    for path in sorted([*package.glob("core/**/*.py"), *package.glob("features/**/*.py"),
-                        *package.glob("core/**/*.c")]):
+    for path in sorted({path for pattern in PACKAGE_SOURCES for path in package.glob(pattern)}):
         h.update(path.relative_to(package).as_posix().encode() + b"\0")
         h.update(hashlib.sha256(path.read_bytes()).digest())
     probe = _probe_input()
