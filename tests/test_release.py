@@ -200,12 +200,14 @@ def test_release_html_renders_in_chromium(built, tmp_path):
 def test_a_rerun_builds_nothing_and_writes_the_same_bytes(built):
     manifest, out, first = built
     before = tree_digests(out)
+    inodes = {name: (out / name).stat().st_ino for name in before}
     code, stdout, err = release("release", manifest, "-o", out, "--json")
     assert code == 0, err
     run_info = json.loads(stdout)["run"]
     assert run_info["cache"]["hits"] == len(run_info["cache"]["jobs"]) == 9
     assert run_info["cache"]["misses"] == run_info["built"] == 0
     assert tree_digests(out) == before
+    assert {name: (out / name).stat().st_ino for name in before} == inodes  # nothing rewritten
 
 
 def test_a_corrupt_cache_entry_is_detected_and_rebuilt(built):
