@@ -105,7 +105,7 @@ def _image(source: str, ref: FileRef, version: str, layout: Layout | None) -> Im
 def _budget(source: str, spec: ModelSpec, layout: Layout | None, target: FirmwareImage) -> Budget:
     download, area = spec.budget.download, "budget.download"
     if download is None and layout is not None:
-        table = minimal_system_table(layout)
+        table = _at(source, spec.layout.key, lambda: minimal_system_table(layout))
         if table is not None:
             download, area = table["stage1_download"], f"stage1_download of {layout.source}"
     if isinstance(download, tuple):
