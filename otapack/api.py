@@ -67,6 +67,11 @@ EXPORTS: dict[str, tuple[str, str]] = {
              "extract_fs_image", "fs_options_for", "fs_partition_data", "read_fs_image",
              "replace_partition_with_fs", "resolve_lfs_version",
              DEFAULT_FS_BLOCK_SIZE="DEFAULT_BLOCK_SIZE", DEFAULT_FS_PARTITION="DEFAULT_PARTITION"),
+    # features: fleet releases (docs/release.md)
+    **_names("otapack.features.release.manifest", "ReleaseManifest", load_release_manifest="load_manifest"),
+    **_names("otapack.features.release.executors", "ExecutorOptions", RELEASE_EXECUTORS="EXECUTORS"),
+    **_names("otapack.features.release.build", "ReleaseOptions", "ReleaseResult", "build_release"),
+    **_names("otapack.features.release.cache", RELEASE_CACHE_NAME="DEFAULT_CACHE_NAME"),
 }
 
 

@@ -45,6 +45,7 @@ COMMAND_MODULES: dict[str, str] = {
     "pubkey": "otapack.cli.keys",
     "sign": "otapack.cli.keys",
     "digest": "otapack.cli.keys",
+    "release": "otapack.cli.release",
 }
 
 
