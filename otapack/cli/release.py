@@ -12,7 +12,7 @@ import click
 
 from otapack import api
 from otapack.cli.common import command, emit_json, info, quiet
-from otapack.cli.options import PATH, json_option
+from otapack.cli.options import INPUT_FILE, OUTPUT_DIR, json_option
 
 _STATES = {"hit": "cached", "built": "built "}
 
@@ -47,11 +47,11 @@ def _progress(ctx):
 
 
 @command("release")
-@click.argument("manifest", type=PATH)
+@click.argument("manifest", type=INPUT_FILE)
 @click.option("-o", "--output", "out_dir", required=True, metavar="OUT_DIR",
-              type=click.Path(file_okay=False, path_type=str),
+              type=OUTPUT_DIR,
               help="Release folder: new, empty, or an earlier release of this command.")
-@click.option("--cache", "cache_dir", default=None, metavar="DIR", type=click.Path(file_okay=False, path_type=str),
+@click.option("--cache", "cache_dir", default=None, metavar="DIR", type=OUTPUT_DIR,
               help=f"Package cache (default: OUT_DIR/{api.RELEASE_CACHE_NAME}).")
 @click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Workers (local pool) or CPUs of a local Ray instance; output is identical for any value.")
