@@ -5,7 +5,9 @@
 #
 # Idempotent: when every tool and header below is present it changes nothing.
 # Otherwise, as root, one `apt-get update` and one `apt-get install`.
-# `--check` only reports what is missing (exit 1 when anything is).
+# `--check` only reports what is missing (exit 1 when anything is);
+# `--packages` prints the Debian packages it would install, one a line (the
+# repository's scripts/install-test-deps.sh folds them into its one apt run).
 set -euo pipefail
 
 PACKAGES=(gcc make cmake clang libclang-rt-14-dev gcc-arm-none-eabi binutils-arm-none-eabi
@@ -34,6 +36,10 @@ check() {
     fi
 }
 
+if [ "${1:-}" = "--packages" ]; then
+    printf '%s\n' "${PACKAGES[@]}"
+    exit 0
+fi
 check
 if [ "${1:-}" = "--check" ]; then
     if [ ${#missing[@]} -eq 0 ]; then echo "device toolchains: all present"; exit 0; fi
