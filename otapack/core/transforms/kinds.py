@@ -160,7 +160,7 @@ class ThumbLdrW(Kind):
     def rewrite(self, b, addr, target, mask):
         hw1, hw2 = _hw(b)
         off = _sext(target - ((addr + 4) & ~3), 32)
-        up = off >= 0
+        up = off > 0 or (off == 0 and hw1 & 0x80)  # keeps "#-0" as it is
         hw1 = hw1 & 0xFF7F | (0x80 if up else 0)
         hw2 = hw2 & 0xF000 | (off if up else -off) & 0xFFF
         return struct.pack("<HH", hw1, hw2)
@@ -236,8 +236,8 @@ def _a64_lo12(y: int, rd: int) -> int | None:
         return None
     if y & 0xFFC00000 == 0x91000000:  # ADD Xd, Xn, #imm12 (no shift)
         return 0
-    if y & 0x3F000000 == 0x39000000:  # LDR/STR (unsigned offset), general registers
-        return y >> 30
+    if y & 0x3F000000 == 0x39000000 and (y >> 10 & 0xFFF) << (y >> 30) <= 0xFFF:
+        return y >> 30  # LDR/STR (unsigned offset), general registers, a :lo12: offset
     return None
 
 
@@ -318,7 +318,7 @@ class ArmLdrLit(Kind):
 
     def rewrite(self, b, addr, target, mask):
         off = _sext(target - addr - 8, 32)
-        up = off >= 0
+        up = off > 0 or (off == 0 and _w(b) >> 23 & 1)  # keeps "#-0" as it is
         x = _w(b) & 0xFF7FF000 | (1 << 23 if up else 0) | (off if up else -off) & 0xFFF
         return x.to_bytes(4, "little")
 
