@@ -27,6 +27,7 @@ import struct
 from collections import Counter
 from dataclasses import dataclass, replace
 
+from otapack.core.codecs import CODECS
 from otapack.core.diff import get_algorithm, literalize_dense_diffs
 from otapack.core.diff.patch_encode import DEFAULT_WINDOW_TUPLES, encode_patch, normalize_ctrl
 from otapack.core.formats.delta import DeltaHeader, DIFF_CODINGS
@@ -153,6 +154,12 @@ def _signed(v: int, bits: int) -> int:
 
 # ------------------------------------------------------------------ fit
 
+#: Partitions up to this size get every trial (kind sets, region costs, map sizes).
+TRIAL_LIMIT = 1 << 20
+#: The small map the trials also try: most of the gain at a tenth of the table.
+SMALL_MAP = 96
+
+
 @dataclass(frozen=True)
 class FitOptions:
     max_map: int = 1024
@@ -168,6 +175,8 @@ class FitOptions:
     region_cost: int = 6
     #: match on operand-neutral images (builder-side only)
     neutral_match: bool = True
+    #: try kind sets and region costs, keep the one that compresses smallest
+    trials: bool = True
 
 
 def fit_map(obs: list[Observation], arch: Arch, opts: FitOptions) -> tuple[tuple[int, ...], tuple]:
@@ -243,9 +252,9 @@ def _entries(runs, arch: Arch, gap: int) -> list[tuple[int, int | None]]:
     return canonical
 
 
-def choose_regions(old: bytes, new: bytes, ctrl, params: TransformParams, arch: Arch,
-                   opts: FitOptions) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Per kind, the old-offset intervals where rewriting pays."""
+def unit_gains(old: bytes, new: bytes, ctrl, params: TransformParams, arch: Arch) -> dict[int, list]:
+    """Per kind, ``(old offset, nonzero diff bytes saved)`` of every unit
+    the transform would rewrite with every kind enabled everywhere."""
     everything = replace(params, region_starts=(0,), region_masks=(arch.all_mask,))
     record: list = []
     transformed_diff(old, new, ctrl, everything, record)
@@ -255,11 +264,19 @@ def choose_regions(old: bytes, new: bytes, ctrl, params: TransformParams, arch: 
         before = sum(1 for a, b in zip(target, old[pos : pos + length]) if a != b)
         after = sum(1 for a, b in zip(target, rewritten) if a != b)
         per_kind.setdefault(index, []).append((pos, before - after))
+    return per_kind
+
+
+def choose_regions(gains: dict[int, list], old_size: int, kinds: int, cost: int,
+                   max_regions: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Per kind (of the ``kinds`` mask), the old-offset intervals where rewriting pays."""
     boundaries: dict[int, int] = {}  # old offset -> xor of kind bits switching there
-    for index, units in per_kind.items():
-        for start, end in _best_intervals(units, opts.region_cost):
+    for index, units in gains.items():
+        if not kinds >> index & 1:
+            continue
+        for start, end in _best_intervals(units, cost):
             boundaries[start] = boundaries.get(start, 0) ^ (1 << index)
-            if end < len(old):
+            if end < old_size:
                 boundaries[end] = boundaries.get(end, 0) ^ (1 << index)
     starts, masks, mask = [], [], 0
     for pos in sorted(boundaries):
@@ -270,8 +287,8 @@ def choose_regions(old: bytes, new: bytes, ctrl, params: TransformParams, arch: 
             continue
         starts.append(pos)
         masks.append(mask)
-    if len(starts) > min(opts.max_regions, MAX_REGIONS):
-        return choose_regions(old, new, ctrl, params, arch, replace(opts, region_cost=opts.region_cost * 2))
+    if len(starts) > min(max_regions, MAX_REGIONS):
+        return choose_regions(gains, old_size, kinds, cost * 2, max_regions)
     return tuple(starts), tuple(masks)
 
 
@@ -321,29 +338,41 @@ def _entry_points(arch: Arch, old: bytes) -> set[int]:
 
 
 def guess_base(old: bytes, arch: Arch, hint: int | None = None) -> int:
-    """The address of old offset 0 that makes the most pointers land on function entries.
+    """The address of old offset 0 that makes the most code pointers land on
+    function entries (branch targets, prologues).
 
-    A wrong base costs little (branch and pointer observations then fill
-    separate parts of the map), so a cheap guess is enough."""
+    Candidates: 0 and every 4 KiB multiple that puts the image under the
+    densest 16 MiB of pointer-like words.  A base that is wrong by a little
+    makes branch keys and pointer keys overlap in the map, so it matters."""
     if hint is not None:
         return hint
     size = 8 if arch.bits == 64 else 4
     words = struct.unpack_from("<%d%s" % (len(old) // size, "Q" if size == 8 else "I"), old)
     points = _entry_points(arch, old)
-    highs = Counter(w >> 16 for w in words if w >> 16)
+    # Thumb code pointers are odd; AArch64 ones are 4-aligned.
+    pointers = [w & ~1 for w in words if w & 1] if arch.bits == 32 else [w for w in words if w and not w & 3]
+    # distinct values: a repeated word (a fill pattern, a table of one
+    # handler) would otherwise outvote the real pointers; small integers are not addresses
+    pointers = sorted({w for w in pointers if w >= 0x1000})
+    buckets = Counter(w >> 24 for w in pointers)
     candidates = {0}
-    for high, _ in highs.most_common(8):
-        for k in range(0, 8):
-            candidates.add(max(0, (high - k) << 16))
-    for w in words[:16]:
-        for bits in (12, 16, 17, 20):
+    for w in words[:16]:  # a vector table or header points into the image
+        for bits in (12, 16, 20):
             candidates.add(w & ~((1 << bits) - 1) & arch.addr_mask)
-    pointers = [w & ~1 for w in words if w]
+    for top, _ in buckets.most_common(3):
+        near = sorted(w for w in pointers if w >> 24 == top)
+        lo = max(0, near[len(near) // 10] - len(old)) & ~0xFFF
+        hi = near[len(near) * 9 // 10]
+        step = max(0x1000, ((hi - lo) // 512 + 0xFFF) & ~0xFFF)
+        candidates.update(range(lo, hi + 1, step))
+    sample = pointers[:: max(1, len(pointers) // 5000)]
 
     def score(b: int) -> int:
-        return sum(1 for w in pointers if (w - b) in points)
+        return sum(1 for w in sample if (w - b) in points)
 
-    return max(sorted(candidates), key=lambda b: (score(b), -b))
+    best = max(sorted(candidates), key=lambda b: (score(b), -b))
+    # A handful of hits is chance (MMIO addresses, constants): keep 0.
+    return best if score(best) >= max(16, 2 * score(0)) else 0
 
 
 # ------------------------------------------------------------------ streams
@@ -391,10 +420,42 @@ def plan(old: bytes, new: bytes, arch_name: str, *, base: int | None = None, opt
         ctrl = function(old, new, **(matcher_settings or {}))[0]
     ctrl = [tuple(t) for t in normalize_ctrl(ctrl)]
     obs = observe(old, new, ctrl, arch, base)
-    keys, deltas = fit_map(obs, arch, opts)
-    params = TransformParams(arch_name, base, keys, deltas)
-    starts, masks = choose_regions(old, new, ctrl, params, arch, opts)
-    params = replace(params, region_starts=starts, region_masks=masks)
+    far = sum(1 << i for i, k in enumerate(arch.kinds) if not k.local)
+    small = len(new) <= TRIAL_LIMIT
+    caps = (opts.max_map, SMALL_MAP) if opts.trials and small else (opts.max_map,)
+    if not opts.trials:
+        variants = [(far, opts.region_cost)]
+    elif small:
+        variants = [(kinds, cost) for kinds in (far, arch.all_mask) for cost in (2, 6, 24)]
+    else:
+        variants = [(far, opts.region_cost), (arch.all_mask, opts.region_cost)]
+    best = None
+    for cap in caps:
+        keys, deltas = fit_map(obs, arch, replace(opts, max_map=cap))
+        params = TransformParams(arch_name, base, keys, deltas)
+        gains = unit_gains(old, new, ctrl, params, arch)
+        for kinds, cost in variants:
+            regions = choose_regions(gains, len(old), kinds, cost, opts.max_regions)
+            trial = _finish(old, new, ctrl, replace(params, region_starts=regions[0], region_masks=regions[1]))
+            if len(variants) * len(caps) > 1:
+                size = min(_packed_size(stream_bytes(trial.ctrl, trial.diff, trial.extra, trial.params,
+                                                     min(len(new), 1 << 18) or 1, coding))
+                           for coding in ("raw", "zero-run"))
+            else:
+                size = 0
+            if best is None or size < best[0]:
+                best = (size, trial)
+    best[1].observations = len(obs)
+    return best[1]
+
+
+def _packed_size(stream: bytes) -> int:
+    from otapack.core.build import dict_for
+
+    return len(CODECS["lzma2"].compress(stream, dict_for(len(stream), 1 << 20), ((1, 0, 0),)))
+
+
+def _finish(old: bytes, new: bytes, ctrl, params: TransformParams) -> Plan:
     diff = transformed_diff(old, new, ctrl, params)
     # Wholesale-replaced stretches travel as extra bytes (as in v1); the
     # tuples change there, so the diff is computed again on the final tuples.
@@ -403,4 +464,4 @@ def plan(old: bytes, new: bytes, arch_name: str, *, base: int | None = None, opt
     if ctrl2 != ctrl:
         ctrl = ctrl2
         diff = transformed_diff(old, new, ctrl, params)
-    return Plan(params, ctrl, diff, extra_of(new, ctrl), len(obs))
+    return Plan(params, ctrl, diff, extra_of(new, ctrl))

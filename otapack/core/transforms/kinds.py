@@ -29,6 +29,9 @@ class Kind:
     align = 4
     length = 4
     pointer = False  # an absolute value (the target is the value itself)
+    #: a reference that rarely leaves its function (literal pools, short
+    #: branches): the builder tries the arch with and without these
+    local = False
     #: a necessary byte pattern (regex over ``length`` bytes), for fast scans
     prefix = rb"(?s)(?=" + b"." * 4 + rb")"
 
@@ -125,6 +128,8 @@ class ThumbBcondW(Kind):
 class ThumbLiteral8(Kind):
     """LDR Rt,[PC,#imm8*4] (T1) and ADR Rd,#imm8*4 (T1): target = Align(addr+4, 4) + imm8*4."""
 
+    local = True
+
     align, length = 2, 2
 
     def __init__(self, name: str, top5: int):
@@ -145,6 +150,8 @@ class ThumbLiteral8(Kind):
 
 class ThumbLdrW(Kind):
     """LDR.W Rt,[PC,#+-imm12] (T2): target = Align(addr+4, 4) +- imm12."""
+
+    local = True
 
     name, align, length = "ldr.w", 2, 4
     prefix = rb"(?s)(?=[\x5f\xdf]\xf8..)"
@@ -192,6 +199,8 @@ class A64Imm26(Kind):
 class A64Imm19(Kind):
     """LDR (literal), all widths and SIMD: imm19*4 at bits 5..23."""
 
+    local = True
+
     name = "ldr-lit"
     prefix = rb"(?s)(?=...[\x18\x1c\x58\x5c\x98\x9c\xd8\xdc])"
 
@@ -216,6 +225,8 @@ def _with_adr_imm(x: int, v: int) -> int:
 
 class A64Adr(Kind):
     """ADR: immhi:immlo bytes, target = addr + offset."""
+
+    local = True
 
     name = "adr"
     prefix = rb"(?s)(?=...[\x10\x30\x50\x70])"
@@ -303,6 +314,8 @@ class ArmBranch(Kind):
 
 class ArmLdrLit(Kind):
     """LDR Rt,[PC,#+-imm12] (A1): target = addr + 8 +- imm12."""
+
+    local = True
 
     name = "ldr-lit"
     prefix = rb"(?s)(?=..[\x1f\x9f][\x05\x15\x25\x35\x45\x55\x65\x75\x85\x95\xa5\xb5\xc5\xd5\xe5])"
