@@ -24,7 +24,7 @@ from otapack.core.transforms.reference import reference_apply
 from otapack.core.transforms.restore import apply_delta_v2
 from otapack.core.transforms.section import encode_section, read_section
 from otapack.core.formats.varint import encode_varint
-from otapack.errors import CorruptPatchError
+from otapack.errors import CorruptPatchError, PackageFormatError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "corpus"
 
@@ -125,6 +125,23 @@ def _kind_cases():
                 yield arch, kind
 
 
+def _sample(kind, rng: random.Random) -> bytes:
+    """Random bytes of ``kind``'s encoding."""
+    if kind.name == "adrp-pair":  # too rare for rejection sampling: build it
+        rd = rng.randrange(32)
+        x = 0x90000000 | rng.randrange(1 << 31) & 0x60FFFFE0 | rd
+        if rng.random() < 0.5:
+            y = 0x91000000 | rng.randrange(1 << 12) << 10 | rd << 5 | rng.randrange(32)
+        else:
+            size = rng.randrange(4)
+            y = 0x39400000 | size << 30 | rng.randrange(0x1000 >> size) << 10 | rd << 5 | rng.randrange(32)
+        return struct.pack("<II", x, y)
+    while True:
+        b = bytes(rng.randrange(256) for _ in range(kind.length))
+        if kind.match(b):
+            return b
+
+
 #: kinds whose operand reaches at most this far from the instruction (bytes,
 #: forward and back); the others reach far beyond the moves tested here
 NEAR = {("thumb2", "ldr-lit"): (0, 1020), ("thumb2", "adr"): (0, 1020), ("thumb2", "ldr.w"): (-4095, 4095),
@@ -134,12 +151,9 @@ NEAR = {("thumb2", "ldr-lit"): (0, 1020), ("thumb2", "adr"): (0, 1020), ("thumb2
 @pytest.mark.parametrize("arch,kind", list(_kind_cases()), ids=lambda v: getattr(v, "name", ""))
 def test_rewrite_is_identity_in_place_and_reaims_when_moved(arch, kind):
     rng = random.Random(kind.name)
-    found = 0
-    while found < 300:
-        b = bytes(rng.randrange(256) for _ in range(kind.length))
-        if not kind.match(b):
-            continue
-        found += 1
+    for _ in range(300):
+        b = _sample(kind, rng)
+        assert kind.match(b)
         addr = rng.randrange(1 << 12, 1 << 24) * kind.align
         target = kind.target(b, addr, arch.addr_mask)
         # same target from the same place: the bytes do not change
@@ -229,9 +243,9 @@ def _section(*values: int) -> io.BytesIO:
 
 
 @pytest.mark.parametrize("values,message", [
-    ((9, 0, 0, 0), "unknown transform arch 9"),
+    ((9, 0, 0, 0), "transform arch 9 exceeds 3"),
     ((0, 4, 0, 0), "transform arch none with a base or tables"),
-    ((1, 1 << 32, 0, 0), "transform base exceeds"),
+    ((1, 1 << 32, 0, 0), "transform base 4294967296 exceeds 4294967295"),
     ((1, 0, 4097, 0), "map entries 4097 exceeds 4096"),
     ((1, 0, 0, 4097), "transform regions 4097 exceeds 4096"),
     ((1, 0, 1, 0, 16, 0), "map entry 0: non-canonical map"),  # leading hole
@@ -254,3 +268,51 @@ def test_section_round_trip():
     params = TransformParams("aarch64", 0x80000, (0x80000, 0x81000, 0x90000), (0, -8, None), (0, 64), (3, 1))
     assert read_section(io.BytesIO(encode_section(params)), 100, "app") == params
     assert read_section(io.BytesIO(encode_section(None)), 100, "app") == TransformParams("none")
+
+
+# ------------------------------------------------------------------ mutated streams: device vs reference
+
+class ExactStream(io.BytesIO):
+    """The restore's decoded-stream reader: a read past the end is an error."""
+
+    def read(self, n=-1):
+        data = super().read(n)
+        if n is not None and n >= 0 and len(data) < n:
+            raise PackageFormatError("stream ends early")
+        return data
+
+
+def test_mutated_streams_device_and_reference_agree():
+    old = (FIXTURES / "programmer-0.8.0.bin").read_bytes()
+    new = (FIXTURES / "programmer-0.9.0.bin").read_bytes()
+    plan = builder.plan(old, new, "thumb2")
+    stream = builder.stream_bytes(plan.ctrl, plan.diff, plan.extra, plan.params, 2048, "zero-run")
+    section_end = len(stream) - len(builder.stream_bytes(plan.ctrl, plan.diff, plan.extra, None, 2048, "zero-run")) + 7
+    rng = random.Random(16)
+    outcomes = {"same output": 0, "both refuse": 0}
+    for trial in range(120):
+        data = bytearray(stream)
+        # bias half of the mutations into the header and tables
+        at = rng.randrange(section_end if trial % 2 else len(data))
+        data[at] = rng.randrange(256)
+        data = bytes(data)
+        try:
+            sink = Sink()
+            reader = ExactStream(data)
+            apply_delta_v2(reader, lambda p, k: old[p : p + k], len(old), sink, len(new), RamMeter(), "app")
+            # the restore's exact-end check: nothing may follow the last window
+            device = bytes(sink.data) if reader.tell() == len(data) else None
+        except (CorruptPatchError, PackageFormatError):
+            device = None
+        try:
+            reference = reference_apply(data, old, len(new))
+        except (CorruptPatchError, ValueError, IndexError):
+            reference = None
+        if device is None:
+            # the reference checks less (it is not the validator), so it may
+            # accept what the device refuses, never the other way round
+            outcomes["both refuse"] += reference is None
+            continue
+        assert reference == device, f"mutation at {at}: device and reference disagree"
+        outcomes["same output"] += 1
+    assert outcomes["same output"] and outcomes["both refuse"]

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Measure the delta-v2 operand transform against today's packages and the peers.
 
-For every corpus pair (PAC pairs: each code partition, BOOTLOADER/AP/PS, on
-its own) this prints and writes
+For every corpus pair this prints and writes
 
 - today: the package ``otapack diff`` makes (raw pairs of equal structure
   through the CLI, others as one raw partition through the API, as
-  bench/run_bench.py does; PAC partitions as one partition at their address);
+  bench/run_bench.py does; a PAC pair as one package of its three code
+  partitions BOOTLOADER/AP/PS at their addresses, built through the API);
 - transformed: the same package with that partition's payload replaced by
   the smallest delta-v2 stream (prototype ``otapack.core.transforms``)
   compressed exactly as ``otapack.core.build`` compresses patch streams
@@ -14,7 +14,9 @@ its own) this prints and writes
   or today's payload where that is smaller (the builder keeps a transform
   only where it measures smaller);
 - the peers: bsdiff4, detools (bsdiff), detools -a hdiffpatch, detools
-  --data-format, hdiffpatch (HDiffPatch, LZMA2), zstd --patch-from;
+  --data-format, hdiffpatch (HDiffPatch, LZMA2), zstd --patch-from, run as
+  bench/peers.py runs them (a PAC pair: each peer's patches of the three
+  partitions summed);
 - round trip: every transformed stream applied by the device-side restore
   (``otapack.core.transforms.restore.apply_delta_v2``) must give NEW byte for
   byte (the run fails otherwise);
@@ -78,27 +80,36 @@ class Sink:
         self.data += chunk
 
 
-def slot_package(old: bytes, new: bytes, address: int) -> bytes:
-    slot = -(-max(len(old), len(new), 1) // ERASE_BLOCK) * ERASE_BLOCK
+def slot_package(parts: list[dict]) -> bytes:
+    """A delta package of ``parts`` (raw partitions at their addresses), built
+    through the API as ``otapack diff`` builds it."""
+    def image(which: str) -> FirmwareImage:
+        partitions = []
+        for part in parts:
+            slot = part.get("slot") or -(-max(len(part["old"]), len(part["new"]), 1) // ERASE_BLOCK) * ERASE_BLOCK
+            partitions.append(Partition(name=part["name"], address=part["address"], data=part[which],
+                                        slot_size=slot))
+        return FirmwareImage(partitions=tuple(partitions), erase_block=ERASE_BLOCK)
 
-    def image(data: bytes) -> FirmwareImage:
-        return FirmwareImage(partitions=(Partition(name="image", address=address, data=data, slot_size=slot),),
-                             erase_block=ERASE_BLOCK)
-
-    return build_delta(image(old), image(new), PackageOptions())
+    return build_delta(image("old"), image("new"), PackageOptions())
 
 
-def today_package(case: dict, work: Path) -> tuple[bytes, int]:
-    """The package and its one delta payload's length (0: not a delta)."""
+def today_package(case: dict, work: Path) -> tuple[bytes, dict[str, int]]:
+    """The package and the payload length of each of its delta partitions."""
+    package = None
     if case["mode"] == "cli":
         out = work / "today.pack"
-        subprocess.run([str(Path(sys.executable).parent / "otapack"), "-q", "diff", "--no-verify",
-                        str(case["old_path"]), str(case["new_path"]), "-o", str(out)], check=True)
-        package = out.read_bytes()
-    else:
-        package = slot_package(case["old"], case["new"], case["address"])
-    records = [r for r in read_package(package).partitions if r.operation == "delta"]
-    return package, (records[0].payload_length if records else 0)
+        proc = subprocess.run([str(Path(sys.executable).parent / "otapack"), "-q", "diff", "--no-verify",
+                               str(case["old_path"]), str(case["new_path"]), "-o", str(out)])
+        if proc.returncode == 0:
+            package = out.read_bytes()
+    if package is None:
+        package = slot_package(case["parts"])
+    records = read_package(package).partitions
+    deltas = {r.name: r.payload_length for r in records if r.operation == "delta"}
+    if case["mode"] == "cli" and len(case["parts"]) == 1:  # the CLI names the one raw partition itself
+        deltas = {case["parts"][0]["name"]: sum(deltas.values())} if deltas else {}
+    return package, deltas
 
 
 def transformed_payload(old: bytes, new: bytes, arches, base_hint):
@@ -175,62 +186,69 @@ def cases(corpus: Path, names):
         arch = meta.get("arch")
         if (pair / "old.pac").exists():
             old_img, new_img = read_firmware(pair / "old.pac"), read_firmware(pair / "new.pac")
-            for part in PAC_PARTITIONS:
-                o, n = old_img.get(part), new_img.get(part)
-                if o is None or n is None:
-                    continue
-                yield {"name": f"{pair.name}:{part}", "arch": arch, "old": o.data, "new": n.data,
-                       "address": o.address, "mode": "slot", "base": o.address}
+            parts = []
+            for name in PAC_PARTITIONS:
+                o, n = old_img.get(name), new_img.get(name)
+                if o is not None and n is not None:
+                    parts.append({"name": name, "old": o.data, "new": n.data, "address": o.address,
+                                  "base": o.address, "slot": n.slot_size})
+            yield {"name": pair.name, "arch": arch, "mode": "slot", "parts": parts}
             continue
         old, new = (pair / "old.bin").read_bytes(), (pair / "new.bin").read_bytes()
-        case = {"name": pair.name, "arch": arch, "old": old, "new": new, "address": 0, "base": None,
-                "old_path": pair / "old.bin", "new_path": pair / "new.bin",
-                "mode": "cli" if len(old) == len(new) else "slot"}
+        case = {"name": pair.name, "arch": arch, "old_path": pair / "old.bin", "new_path": pair / "new.bin",
+                "mode": "cli" if len(old) == len(new) else "slot",
+                "parts": [{"name": "image", "old": old, "new": new, "address": 0, "base": None}]}
         if (pair / "old.elf").exists() and (pair / "new.elf").exists():
             case["old_elf"], case["new_elf"] = pair / "old.elf", pair / "new.elf"
         yield case
 
 
 def measure(case: dict, with_peers: bool) -> dict:
-    old, new = case["old"], case["new"]
-    row = {"pair": case["name"], "arch": case["arch"], "new": len(new)}
+    row = {"pair": case["name"], "arch": case["arch"], "new": sum(len(p["new"]) for p in case["parts"])}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        if case["mode"] == "cli":
-            try:
-                package, payload_length = today_package(case, work)
-            except subprocess.CalledProcessError:
-                case["mode"] = "slot"
-                package, payload_length = today_package(case, work)
-        else:
-            package, payload_length = today_package(case, work)
+        package, payloads = today_package(case, work)
         row["today"] = len(package)
-        row["today_payload"] = payload_length
-        start = time.perf_counter()
-        result = transformed_payload(old, new, ARCH_TRIALS.get(case["arch"], ()), case["base"])
-        row["build_seconds"] = round(time.perf_counter() - start, 2)
-        if result and payload_length and len(result["payload"]) < payload_length:
+        saved = 0
+        row["partitions"] = {}
+        for part in case["parts"]:
+            old, new = part["old"], part["new"]
+            info = {"today_payload": payloads.get(part["name"], 0)}
+            row["partitions"][part["name"]] = info
+            if not info["today_payload"]:
+                continue  # keep / full: no patch to transform
+            start = time.perf_counter()
+            result = transformed_payload(old, new, ARCH_TRIALS.get(case["arch"], ()), part["base"])
+            info["build_seconds"] = round(time.perf_counter() - start, 2)
+            if not result or len(result["payload"]) >= info["today_payload"]:
+                info["arch_used"] = "none"
+                continue
             stream = result["stream"]
             sink = Sink()
             start = time.perf_counter()
             transformer = apply_delta_v2(io.BytesIO(stream), lambda p, k: old[p : p + k], len(old), sink,
-                                         len(new), RamMeter(), case["name"])
-            row["apply_seconds"] = round(time.perf_counter() - start, 3)
+                                         len(new), RamMeter(), f"{case['name']}:{part['name']}")
+            info["apply_seconds"] = round(time.perf_counter() - start, 3)
             if bytes(sink.data) != new:
-                raise SystemExit(f"{case['name']}: the transformed stream does not restore NEW")
-            row["roundtrip"] = True
-            row["units"] = transformer.units
-            row["transformed"] = len(package) - payload_length + len(result["payload"])
-            row.update({k: result[k] for k in ("arch", "neutral", "coding", "base", "map", "regions")})
-            row["arch_used"] = row.pop("arch")
-            row["arch"] = case["arch"]
-            row["lzma_seconds_today"] = round(lzma_seconds(today_stream(old, new)), 3)
-            row["lzma_seconds_transformed"] = round(lzma_seconds(stream), 3)
-        else:
-            row["transformed"] = len(package)
-            row["arch_used"] = "none"
+                raise SystemExit(f"{case['name']}:{part['name']}: the transformed stream does not restore NEW")
+            info["roundtrip"] = True
+            info["units"] = transformer.units
+            info["transformed_payload"] = len(result["payload"])
+            info.update({k: result[k] for k in ("neutral", "coding", "base", "map", "regions")})
+            info["arch_used"] = result["arch"]
+            info["lzma_seconds_today"] = round(lzma_seconds(today_stream(old, new)), 3)
+            info["lzma_seconds_transformed"] = round(lzma_seconds(stream), 3)
+            saved += info["today_payload"] - len(result["payload"])
+        row["transformed"] = len(package) - saved
         if with_peers:
-            row["peers"] = run_peers(case, work)
+            totals: dict[str, int | None] = {name: 0 for name in PEERS}
+            for part in case["parts"]:
+                sub = work / part["name"]
+                sub.mkdir()
+                sizes = run_peers({**case, "name": part["name"], "old": part["old"], "new": part["new"]}, sub)
+                for name in PEERS:
+                    totals[name] = None if totals[name] is None or sizes[name] is None else totals[name] + sizes[name]
+            row["peers"] = totals
     return row
 
 
@@ -239,11 +257,16 @@ def geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
 
+def _parts(row, key) -> str:
+    values = [str(p.get(key, "")) for p in row["partitions"].values() if p.get(key, "") != ""]
+    return "/".join(values) if values else "none"
+
+
 def markdown(rows) -> str:
     head = ("| pair | today | transformed | transformed / today | best peer | detools --data-format "
             "| best plain peer | transformed / best peer | transformed / data-format | transformed / best plain "
             "| today / best peer | arch | map | regions |")
-    lines = [head, "|" + "---|" * 15]
+    lines = [head, "|---|" + "---:|" * 10 + "---|---:|---:|"]
     ratios = {k: [] for k in ("tt", "tb", "td", "tp", "ob")}
     for r in rows:
         peers = {k: v for k, v in (r.get("peers") or {}).items() if v}
@@ -263,7 +286,7 @@ def markdown(rows) -> str:
             f"{best[1] and f'{best[1]:,} ({best[0]})' or 'n/a'} | {df and f'{df:,}' or 'n/a'} | "
             f"{plain[1] and f'{plain[1]:,} ({plain[0]})' or 'n/a'} | {ratio(t, best[1], 'tb')} | "
             f"{ratio(t, df, 'td')} | {ratio(t, plain[1], 'tp')} | {ratio(o, best[1], 'ob')} | "
-            f"{r.get('arch_used', 'none')} | {r.get('map', '')} | {r.get('regions', '')} |")
+            f"{_parts(r, 'arch_used')} | {_parts(r, 'map')} | {_parts(r, 'regions')} |")
     lines.append(f"| **geometric mean** | | | **{geomean(ratios['tt']):.3f}** | | | | **{geomean(ratios['tb']):.3f}** "
                  f"| **{geomean(ratios['td']):.3f}** | **{geomean(ratios['tp']):.3f}** | **{geomean(ratios['ob']):.3f}** "
                  "| | | |")
