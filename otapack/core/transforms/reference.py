@@ -17,7 +17,6 @@ import io
 from otapack.core.restore.delta import read_varint
 from otapack.core.transforms.kinds import ARCHES
 from otapack.core.transforms.section import read_section
-from otapack.errors import CorruptPatchError
 
 
 def _zero_runs(stream, total: int) -> bytes:
@@ -107,5 +106,3 @@ def _unit_at(arch, params, old: bytes, p: int, d: int) -> bytes | None:
         return kind.rewrite(b, (addr + d) & amask, (target + delta) & amask, amask)
     return None
 
-
-__all__ = ["reference_apply", "CorruptPatchError"]

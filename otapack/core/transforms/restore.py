@@ -22,7 +22,7 @@ from otapack.core.restore.resources import DECODE_CHUNK, TUPLE_BYTES, RamMeter
 from otapack.core.formats.wire_numbers import MAX_SEEK
 from otapack.core.transforms.engine import Transformer
 from otapack.core.transforms.section import read_section
-from otapack.core.transforms.wire import transform_ram
+from otapack.core.transforms.wire import MAX_UNIT, transform_ram
 from otapack.errors import CorruptPatchError
 
 
@@ -83,7 +83,7 @@ def apply_delta_v2(stream, read_old, old_size: int, writer, target_size: int, ra
                     k = piece if isinstance(piece, int) else len(piece)
                     while k:  # a zero run may be longer than one read piece
                         step = min(DECODE_CHUNK, k)
-                        ram.hold("old read", step + 7)
+                        ram.hold("old read", step + MAX_UNIT - 1)  # the look-ahead a unit needs
                         old = transformer.transform(read_old, old_size, position, step, displacement)
                         if isinstance(piece, int):
                             writer.write(old)
