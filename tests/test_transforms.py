@@ -23,8 +23,11 @@ from otapack.core.transforms.kinds import ARCHES
 from otapack.core.transforms.reference import reference_apply
 from otapack.core.transforms.restore import apply_delta_v2
 from otapack.core.transforms.section import encode_section, read_section
+from otapack.core.transforms.wire import transform_ram
+from otapack.core.diff.patch_encode import DEFAULT_WINDOW_TUPLES, encode_patch
+from otapack.core.formats.delta import DeltaHeader
 from otapack.core.formats.varint import encode_varint
-from otapack.errors import CorruptPatchError, PackageFormatError
+from otapack.errors import CorruptPatchError, PackageFormatError, ResourceLimitError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "corpus"
 
@@ -316,3 +319,31 @@ def test_mutated_streams_device_and_reference_agree():
         assert reference == device, f"mutation at {at}: device and reference disagree"
         outcomes["same output"] += 1
     assert outcomes["same output"] and outcomes["both refuse"]
+
+
+# ------------------------------------------------------------------ resources and the "none" arch
+
+def test_tables_are_priced_before_any_write():
+    old = (FIXTURES / "programmer-0.8.0.bin").read_bytes()
+    new = (FIXTURES / "programmer-0.9.0.bin").read_bytes()
+    plan = builder.plan(old, new, "thumb2", opts=builder.FitOptions(trials=False))
+    stream = builder.stream_bytes(plan.ctrl, plan.diff, plan.extra, plan.params, len(new), "raw")
+    need = transform_ram(len(plan.params.map_keys), len(plan.params.region_starts))
+    sink = Sink()
+    with pytest.raises(ResourceLimitError, match=f"transform tables: {need}"):
+        apply_delta_v2(io.BytesIO(stream), lambda p, k: old[p : p + k], len(old), sink, len(new),
+                       RamMeter(limit=need - 1), "app")
+    assert not sink.data
+
+
+def test_arch_none_is_delta_v1_with_an_empty_section():
+    old = (FIXTURES / "programmer-0.8.0.bin").read_bytes()
+    new = (FIXTURES / "programmer-0.9.0.bin").read_bytes()
+    plan = builder.plan(old, new, "thumb2", opts=builder.FitOptions(trials=False))
+    diff = builder.transformed_diff(old, new, plan.ctrl, None)
+    v2 = builder.stream_bytes(plan.ctrl, diff, plan.extra, None, len(new), "zero-run")
+    v1 = encode_patch(plan.ctrl, diff, plan.extra, window_size=len(new), diff_coding="zero-run")
+    head = len(DeltaHeader.build({"window_size": len(new), "max_window_tuples": DEFAULT_WINDOW_TUPLES,
+                                  "diff_coding": 1}))
+    assert v2 == v1[:head] + bytes(4) + v1[head:]  # arch, base, map_count, region_count: all 0
+    assert device_apply(v2, old, len(new)) == new

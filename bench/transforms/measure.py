@@ -24,7 +24,7 @@ For every corpus pair this prints and writes
   lc=1/lp=0/pb=0).
 
 Usage: python bench/transforms/measure.py [--corpus DIR] [--pairs NAME...]
-       [--json OUT.json] [--markdown OUT.md] [--no-peers]
+       [--json OUT.json] [--markdown OUT.md] [--no-peers] [--max-map N] [--max-regions N]
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -111,7 +112,7 @@ def today_package(case: dict, work: Path) -> tuple[bytes, dict[str, int]]:
     return package, deltas
 
 
-def transformed_payload(old: bytes, new: bytes, arches, base_hint):
+def transformed_payload(old: bytes, new: bytes, arches, base_hint, fit=builder.FitOptions()):
     """Smallest delta-v2 payload over arches, matcher settings, matching mode and codings."""
     thorough = len(new) <= THOROUGH_LIMIT
     window = max(1, min(256 * 1024, len(new)))
@@ -121,7 +122,7 @@ def transformed_payload(old: bytes, new: bytes, arches, base_hint):
         for setting in settings:
             for neutral in (True, False):
                 plan = builder.plan(old, new, arch, base=base_hint,
-                                    opts=builder.FitOptions(neutral_match=neutral), matcher_settings=setting)
+                                    opts=replace(fit, neutral_match=neutral), matcher_settings=setting)
                 for coding in ("raw", "zero-run"):
                     streams.append(builder.stream_bytes(plan.ctrl, plan.diff, plan.extra, plan.params, window, coding))
                     info.append((arch, setting, neutral, coding, plan))
@@ -202,7 +203,7 @@ def cases(corpus: Path, names):
         yield case
 
 
-def measure(case: dict, with_peers: bool) -> dict:
+def measure(case: dict, with_peers: bool, fit=builder.FitOptions()) -> dict:
     row = {"pair": case["name"], "arch": case["arch"], "new": sum(len(p["new"]) for p in case["parts"])}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -217,7 +218,7 @@ def measure(case: dict, with_peers: bool) -> dict:
             if not info["today_payload"]:
                 continue  # keep / full: no patch to transform
             start = time.perf_counter()
-            result = transformed_payload(old, new, ARCH_TRIALS.get(case["arch"], ()), part["base"])
+            result = transformed_payload(old, new, ARCH_TRIALS.get(case["arch"], ()), part["base"], fit)
             info["build_seconds"] = round(time.perf_counter() - start, 2)
             if not result or len(result["payload"]) >= info["today_payload"]:
                 info["arch_used"] = "none"
@@ -299,10 +300,14 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--markdown", type=Path)
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--max-map", type=int, default=builder.FitOptions.max_map,
+                    help="cap of the transform map (device RAM: 12 B an entry)")
+    ap.add_argument("--max-regions", type=int, default=builder.FitOptions.max_regions,
+                    help="cap of the region table (device RAM: 8 B an entry)")
     args = ap.parse_args(argv)
     rows = []
     for case in cases(args.corpus, args.pairs):
-        row = measure(case, not args.no_peers)
+        row = measure(case, not args.no_peers, builder.FitOptions(max_map=args.max_map, max_regions=args.max_regions))
         print(json.dumps(row, sort_keys=True, default=str), file=sys.stderr, flush=True)
         rows.append(row)
     text = markdown(rows)

@@ -422,7 +422,8 @@ def plan(old: bytes, new: bytes, arch_name: str, *, base: int | None = None, opt
     obs = observe(old, new, ctrl, arch, base)
     far = sum(1 << i for i, k in enumerate(arch.kinds) if not k.local)
     small = len(new) <= TRIAL_LIMIT
-    caps = (opts.max_map, SMALL_MAP) if opts.trials and small else (opts.max_map,)
+    caps = tuple(dict.fromkeys((opts.max_map, min(SMALL_MAP, opts.max_map)))) if opts.trials and small \
+        else (opts.max_map,)
     if not opts.trials:
         variants = [(far, opts.region_cost)]
     elif small:
