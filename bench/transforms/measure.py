@@ -25,6 +25,7 @@ For every corpus pair this prints and writes
 
 Usage: python bench/transforms/measure.py [--corpus DIR] [--pairs NAME...]
        [--json OUT.json] [--markdown OUT.md] [--no-peers] [--max-map N] [--max-regions N]
+       python bench/transforms/measure.py --from-json OUT.json   (the tables again)
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from otapack.core.model import FirmwareImage, Partition  # noqa: E402
 from otapack.core.restore.resources import RamMeter  # noqa: E402
 from otapack.core.transforms import builder  # noqa: E402
 from otapack.core.transforms.restore import apply_delta_v2  # noqa: E402
+from otapack.core.transforms.wire import transform_ram  # noqa: E402
 
 #: corpus ``arch`` label -> transform sets tried (the smallest wins)
 ARCH_TRIALS = {
@@ -293,6 +295,25 @@ def markdown(rows) -> str:
     return "\n".join(lines) + "\n"
 
 
+def partition_markdown(rows) -> str:
+    """Per partition: payloads, tables, units, LZMA and restore time."""
+    lines = ["| pair | partition | today payload | transformed payload | map | regions | table RAM | units "
+             "| LZMA s, today's stream | LZMA s, transformed | restore s (Python) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        for name, p in sorted(r["partitions"].items()):
+            if "transformed_payload" not in p:
+                why = ("no patch (keep)" if not p.get("today_payload") else
+                       "no Xtensa kinds" if r["arch"] == "xtensa-lx106" else "not smaller")
+                lines.append(f"| {r['pair']} | {name} | {p.get('today_payload', 0):,} | {why} | | | | | | | |")
+                continue
+            lines.append(
+                f"| {r['pair']} | {name} | {p['today_payload']:,} | {p['transformed_payload']:,} | {p['map']} "
+                f"| {p['regions']} | {transform_ram(p['map'], p['regions']):,} | {p['units']:,} "
+                f"| {p['lzma_seconds_today']} | {p['lzma_seconds_transformed']} | {p['apply_seconds']} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
@@ -304,13 +325,14 @@ def main(argv=None) -> int:
                     help="cap of the transform map (device RAM: 12 B an entry)")
     ap.add_argument("--max-regions", type=int, default=builder.FitOptions.max_regions,
                     help="cap of the region table (device RAM: 8 B an entry)")
+    ap.add_argument("--from-json", type=Path, help="render the tables of an earlier --json run, measure nothing")
     args = ap.parse_args(argv)
-    rows = []
-    for case in cases(args.corpus, args.pairs):
+    rows = json.loads(args.from_json.read_text()) if args.from_json else []
+    for case in () if args.from_json else cases(args.corpus, args.pairs):
         row = measure(case, not args.no_peers, builder.FitOptions(max_map=args.max_map, max_regions=args.max_regions))
         print(json.dumps(row, sort_keys=True, default=str), file=sys.stderr, flush=True)
         rows.append(row)
-    text = markdown(rows)
+    text = markdown(rows) + "\n" + partition_markdown(rows)
     print(text)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, sort_keys=True, default=str) + "\n")
