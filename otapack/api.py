@@ -41,6 +41,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     **_names("otapack.core.build.budget", "fit_ram_budget"),
     **_names("otapack.core.build.profiles", BUILD_PROFILES="PROFILES", DEFAULT_BUILD_PROFILE="DEFAULT_PROFILE"),
     **_names("otapack.core.codecs", "DEFAULT_LZMA_DICT"),
+    **_names("otapack.core.parallel", "DEFAULT_JOBS"),
     **_names("otapack.core.diff", "DEFAULT_ALGORITHM", "DIFF_ALGORITHMS"),
     **_names("otapack.core.container", "Package", "read_package"),
     # core: verifying on a simulated device (docs/verifier.md)

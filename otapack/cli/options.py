@@ -198,8 +198,9 @@ def _package_specs() -> dict[str, Spec]:
             type=SIZE, default=None,
             help="Largest package allowed, signature included: a larger one fails (exit 7) and is not written.")),
         "jobs": (("--jobs", "jobs"), dict(
-            type=click.IntRange(1, 64), default=1, show_default=True,
-            help="Partitions processed in parallel; output is identical for any value.")),
+            type=click.IntRange(1, 64), default=api.DEFAULT_JOBS, show_default=True,
+            help="Threads the build may compute in at once (partitions, matcher settings, LZMA passes; default: "
+                 "the CPUs this process may use); output is identical for any value.")),
         "hardware_id": (("--hardware-id", "hardware_id"), dict(
             default="", help="Board/hardware identifier the package binds to; the device refuses another.")),
     }

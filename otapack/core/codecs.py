@@ -9,11 +9,11 @@ the LZMA2 chunk headers, so the builder may pick them per payload.
 from __future__ import annotations
 
 import lzma
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
 from otapack.core.formats.wire_numbers import CODEC_IDS, MAX_LZMA_DICT, MIN_LZMA_DICT, on_lzma2_grid
+from otapack.core.parallel import SERIAL, Workers
 from otapack.errors import PackageFormatError, UsageError
 
 #: Default LZMA2 dictionary: 1 MiB covers every program image in the corpus
@@ -79,24 +79,35 @@ def tunings_within(tunings, max_lclp: int):
     return kept or ((max_lclp, 0, tunings[0][2]),)
 
 
-def compress_lzma2(data: bytes, dict_size: int, tunings=LZMA_TUNINGS) -> bytes:
+def compress_lzma2(data: bytes, dict_size: int, tunings=LZMA_TUNINGS, workers: Workers = SERIAL) -> bytes:
     """The smallest raw LZMA2 stream over the tunings tried (ties: the first).
 
-    liblzma releases the GIL, so the tunings run in parallel threads."""
+    liblzma releases the GIL, so ``workers`` may run the tunings side by side."""
     def one(tuning):
         return lzma.compress(data, format=lzma.FORMAT_RAW, filters=lzma2_filters(dict_size, *tuning))
 
-    if len(tunings) == 1:
-        return one(tunings[0])
-    with ThreadPoolExecutor(max_workers=len(tunings)) as pool:
-        outputs = list(pool.map(one, tunings))
-    return min(outputs, key=len)
+    return min(workers.map(one, tunings), key=len)
 
 
-def compress_fast_estimate(data: bytes, dict_size: int) -> int:
-    """Size of a quick LZMA2 pass: a cheap upper bound for planning."""
+#: Input fed to the quick pass at a time: how often it checks its bound.
+ESTIMATE_PIECE = 1 << 18
+
+
+def compress_fast_estimate(data: bytes, dict_size: int, stop_above: int | None = None) -> int:
+    """Size of a quick LZMA2 pass: a cheap upper bound for planning.
+
+    With ``stop_above``, the pass ends as soon as its output passes that
+    many bytes, and returns the size so far (more than ``stop_above``, at
+    most the full size): liblzma's output does not depend on how its input
+    is fed, so the output so far is a prefix of the whole pass's."""
     filters = [{"id": lzma.FILTER_LZMA2, "preset": 0, "dict_size": dict_size}]
-    return len(lzma.compress(data, format=lzma.FORMAT_RAW, filters=filters))
+    encoder = lzma.LZMACompressor(format=lzma.FORMAT_RAW, filters=filters)
+    view, size = memoryview(data), 0
+    for start in range(0, len(view), ESTIMATE_PIECE):
+        size += len(encoder.compress(view[start:start + ESTIMATE_PIECE]))
+        if stop_above is not None and size > stop_above:
+            return size
+    return size + len(encoder.flush())
 
 
 def decompress_lzma2(payload: bytes, dict_size: int, expected_length: int) -> bytes:

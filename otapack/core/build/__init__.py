@@ -8,7 +8,6 @@ decides one operation per partition, with a reason ``info`` shows.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -26,6 +25,7 @@ from otapack.core.formats.wire_numbers import (
     MIN_WINDOW_SIZE, MIN_WINDOW_TUPLES, is_power_of_two, max_stream_length,
 )
 from otapack.core.model import FirmwareImage, Partition, Policy
+from otapack.core.parallel import SERIAL, Workers
 from otapack.core.container import PackageHeader, PartitionRecord, assemble, header_size
 from otapack.core.package_limits import check_limits
 from otapack.core.formats.extensions import layout_digest
@@ -154,16 +154,16 @@ def dict_for(length: int, requested: int) -> int:
     return min(grid_at_least(length), requested)
 
 
-def _compress_full(data: bytes, opts: PackageOptions) -> tuple[str, bytes]:
+def _compress_full(data: bytes, opts: PackageOptions, workers: Workers = SERIAL) -> tuple[str, bytes]:
     tunings = tunings_within(LZMA_TUNINGS, opts.max_lzma_lclp)
-    packed = CODECS["lzma2"].compress(data, dict_for(len(data), opts.lzma_dict_size), tunings)
+    packed = CODECS["lzma2"].compress(data, dict_for(len(data), opts.lzma_dict_size), tunings, workers)
     if len(packed) < len(data):
         return "lzma2", packed
     return "none", bytes(data)
 
 
-def _replace(part: Partition, reason: str, opts: PackageOptions) -> PlannedPartition:
-    codec, payload = _compress_full(part.data, opts)
+def _replace(part: Partition, reason: str, opts: PackageOptions, workers: Workers = SERIAL) -> PlannedPartition:
+    codec, payload = _compress_full(part.data, opts, workers)
     record = PartitionRecord(
         name=part.name, address=part.address, operation="replace", reason=reason, codec=codec,
         target_size=part.size, target_sha256=part.sha256(), uncompressed_length=part.size,
@@ -192,25 +192,26 @@ def changes_on_device(part: Partition) -> bool:
     return part.policy is Policy.FULL
 
 
-def plan_full_partition(part: Partition, opts: PackageOptions) -> PlannedPartition:
+def plan_full_partition(part: Partition, opts: PackageOptions, workers: Workers | None = None) -> PlannedPartition:
+    """``workers``: the build's thread budget (default: ``opts.jobs`` threads for this partition alone)."""
     if part.policy is Policy.SKIP:
         return skip_partition(part)
-    return _replace(part, "full-package", opts)
+    return _replace(part, "full-package", opts, workers or Workers(opts.jobs))
 
 
-def _smallest_patch(streams: list[bytes], tunings, lzma_dict: int) -> tuple[bytes, bytes]:
+def _smallest_patch(streams: list[bytes], tunings, lzma_dict: int,
+                    workers: Workers = SERIAL) -> tuple[bytes, bytes]:
     """The candidate stream that compresses smallest, and its payload.
 
     Every stream is compressed with the first tuning; the other tunings are
     tried on the two best only (a tuning's effect hardly depends on the
     stream, and this halves the work).  liblzma releases the GIL, so each
-    round runs in parallel.  Ties go to the earliest job: output is stable.
+    round runs on ``workers``.  Ties go to the earliest job: output is stable.
     """
     def run(jobs):
-        with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 2)) as pool:
-            return list(pool.map(
-                lambda job: CODECS["lzma2"].compress(streams[job[0]], dict_for(len(streams[job[0]]), lzma_dict),
-                                                     (job[1],)), jobs))
+        return workers.map(
+            lambda job: CODECS["lzma2"].compress(streams[job[0]], dict_for(len(streams[job[0]]), lzma_dict),
+                                                 (job[1],)), jobs)
 
     jobs = [(index, tunings[0]) for index in range(len(streams))]
     packed = run(jobs)
@@ -223,10 +224,14 @@ def _smallest_patch(streams: list[bytes], tunings, lzma_dict: int) -> tuple[byte
     return streams[jobs[best][0]], packed[best]
 
 
-def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOptions) -> PlannedPartition:
-    """One partition of a delta package: keep, full, or patch, by policy and size."""
+def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOptions,
+                         workers: Workers | None = None) -> PlannedPartition:
+    """One partition of a delta package: keep, full, or patch, by policy and size.
+
+    ``workers``: the build's thread budget (default: ``opts.jobs`` threads for this partition alone)."""
     from otapack.core.diff import make_candidates
 
+    workers = workers or Workers(opts.jobs)
     if new.policy is Policy.SKIP:
         return skip_partition(new)
     if new.policy is Policy.KEEP:
@@ -240,13 +245,9 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
             return skip_partition(new, "fs-unchanged")
         return keep_partition(new, "unchanged")
     if new.policy is Policy.FULL:
-        return _replace(new, "policy-full", opts)
+        return _replace(new, "policy-full", opts, workers)
     if old is None or not old.data:
-        return _replace(new, "no-source", opts)
-    # The quick full-size estimate (below) runs beside the diff: both release the GIL.
-    side = ThreadPoolExecutor(max_workers=1)
-    estimate_job = side.submit(compress_fast_estimate, new.data, dict_for(new.size, opts.lzma_dict_size))
-    side.shutdown(wait=False)
+        return _replace(new, "no-source", opts, workers)
     # One window for a partition smaller than the default: no RAM wasted.
     window = max(1, min(opts.window_size, new.size))
     # Small partitions are cheap to search: every matcher setting and more
@@ -255,25 +256,30 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
     raw_streams = [stream
                    for by_coding in make_candidates(old.data, new.data, opts.diff_algorithm, window_size=window,
                                                     max_window_tuples=opts.max_window_tuples,
-                                                    settings=None if thorough else ({},))
+                                                    settings=None if thorough else ({},), workers=workers)
                    for stream in by_coding.values()]
     # Only streams the restore accepts within its work bound; each declares
     # the tuple array it really needs.
     figured = [(stream, stream_figures(stream, new.size)) for stream in raw_streams]
     streams = {tighten(stream, fig): fig for stream, fig in figured if fig.within_work_bound}
-    estimate = estimate_job.result()
+    full_dict = dict_for(new.size, opts.lzma_dict_size)
     if not streams:
-        full = _replace(new, "full-smaller", opts)
-        return replace(full, candidates={"full": len(full.payload), "full-estimate": estimate,
+        full = _replace(new, "full-smaller", opts, workers)
+        return replace(full, candidates={"full": len(full.payload),
+                                         "full-estimate": compress_fast_estimate(new.data, full_dict),
                                          "delta-tuples-over-work-bound": min(f.tuples for _, f in figured)})
     tunings = tunings_within(THOROUGH_TUNINGS if thorough else DELTA_TUNINGS, opts.max_lzma_lclp)
-    stream, patch = _smallest_patch(list(streams), tunings, opts.lzma_dict_size)
+    stream, patch = _smallest_patch(list(streams), tunings, opts.lzma_dict_size, workers)
     # The full payload is compressed at full effort only when it could win.
     # The 9e size is 0.87-0.98 of a fast pass on every corpus image and 0.80
     # on plain text, so a patch below 3/4 of the fast size is surely smaller.
+    # The fast pass stops once it is past 4/3 of the patch: the rest could
+    # not change the decision (on a large image, the whole pass costed more
+    # than the diff).  "full-estimate" is then a lower bound.
+    estimate = compress_fast_estimate(new.data, full_dict, stop_above=4 * len(patch) // 3)
     candidates = {"delta": len(patch), "full-estimate": estimate}
     if 4 * len(patch) >= 3 * estimate:
-        full = _replace(new, "full-smaller", opts)
+        full = _replace(new, "full-smaller", opts, workers)
         candidates["full"] = len(full.payload)
         if len(patch) >= len(full.payload):
             return replace(full, candidates=candidates)
@@ -405,9 +411,11 @@ def check_package_size(package: bytes, max_size: int | None) -> None:
                           f"of {max_size} bytes; it was not written", option="max_size")
 
 
-def map_partitions(fn, items, jobs: int, progress: ProgressFn | None = None):
-    """``fn`` over partitions, ``jobs`` at a time; results in input order."""
-    if jobs == 1 or len(items) < 2:
+def map_partitions(fn, items, workers: Workers | int, progress: ProgressFn | None = None):
+    """``fn`` over partitions on ``workers`` (or that many threads); results in input order."""
+    if isinstance(workers, int):
+        workers = Workers(workers)
+    if workers.jobs == 1 or len(items) < 2:
         results = []
         for item in items:
             results.append(fn(item))
@@ -415,8 +423,7 @@ def map_partitions(fn, items, jobs: int, progress: ProgressFn | None = None):
                 progress(results[-1].record.name)
         return results
     # The diff core and liblzma release the GIL, so threads run in parallel.
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(fn, items))
+    results = workers.map(fn, items)
     if progress:
         for r in results:
             progress(r.record.name)
@@ -431,7 +438,9 @@ def build_full(image: FirmwareImage, opts: PackageOptions = PackageOptions(), pr
     preflight("full", image, opts, ["skip" if p.policy is Policy.SKIP else "replace" for p in image.partitions])
 
     def build(o: PackageOptions) -> bytes:
-        planned = map_partitions(lambda p: plan_full_partition(p, o), list(image.partitions), o.jobs, progress)
+        workers = Workers(o.jobs)
+        planned = map_partitions(lambda p: plan_full_partition(p, o, workers), list(image.partitions), workers,
+                                 progress)
         return finish_package("full", planned, o, image.erase_block, image)
 
     return fit_ram_budget(build, opts)
@@ -447,7 +456,9 @@ def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = P
     preflight("delta", new, opts, [least_operation(o, p) for o, p in pairs])
 
     def build(o: PackageOptions) -> bytes:
-        planned = map_partitions(lambda pair: plan_delta_partition(pair[0], pair[1], o), pairs, o.jobs, progress)
+        workers = Workers(o.jobs)
+        planned = map_partitions(lambda pair: plan_delta_partition(pair[0], pair[1], o, workers), pairs, workers,
+                                 progress)
         return finish_package("delta", planned, o, new.erase_block, new)
 
     return fit_ram_budget(build, opts)

@@ -9,15 +9,14 @@ one and encodes the result as an uncompressed delta-v1 stream.
 SA-IS suffix array and a bsdiff-style scan); ``bsdiff4`` uses the bsdiff4
 package's matcher, kept for comparison.  ``make_candidates`` runs several
 matcher settings; for otadiff they share one suffix array of the old image
-(``_core.Index``) and scan concurrently (the scans release the GIL).
+(``_core.Index``) and scan concurrently on the caller's ``Workers`` (the
+scans release the GIL).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import struct
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -25,6 +24,7 @@ from otapack.core.diff.patch_encode import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_T
 from otapack.core.diff.patch_decode import decode_patch
 from otapack.errors import InputError, UsageError
 from otapack.core.formats.delta import DIFF_CODINGS
+from otapack.core.parallel import SERIAL, Workers
 
 Ctrl = list[tuple[int, int, int]]
 DiffResult = tuple[Ctrl, bytes, bytes]
@@ -186,21 +186,22 @@ def make_candidates(
     max_window_tuples: int = DEFAULT_WINDOW_TUPLES,
     diff_codings: tuple[str, ...] = tuple(DIFF_CODINGS),
     settings: tuple[dict, ...] | None = None,
+    workers: Workers = SERIAL,
 ) -> list[dict[str, bytes]]:
     """Patch streams for each matcher setting (default: all the algorithm's)
     and each diff coding; the builder keeps the one that compresses smallest."""
     return [_encode_all(literalize_dense_diffs(matches, new), window_size, max_window_tuples, diff_codings)
-            for matches in match_all(old, new, algorithm, settings)]
+            for matches in match_all(old, new, algorithm, settings, workers)]
 
 
 def match_all(old: bytes, new: bytes, algorithm: str = DEFAULT_ALGORITHM,
-              settings: tuple[dict, ...] | None = None) -> list[DiffResult]:
+              settings: tuple[dict, ...] | None = None, workers: Workers = SERIAL) -> list[DiffResult]:
     """The matcher's result for each setting (default: all the algorithm's), in order.
 
     Every setting is checked before any work.  Where the algorithm can share
     its work on ``old`` (otadiff: the suffix array), it is done once and the
-    scans run side by side: they release the GIL, and each result only
-    depends on its inputs, so the order and bytes never change.
+    scans run side by side on ``workers``: they release the GIL, and each
+    result only depends on its inputs, so the order and bytes never change.
     """
     alg = get_algorithm(algorithm)
     chosen = alg.settings if settings is None else settings
@@ -209,11 +210,7 @@ def match_all(old: bytes, new: bytes, algorithm: str = DEFAULT_ALGORITHM,
     if alg.prepare is None or len(chosen) < 2:
         return [alg.function(old, new, **setting) for setting in chosen]
     match = alg.prepare(old)
-    workers = min(len(chosen), os.cpu_count() or 1)
-    if workers < 2:
-        return [match(new, **setting) for setting in chosen]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda setting: match(new, **setting), chosen))
+    return workers.map(lambda setting: match(new, **setting), chosen)
 
 
 #: A run of nonzero diff bytes with zero gaps shorter than 8 bytes.

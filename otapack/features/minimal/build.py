@@ -11,6 +11,7 @@ from otapack.core.build import (
 )
 from otapack.core.container import read_package
 from otapack.core.model import FirmwareImage, Partition, Policy
+from otapack.core.parallel import Workers
 from otapack.features.minimal.budget import StageFigures, budget_error
 from otapack.features.minimal.config import MinimalConfig
 from otapack.features.minimal.state import coverage, install_minimal, prev_state
@@ -74,20 +75,21 @@ def _finish(kind: str, stage: int, planned: list[PlannedPartition], opts: Packag
     return package, figures
 
 
-def _as_full(planned: PlannedPartition, new: Partition, opts: PackageOptions) -> PlannedPartition:
-    full = plan_full_partition(replace(new, policy=Policy.FULL), opts)
+def _as_full(planned: PlannedPartition, new: Partition, opts: PackageOptions, workers: Workers) -> PlannedPartition:
+    full = plan_full_partition(replace(new, policy=Policy.FULL), opts, workers)
     candidates = dict(planned.candidates, full=len(full.payload))
     return replace(full, record=replace(full.record, reason="full-smaller"), candidates=candidates)
 
 
 def _within_budget(make: Callable[[list[PlannedPartition]], tuple[bytes, StageFigures]],
-                   planned: list[PlannedPartition], news: dict[str, Partition], opts: PackageOptions):
+                   planned: list[PlannedPartition], news: dict[str, Partition], opts: PackageOptions,
+                   workers: Workers):
     """Per partition, delta or full by size; if the stage then misses its
     budget because delta partitions need staging, carry them in full."""
     package, figures = make(planned)
     if figures.fits or not any(p.record.operation == "delta" for p in planned):
         return package, figures
-    alt = [_as_full(p, news[p.record.name], opts) if p.record.operation == "delta" else p for p in planned]
+    alt = [_as_full(p, news[p.record.name], opts, workers) if p.record.operation == "delta" else p for p in planned]
     package2, figures2 = make(alt)
     if figures2.flash_needed < figures.flash_needed:
         moved = tuple(p.record.name for p in planned if p.record.operation == "delta")
@@ -104,6 +106,7 @@ def build_minimal(old: FirmwareImage, new: FirmwareImage, mini: bytes, config: M
     config.check(new)
     inter = install_minimal(old, mini, config.partition)
     eb = new.erase_block
+    workers = Workers(opts.jobs)  # one thread budget for both stages
     dead1, dead = set(config.area_names(1)), set(config.area_names(1)) | set(config.area_names(2))
 
     # Stage 2: from the intermediate state to NEW.
@@ -111,12 +114,12 @@ def build_minimal(old: FirmwareImage, new: FirmwareImage, mini: bytes, config: M
         if p.policy is Policy.SKIP:
             return skip_partition(p)
         if p.name in dead:  # its content was destroyed by a download
-            planned = plan_full_partition(replace(p, policy=Policy.FULL), opts)
+            planned = plan_full_partition(replace(p, policy=Policy.FULL), opts, workers)
             return replace(planned, record=replace(planned.record, reason="no-source"))
         if changes_on_device(p):  # file systems travel in full (the seed), never hash-checked
-            planned = plan_full_partition(p, opts)
+            planned = plan_full_partition(p, opts, workers)
             return replace(planned, record=replace(planned.record, reason="policy-full"))
-        return plan_delta_partition(inter.get(p.name), p, opts)
+        return plan_delta_partition(inter.get(p.name), p, opts, workers)
 
     # NEW's policies decide what stage 2 replaces or skips, so they decide what its start state covers.
     prev2 = prev_state(inter, coverage(new, config, 2))
@@ -125,13 +128,13 @@ def build_minimal(old: FirmwareImage, new: FirmwareImage, mini: bytes, config: M
     stage2, fig2 = _within_budget(
         lambda planned: _finish("minimal-stage2", 2, planned, opts, [("chain-prev-state", prev2)], eb,
                                 budget2, area2),
-        map_partitions(plan2, list(new.partitions), opts.jobs), news, opts)
+        map_partitions(plan2, list(new.partitions), workers), news, opts, workers)
     next_digest = read_package(stage2).body_sha256
 
     # Stage 1: from OLD to the intermediate state; everything else kept or skipped.
     def plan1(p: Partition) -> PlannedPartition:
         if p.name == config.partition:
-            return plan_delta_partition(p, inter.get(p.name), opts)
+            return plan_delta_partition(p, inter.get(p.name), opts, workers)
         if p.policy is Policy.SKIP or changes_on_device(p) or p.name in dead1:
             return skip_partition(p)
         return keep_partition(p, "unchanged")
@@ -143,7 +146,7 @@ def build_minimal(old: FirmwareImage, new: FirmwareImage, mini: bytes, config: M
         lambda planned: _finish("minimal-stage1", 1, planned, opts,
                                 [("chain-prev-state", prev1), ("chain-next-package", next_digest)], eb,
                                 budget1, area1),
-        map_partitions(plan1, list(old.partitions), opts.jobs), inter_parts, opts)
+        map_partitions(plan1, list(old.partitions), workers), inter_parts, opts, workers)
     result = MinimalResult(stage1, stage2, (fig1, fig2), inter, config)
     if check_budget:
         result.check_budget()
