@@ -12,8 +12,11 @@ OPs (create: OLD NEW PATCH; apply: OLD PATCH OUT):
   bsdiff4xz-create / bsdiff4xz-apply    the three bsdiff4.core streams (control,
                                         diff, extra) each ``xz -9e``, 32-byte header
   hdiffpatch-create / hdiffpatch-apply  ``hdiffpatch.diff(.., Lzma2Config())``
-  otapack-slot-diff OLD NEW PKG         otapack delta package of one raw partition
-                                        whose slot is max(len(old), len(new))
+  otapack-slot-diff OLD NEW PKG [--verify]
+                                        otapack delta package of one raw partition
+                                        whose slot is max(len(old), len(new)), built
+                                        as `otapack diff` does (--jobs: every CPU;
+                                        --verify: its self-check too)
   otapack-slot-verify PKG OLD NEW       device restore (exit 1 unless it passes
                                         and gives NEW byte for byte)
   otapack-slot-apply PKG OLD NEW OUT    restored image to OUT (NEW: only its size)
@@ -105,10 +108,20 @@ def main(argv: list[str]) -> int:
         Path(args[2]).write_bytes(hdiffpatch.apply(_read(args[0]), _read(args[1])))
     elif op == "otapack-slot-diff":
         from otapack.core.build import PackageOptions, build_delta
+        try:
+            from otapack.core.parallel import DEFAULT_JOBS
+        except ImportError:  # an otapack before the thread budget (speed_bench.py --base-tree): its own default
+            DEFAULT_JOBS = PackageOptions().jobs
 
         old, new = _read(args[0]), _read(args[1])
         o, n = _slot_images(old, new, _slot_size(len(old), len(new)))
-        Path(args[2]).write_bytes(build_delta(o, n, PackageOptions()))
+        package = build_delta(o, n, PackageOptions(jobs=DEFAULT_JOBS))  # as `otapack diff` by default
+        if args[3:] == ["--verify"]:  # the self-check `otapack diff` runs unless --no-verify
+            from otapack.core.verify import verify_package
+
+            if verify_package(package, o, n).error is not None:
+                return 1
+        Path(args[2]).write_bytes(package)
     elif op == "otapack-slot-verify":
         from otapack.core.verify import verify_package
 
