@@ -19,6 +19,7 @@ from otapack.errors import BudgetError, IncompatibleImagesError, InputError, Pac
 from otapack.core.build.budget import RamBreakdown, fit_ram_budget, ram_budget_error
 from otapack.core.build.figures import StreamFigures, payload_lclp, stream_figures, tighten
 from otapack.core.build.profiles import DEFAULT_PROFILE, get_profile
+from otapack.core.build.reuse import PlanMemo
 from otapack.core.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES
 from otapack.core.formats.wire_numbers import (
     LZMA2_MAX_LCLP, MAX_ERASE_BLOCK, MAX_STRING_LENGTH, MAX_U32, MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES, MIN_ERASE_BLOCK,
@@ -411,6 +412,14 @@ def check_package_size(package: bytes, max_size: int | None) -> None:
                           f"of {max_size} bytes; it was not written", option="max_size")
 
 
+def plan_shared(old: Partition | None, new: Partition, opts: PackageOptions, workers: Workers,
+                memo: PlanMemo | None) -> PlannedPartition:
+    """``plan_delta_partition``, through ``memo`` when there is one."""
+    if memo is None:
+        return plan_delta_partition(old, new, opts, workers)
+    return memo.plan(old, new, opts, lambda: plan_delta_partition(old, new, opts, workers))
+
+
 def map_partitions(fn, items, workers: Workers | int, progress: ProgressFn | None = None):
     """``fn`` over partitions on ``workers`` (or that many threads); results in input order."""
     if isinstance(workers, int):
@@ -447,8 +456,10 @@ def build_full(image: FirmwareImage, opts: PackageOptions = PackageOptions(), pr
 
 
 def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = PackageOptions(),
-                progress: ProgressFn | None = None) -> bytes:
-    """A delta package from OLD to NEW (same partition structure)."""
+                progress: ProgressFn | None = None, *, memo: PlanMemo | None = None) -> bytes:
+    """A delta package from OLD to NEW (same partition structure).
+
+    ``memo``: partition plans shared with other packages built from OLD (a release task)."""
     check_sizes(old)
     check_sizes(new)
     check_structure(old, new)
@@ -457,7 +468,7 @@ def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = P
 
     def build(o: PackageOptions) -> bytes:
         workers = Workers(o.jobs)
-        planned = map_partitions(lambda pair: plan_delta_partition(pair[0], pair[1], o, workers), pairs, workers,
+        planned = map_partitions(lambda pair: plan_shared(pair[0], pair[1], o, workers, memo), pairs, workers,
                                  progress)
         return finish_package("delta", planned, o, new.erase_block, new)
 

@@ -79,8 +79,17 @@ def stream_figures(stream: bytes, target_size: int) -> StreamFigures:
         if not zero_runs:
             pos += left
         while zero_runs and left:
-            zeros, pos = _varint(stream, pos)
-            literals, pos = _varint(stream, pos)
+            # most run lengths are one byte: read those inline
+            zeros = stream[pos]
+            if zeros < 0x80:
+                pos += 1
+            else:
+                zeros, pos = _varint(stream, pos)
+            literals = stream[pos]
+            if literals < 0x80:
+                pos += 1
+            else:
+                literals, pos = _varint(stream, pos)
             pos += literals
             left -= zeros + literals
         out += window_out

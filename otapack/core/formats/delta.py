@@ -96,15 +96,18 @@ class ZeroRunBytes(Construct):
 
 
 def encode_zero_runs(data: bytes) -> bytes:
-    out = bytearray()
+    parts: list[bytes] = []
+    append, varint = parts.append, encode_varint
     position = 0
     for match in ZeroRunBytes._NONZERO.finditer(data):
         start, end = match.span()
-        out += encode_varint(start - position) + encode_varint(end - start) + data[start:end]
+        append(varint(start - position))
+        append(varint(end - start))
+        append(data[start:end])
         position = end
     if position < len(data):
-        out += encode_varint(len(data) - position) + encode_varint(0)
-    return bytes(out)
+        append(varint(len(data) - position) + varint(0))
+    return b"".join(parts)
 
 ControlTuple = Struct(
     "add" / CanonicalVarInt(MAX_WINDOW_SIZE),
@@ -138,12 +141,11 @@ def build_window(tuples, extra: bytes, diff: bytes, diff_coding: str) -> bytes:
     """Exactly ``WINDOWS[diff_coding].build(...)`` for one window, without
     construct's per-field overhead (a large patch has 10^5 tuples); the tests
     check both give the same bytes."""
-    head = bytearray(encode_varint(len(tuples)))
+    varint = encode_varint
+    head = [varint(len(tuples))]
     for add, copy, seek in tuples:
-        head += encode_varint(add)
-        head += encode_varint(copy)
-        head += encode_varint(zigzag(seek))
-    return bytes(head) + bytes(extra) + (bytes(diff) if diff_coding == "raw" else encode_zero_runs(diff))
+        head += (varint(add), varint(copy), varint(zigzag(seek)))
+    return b"".join(head) + bytes(extra) + (bytes(diff) if diff_coding == "raw" else encode_zero_runs(diff))
 
 #: Default window: 256 KiB is within 0.2 % of unwindowed size on the corpus
 #: (64 KiB costs 1.1 %); partitions smaller than it use one window of their

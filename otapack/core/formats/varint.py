@@ -63,6 +63,12 @@ class ZigZagVarInt(CanonicalVarInt):
 
 
 def encode_varint(value: int) -> bytes:
+    if 0 <= value < SHORT_VARINTS_UP_TO:
+        return SHORT_VARINTS[value]
+    return _encode_varint(value)
+
+
+def _encode_varint(value: int) -> bytes:
     out = bytearray()
     while True:
         byte = value & 0x7F
@@ -72,6 +78,12 @@ def encode_varint(value: int) -> bytes:
         else:
             out.append(byte)
             return bytes(out)
+
+
+#: The encodings of 0..2^14-1 (one or two bytes), made once: a patch stream
+#: writes 10^5 of them, mostly small.
+SHORT_VARINTS_UP_TO = 1 << 14
+SHORT_VARINTS = tuple(_encode_varint(value) for value in range(SHORT_VARINTS_UP_TO))
 
 
 def zigzag(value: int) -> int:

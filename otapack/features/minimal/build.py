@@ -7,7 +7,7 @@ from typing import Callable
 
 from otapack.core.build import (
     PackageOptions, PlannedPartition, changes_on_device, check_sizes, check_structure, finish_package,
-    keep_partition, map_partitions, plan_delta_partition, plan_full_partition, skip_partition,
+    PlanMemo, keep_partition, map_partitions, plan_full_partition, plan_shared, skip_partition,
 )
 from otapack.core.container import read_package
 from otapack.core.model import FirmwareImage, Partition, Policy
@@ -98,8 +98,11 @@ def _within_budget(make: Callable[[list[PlannedPartition]], tuple[bytes, StageFi
 
 
 def build_minimal(old: FirmwareImage, new: FirmwareImage, mini: bytes, config: MinimalConfig,
-                  opts: PackageOptions = PackageOptions(), *, check_budget: bool = True) -> MinimalResult:
-    """Both stages (stage 2 first: stage 1 names its digest); BudgetError when a stage does not fit."""
+                  opts: PackageOptions = PackageOptions(), *, check_budget: bool = True,
+                  memo: PlanMemo | None = None) -> MinimalResult:
+    """Both stages (stage 2 first: stage 1 names its digest); BudgetError when a stage does not fit.
+
+    ``memo``: partition plans shared with other packages built from OLD (a release task)."""
     check_sizes(old)
     check_sizes(new)
     check_structure(old, new)
@@ -119,7 +122,7 @@ def build_minimal(old: FirmwareImage, new: FirmwareImage, mini: bytes, config: M
         if changes_on_device(p):  # file systems travel in full (the seed), never hash-checked
             planned = plan_full_partition(p, opts, workers)
             return replace(planned, record=replace(planned.record, reason="policy-full"))
-        return plan_delta_partition(inter.get(p.name), p, opts, workers)
+        return plan_shared(inter.get(p.name), p, opts, workers, memo)
 
     # NEW's policies decide what stage 2 replaces or skips, so they decide what its start state covers.
     prev2 = prev_state(inter, coverage(new, config, 2))
@@ -134,7 +137,7 @@ def build_minimal(old: FirmwareImage, new: FirmwareImage, mini: bytes, config: M
     # Stage 1: from OLD to the intermediate state; everything else kept or skipped.
     def plan1(p: Partition) -> PlannedPartition:
         if p.name == config.partition:
-            return plan_delta_partition(p, inter.get(p.name), opts, workers)
+            return plan_shared(p, inter.get(p.name), opts, workers, memo)
         if p.policy is Policy.SKIP or changes_on_device(p) or p.name in dead1:
             return skip_partition(p)
         return keep_partition(p, "unchanged")

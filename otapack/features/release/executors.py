@@ -3,7 +3,9 @@
 Each executor runs ``worker.run_task`` over the tasks and calls
 ``on_result(index, result)`` as each finishes (in any order); the results
 are matched to jobs by key, so the release is the same bytes from every
-executor and worker count.
+executor and worker count.  Each package builds with its options' ``jobs``
+(1: one thread; the builder's thread budget is
+``otapack.core.parallel``), so ``jobs`` workers compute on ``jobs`` CPUs.
 
 - ``local``: ``jobs`` 1 runs the tasks in this process, one after the other;
   more runs a process pool of that many workers (forkserver where the

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from otapack.core.build import build_delta, build_full
+from otapack.core.build import PlanMemo, build_delta, build_full
 from otapack.core.model import FirmwareImage
 from otapack.core.verify import verify_package
 from otapack.errors import OtapackError, VerificationError
@@ -49,23 +49,23 @@ def _self_check(report, what: str) -> None:
         raise VerificationError(f"self-check of the {what} failed: {report.error}")
 
 
-def _full(old: FirmwareImage | None, job: Job) -> tuple[bytes, ...]:
+def _full(old: FirmwareImage | None, job: Job, memo: PlanMemo) -> tuple[bytes, ...]:
     package = build_full(job.new, job.opts)
     if job.verify:
         _self_check(verify_package(package, None, job.new), "full package")
     return (package,)
 
 
-def _delta(old: FirmwareImage | None, job: Job) -> tuple[bytes, ...]:
-    package = build_delta(old, job.new, job.opts)
+def _delta(old: FirmwareImage | None, job: Job, memo: PlanMemo) -> tuple[bytes, ...]:
+    package = build_delta(old, job.new, job.opts, memo=memo)
     if job.verify:
         _self_check(verify_package(package, old, job.new), "delta package")
     return (package,)
 
 
-def _minimal(old: FirmwareImage | None, job: Job) -> tuple[bytes, ...]:
+def _minimal(old: FirmwareImage | None, job: Job, memo: PlanMemo) -> tuple[bytes, ...]:
     # Over-budget stages are built too: the coordinator decides the route and says why.
-    result = build_minimal(old, job.new, job.mini, job.config, job.opts, check_budget=False)
+    result = build_minimal(old, job.new, job.mini, job.config, job.opts, check_budget=False, memo=memo)
     stages = (result.stage1, result.stage2)
     if job.verify:
         # Capacities off: a stage over its phase's area is the route's business, not a defect.
@@ -74,7 +74,7 @@ def _minimal(old: FirmwareImage | None, job: Job) -> tuple[bytes, ...]:
 
 
 #: Job kind -> builder (``plan.JOB_KINDS`` names the same kinds).
-BUILDERS: dict[str, Callable[[FirmwareImage | None, Job], tuple[bytes, ...]]] = {
+BUILDERS: dict[str, Callable[[FirmwareImage | None, Job, PlanMemo], tuple[bytes, ...]]] = {
     "full": _full, "delta": _delta, "minimal": _minimal,
 }
 
@@ -83,12 +83,12 @@ def run_task(task: Task) -> TaskResult:
     """Build every job of ``task``; stops at the first library error."""
     cpu, main, wall = time.process_time(), time.thread_time(), time.perf_counter()
     outputs, error = [], None
-    # One source image, every package built from it.  When the diff core's
-    # shared index lands, build it here once (index = <diff-core API>(task.old))
-    # and hand it to each job's builder.
+    # One source image, every package built from it: a partition pair they
+    # share (the delta's and the minimal system's stage 2) is planned once.
+    memo = PlanMemo()
     for job in task.jobs:
         try:
-            outputs.append(JobOutput(job.key, BUILDERS[job.kind](task.old, job)))
+            outputs.append(JobOutput(job.key, BUILDERS[job.kind](task.old, job, memo)))
         except OtapackError as exc:
             error = (job.key, type(exc).__name__, str(exc))
             break
