@@ -159,3 +159,43 @@ def test_the_release_executor_builds_the_bytes_of_a_direct_build_with_any_jobs(t
         for count in (1, 2):
             direct = build_delta(source.image, job.new, dataclasses.replace(job.opts, jobs=count))
             assert by_key[job.key] == (direct,)
+
+
+def test_a_plan_memo_plans_each_partition_pair_once_and_changes_no_byte():
+    from otapack.core.build import PlanMemo
+
+    old, new = _images(count=3)
+    opts = PackageOptions(model="m", target_version="2", source_version="1")
+    plain = build_delta(old, new, opts)
+    memo = PlanMemo()
+    assert build_delta(old, new, opts, memo=memo) == plain and memo.hits == 0
+    assert build_delta(old, new, dataclasses.replace(opts, jobs=2), memo=memo) == plain
+    assert memo.hits == 3  # every partition planned once
+    other = dataclasses.replace(opts, window_size=4096)
+    assert build_delta(old, new, other, memo=memo) == build_delta(old, new, other)
+    assert memo.hits == 3  # another patch window: planned afresh
+
+
+def test_a_release_task_shares_plans_between_its_delta_and_minimal_packages(tmp_path, monkeypatch):
+    import otapack.features.release.worker as worker
+    from otapack.features.minimal.build import build_minimal
+
+    memos = []
+
+    class Recorded(worker.PlanMemo):
+        def __init__(self):
+            super().__init__()
+            memos.append(self)
+
+    monkeypatch.setattr(worker, "PlanMemo", Recorded)
+    jobs = plan_jobs(load_inputs(load_manifest(copy_examples(tmp_path))), verify=False)
+    task = next(t for t in group_tasks([j for j in jobs if j[0].kind != "full"])
+                if {j.kind for j in t.jobs} == {"delta", "minimal"})
+    outputs = {out.key: out.packages for out in run_task(task).outputs}
+    assert memos and memos[0].hits >= 1
+    for job in task.jobs:
+        if job.kind == "delta":
+            assert outputs[job.key] == (build_delta(task.old, job.new, job.opts),)
+        else:
+            result = build_minimal(task.old, job.new, job.mini, job.config, job.opts, check_budget=False)
+            assert outputs[job.key] == (result.stage1, result.stage2)
