@@ -63,8 +63,11 @@ class ZigZagVarInt(CanonicalVarInt):
 
 
 def encode_varint(value: int) -> bytes:
-    if 0 <= value < SHORT_VARINTS_UP_TO:
-        return SHORT_VARINTS[value]
+    # A patch stream writes 10^5 of these, mostly one or two bytes long.
+    if 0 <= value < 0x80:
+        return ONE_BYTE[value]
+    if 0x80 <= value < 0x4000:
+        return bytes((value & 0x7F | 0x80, value >> 7))
     return _encode_varint(value)
 
 
@@ -80,10 +83,8 @@ def _encode_varint(value: int) -> bytes:
             return bytes(out)
 
 
-#: The encodings of 0..2^14-1 (one or two bytes), made once: a patch stream
-#: writes 10^5 of them, mostly small.
-SHORT_VARINTS_UP_TO = 1 << 14
-SHORT_VARINTS = tuple(_encode_varint(value) for value in range(SHORT_VARINTS_UP_TO))
+#: The one-byte encodings, made once.
+ONE_BYTE = tuple(bytes((value,)) for value in range(0x80))
 
 
 def zigzag(value: int) -> int:
