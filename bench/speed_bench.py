@@ -66,11 +66,14 @@ def tool_cmd(tool: str, mode: str, old: Path, new: Path, out: Path) -> list[str]
     return WORKER + [f"{tool}-create", str(old), str(new), str(out)]
 
 
-def run_timed(argv: list[str], env: dict, timeout: float) -> dict:
-    """One child under GNU time: wall, CPU (user + sys) seconds and peak RSS (KiB)."""
+def run_timed(argv: list[str], env: dict, timeout: float, cwd: Path) -> dict:
+    """One child under GNU time: wall, CPU (user + sys) seconds and peak RSS (KiB).
+
+    It runs in ``cwd``, outside the repository: ``python -m`` puts the current
+    directory first on ``sys.path``, before ``PYTHONPATH`` (the base tree)."""
     with tempfile.NamedTemporaryFile("r") as report:
         load = os.getloadavg()[0]
-        proc = subprocess.run([GNU_TIME, "-q", "-f", "%e %U %S %M", "-o", report.name, *argv], env=env,
+        proc = subprocess.run([GNU_TIME, "-q", "-f", "%e %U %S %M", "-o", report.name, *argv], env=env, cwd=cwd,
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               timeout=timeout)
         fields = report.read().split()
@@ -90,7 +93,7 @@ def measure(tools: list[str], mode: str, old: Path, new: Path, work: Path, repea
             if "error" in row:
                 continue
             out = work / f"{tool}.patch"
-            run = run_timed(tool_cmd(tool, mode, old, new, out), envs[tool], timeout)
+            run = run_timed(tool_cmd(tool, mode, old, new, out), envs[tool], timeout, work)
             if "error" in run:
                 rows[tool] = run
                 continue
@@ -245,9 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", help="working directory (kept)")
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     parser.add_argument("--from-json", type=Path, help="render figures measured before instead of measuring")
+    parser.add_argument("--merge-json", type=Path,
+                        help="figures measured before: the inputs measured now replace theirs, the rest are kept")
     parser.add_argument("--docs", type=Path, help="rewrite this file's speed section")
     args = parser.parse_args(argv)
     result = json.loads(args.from_json.read_text()) if args.from_json else run(args)
+    if args.merge_json and not args.from_json:
+        new = {e["name"]: e for e in result["inputs"]}
+        before = json.loads(args.merge_json.read_text())
+        result["inputs"] = [new.pop(e["name"], e) for e in before["inputs"]] + list(new.values())
     if args.json and not args.from_json:
         args.json.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     text = render(result)
