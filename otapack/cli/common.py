@@ -60,12 +60,26 @@ def info(ctx: click.Context, message: str) -> None:
         click.echo(message, err=True)
 
 
+class _NoBar:
+    """What ``progress_bar`` gives when it shows nothing (tqdm is not even imported)."""
+
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        return None
+
+
 def progress_bar(ctx: click.Context, total: int, desc: str):
     """tqdm on stderr; off with --quiet or when stderr is not a terminal."""
+    if quiet(ctx) or not sys.stderr.isatty():
+        return _NoBar()
     from tqdm import tqdm
 
-    disable = quiet(ctx) or not sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit="part", file=sys.stderr, disable=disable, leave=False)
+    return tqdm(total=total, desc=desc, unit="part", file=sys.stderr, leave=False)
 
 
 # -- outputs: every check is otapack.core.fileio's --------------------------------------------

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-import bincopy
-
 from otapack.errors import ImageFormatError
 from otapack.core.model import FirmwareImage
 from otapack.core.inputs.image import Segments, image_from_segments
@@ -72,6 +70,8 @@ def _bincopy_segments(data: bytes, label: str, fmt: str) -> Segments:
         raise ImageFormatError(f"{label}: {title} file has a non-ASCII byte at offset {exc.start:#x}") from None
     lines = text.split("\n")  # as bincopy reads it
     _check_records(lines, label, fmt)
+    import bincopy  # here: every command that reads images would pay for its import otherwise
+
     binfile = bincopy.BinFile()
     try:
         (binfile.add_ihex if fmt == "ihex" else binfile.add_srec)(text)
