@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote the {SECTION} section of {args.out}")
     failed = [pair for pair, row in results.items()
               if "na" not in row and any("na" in m for m in row.values())]
-    over = [f"{pair} {kind}: {m['ram_declared'] / m['ram_peak']:.3f}" for pair, row in results.items() if "na" not in row
+    over = [f"{pair} {profile} {kind}: {m['ram_declared'] / m['ram_peak']:.3f}"
+            for pair, row in results.items() if "na" not in row
             for (profile, kind), m in row.items() if "na" not in m and m["ram_declared"] > RATIO_BOUND * m["ram_peak"]]
     if over:
         print(f"declared RAM over {RATIO_BOUND} x the peak: {', '.join(over)}", file=sys.stderr)

@@ -6,7 +6,8 @@
 
 For every ``<pair>/old.pac,new.pac`` of the corpus:
 
-1. the CLI as a user runs it: ``partitions --json`` of both PACs, ``diff``,
+1. the CLI as a user runs it: ``partitions --json`` of both PACs (and of
+   new.pac with the shipped EC200U/EG915U example layout), ``diff``,
    ``verify --old --new``, ``apply --old`` and ``full`` + ``verify --new``;
    each a child process (wall time, peak RSS);
 2. the image ``apply`` wrote is checked against NEW without otapack's PAC
@@ -45,6 +46,7 @@ from peers import TOOLS, Case, run_measured  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "pac"
+EC200U_LAYOUT = ROOT / "examples" / "layouts" / "ec200u-eg915u.toml"
 #: detools' --data-format knows arm-cortex-m4, aarch64 and xtensa-lx106, not the 8910's Cortex-A5 + modem.
 NO_DATA_FORMAT = "detools --data-format has no format for the Unisoc 8910 (Cortex-A5 application core + modem)"
 
@@ -141,6 +143,8 @@ def run_otapack(pair: Path, work: Path) -> dict:
         out = work / f"partitions-{side}.json"
         if step(f"partitions {side}.pac", ["partitions", "--json", path], out):
             docs[side] = json.loads(out.read_text())
+    # the shipped EC200U/EG915U layout must agree with the vendor PAC (IDs, addresses, XML blocks)
+    step("partitions --layout ec200u", ["partitions", "--layout", EC200U_LAYOUT, new], work / "layout.txt")
     delta, full, flat = work / "delta.pack", work / "full.pack", work / "applied.bin"
     verify_out = work / "verify.txt"
     ok = len(docs) == 2 and step("diff", ["diff", "--no-verify", old, new, "-o", delta])
@@ -219,9 +223,11 @@ def render(pairs, results, tools, command: str) -> str:
          f"Written by `{command}` on {now:%Y-%m-%d %H:%M} UTC (Python {platform.python_version()}, "
          f"{os.cpu_count()} cores, one run; other work on the machine inflates times). "
          "Inputs: the vendor `.pac` files of the corpus (`<pair>/old.pac,new.pac`).", "",
-         "**otapack** runs as a user runs it: `otapack partitions --json` of both PACs, `diff --no-verify`, "
-         "`verify --old --new`, `apply --old`, `full` + `verify --new`. The image `apply` writes is checked "
-         "without otapack's PAC reader: each flash partition's bytes are read from new.pac's own file "
+         "**otapack** runs as a user runs it: `otapack partitions --json` of both PACs (and `--layout "
+         "examples/layouts/ec200u-eg915u.toml` of new.pac: the example layout agrees with the vendor PAC), "
+         "`diff --no-verify`, `verify --old --new`, `apply --old`, `full` + `verify --new`. "
+         "The image `apply` writes is checked without otapack's PAC reader: each flash partition's bytes "
+         "are read from new.pac's own file "
          "entry and must sit at its address, the rest of its slot erased, and no loader, logical or "
          "configuration item may be in the image. **Peers** run on the same flash partitions otapack "
          "diffs (content bytes, one file per partition, OLD -> NEW), every patch applied and compared "
