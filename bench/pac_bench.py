@@ -44,6 +44,8 @@ import peers  # noqa: E402
 from _sections import replace_section  # noqa: E402
 from peers import TOOLS, Case, run_measured  # noqa: E402
 
+from otapack.errors import OtapackError  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "pac"
 EC200U_LAYOUT = ROOT / "examples" / "layouts" / "ec200u-eg915u.toml"
@@ -277,15 +279,17 @@ def render(pairs, results, tools, command: str) -> str:
             else:
                 cells.append(f"{row[n]['bytes']:,}")
         ota = row["otapack"]
-        L.append(f"| {p.name} | {row['new_bytes']:,} | **{ota['delta']:,}** | " + " | ".join(cells)
-                 + f" | {ota.get('full', 0):,} |")
+        delta = f"**{ota['delta']:,}**" if ota["delta"] else "n/a"
+        full = f"{ota['full']:,}" if "full" in ota else "n/a"
+        L.append(f"| {p.name} | {row['new_bytes']:,} | {delta} | " + " | ".join(cells) + f" | {full} |")
     L += ["", "### otapack delta / peer (size; below 1 = otapack smaller)", "",
           "| pair | " + " | ".join(n for n in names if n != "xz-full") + " |",
           "|---|" + "---:|" * len([n for n in names if n != "xz-full"])]
     for p in pairs:
         row = results[p.name]
         L.append(f"| {p.name} | " + " | ".join(
-            "n/a" if "na" in row[n] else f"{row['otapack']['delta'] / row[n]['bytes']:.3f}"
+            "n/a" if "na" in row[n] or not row["otapack"]["delta"]
+            else f"{row['otapack']['delta'] / row[n]['bytes']:.3f}"
             for n in names if n != "xz-full") + " |")
     L += ["", "### Per partition (bytes)", "",
           "| pair | partition | new content | otapack operation | " + " | ".join(names) + " |",
@@ -329,10 +333,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{pair.name}: otapack delta {row['otapack']['delta']} B, problems {row['otapack']['problems']}",
                   flush=True)
             (work / "parts").mkdir()
-            parts = write_partitions(pair, work / "parts")
+            try:
+                parts = write_partitions(pair, work / "parts")
+            except OtapackError as exc:  # the readers refuse the pair: peers have nothing to run on
+                row["otapack"]["problems"].append(f"reading the flash partitions: {exc}")
+                parts = []
             row["new_bytes"] = sum(new.stat().st_size for _, _, new in parts)
             row["part_sizes"] = {name: new.stat().st_size for name, _, new in parts}
             for tool in tools:
+                if not parts:
+                    row[tool.name] = {"na": "no flash partitions read"}
+                    continue
                 row[tool.name] = {"na": tool.missing()} if tool.missing() else run_peer(tool, parts, work / "peers")
                 print(f"  {tool.name}: {row[tool.name].get('bytes', row[tool.name].get('na'))}", flush=True)
     shown = ["python bench/pac_bench.py"] + (["--pairs", *args.pairs] if args.pairs else []) \

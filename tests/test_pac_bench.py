@@ -112,3 +112,14 @@ def test_fixture_pair_end_to_end(tmp_path, capsys):
                     and "byte-identical" not in line)
     assert f"**{(tmp_path / 'd.pack').stat().st_size:,}**" in size_row
     assert "n/a" not in size_row.split("|")[4]  # bsdiff4 ran on every partition
+
+
+def test_a_pair_the_readers_refuse_fails_the_run_with_its_reason(tmp_path):
+    corpus = tmp_path / "corpus"
+    (corpus / "broken").mkdir(parents=True)
+    shutil.copy(PAC_DIR / "csdk-old.pac", corpus / "broken" / "old.pac")
+    (corpus / "broken" / "new.pac").write_bytes(b"not a pac file")
+    proc = _bench("--corpus", corpus, "--out", tmp_path / "b.md", "--tools", "bsdiff4")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    row = next(line for line in (tmp_path / "b.md").read_text().splitlines() if line.startswith("| broken |"))
+    assert "FAIL: `partitions new.pac` exit 3" in row and "reading the flash partitions" in row
