@@ -12,6 +12,7 @@ from otapack import api
 from otapack.cli.common import check_outputs, command, emit_json, info, write_output
 from otapack.cli.options import INPUT_FILE, INPUT_OR_STDIN, OUTPUT_OR_STDOUT, SIZE, json_option, layout_option
 from otapack.cli.render import render_chain, render_report
+from otapack.errors import OtapackError, UsageError, error_fields
 
 
 def device_options(func=None, *, stdin_package: bool = False):
@@ -41,10 +42,37 @@ def device_options(func=None, *, stdin_package: bool = False):
 def device_settings(model, device_counter, ram_budget, pubkeys, hardware_id, capacities=(None, None)):
     """DeviceOptions from the device_options; no --pubkey means no signature required.
     ``capacities``: the download areas of the layout's ``[minimal_system]`` table."""
-    check = api.make_signature_check([api.load_public_key(path) for path in pubkeys]) if pubkeys else None
+    check = api.make_signature_check([api.load_public_key(path, private_ok=False) for path in pubkeys]) if pubkeys else None
     return api.DeviceOptions(model=model, security_counter=device_counter, ram_budget=ram_budget,
                              signature_check=check, hardware_id=hardware_id, download_capacity=capacities[0],
                              minimal_download_capacity=capacities[1])
+
+
+#: Operations the device can only run on the partition it holds: they need --old.
+_NEEDS_OLD = ("delta", "keep")
+
+
+def require_inputs(name: str, data: bytes, old_image, layout, new_image) -> None:
+    """Usage errors for what the package itself says the command needs: a delta
+    without --old, or a package built from layout-split images whose images are
+    given without --layout.  Without them the simulated device would refuse the
+    package as if it were an attack (exit 8), or compare the wrong partitions."""
+    try:
+        parsed = api.read_package(data)
+    except OtapackError:
+        return  # a malformed package: the restore's own checks report it
+    if old_image is None:
+        patched = [r.name for r in parsed.partitions if r.operation in _NEEDS_OLD]
+        if patched:
+            raise UsageError(f"{name} is a {parsed.header.kind} package: partition{'s' if len(patched) > 1 else ''} "
+                             f"{', '.join(repr(n) for n in patched)} start{'' if len(patched) > 1 else 's'} from the "
+                             f"device's current contents; give --old OLD_IMAGE (the firmware on the device)",
+                             option="old_image")
+    if layout is None and parsed.header.extension("image-source") == b"layout" and (old_image or new_image):
+        given = " and ".join(f for f, v in (("--old", old_image), ("--new", new_image)) if v)
+        raise UsageError(f"{name} was built from images split by a partition layout (image-source: layout); "
+                         f"give --layout LAYOUT.toml so {given} {'are' if ' and ' in given else 'is'} split the same way",
+                         option="layout")
 
 
 def restore(package, package2, old_image, layout, new_image, device):
@@ -52,6 +80,7 @@ def restore(package, package2, old_image, layout, new_image, device):
     packages = [(package, api.read_input(package, "package", kind="package", allow_empty=True))]
     if package2 is not None:
         packages.append((package2, api.read_input(package2, "package", kind="package", allow_empty=True)))
+    require_inputs(*packages[0], old_image, layout, new_image)
     old, background = api.load_flash_image(old_image, layout) if old_image else (None, None)
     new, new_background = api.load_flash_image(new_image, layout, "new image") if new_image else (None, None)
     opts = device_settings(**device, capacities=api.layout_capacities(layout, old or new))
@@ -75,7 +104,12 @@ def verify_cmd(package, package2, old_image, layout, new_image, as_json, **devic
 
     With PACKAGE2 (the stages of a minimal-system upgrade, stage 1 first),
     both run on one device with a reboot between them."""
-    report, _ = restore(package, package2, old_image, layout, new_image, device)
+    try:
+        report, _ = restore(package, package2, old_image, layout, new_image, device)
+    except OtapackError as exc:  # before the restore ran: its inputs, or options the package needs
+        if as_json:
+            emit_json({"result": "fail", "error": str(exc), **error_fields(exc), "checks": []})
+        raise
     if as_json:
         emit_json(report.to_dict())
     else:
