@@ -52,27 +52,35 @@ def device_settings(model, device_counter, ram_budget, pubkeys, hardware_id, cap
 _NEEDS_OLD = ("delta", "keep")
 
 
-def require_inputs(name: str, data: bytes, old_image, layout, new_image) -> None:
-    """Usage errors for what the package itself says the command needs: a delta
-    without --old, or a package built from layout-split images whose images are
-    given without --layout.  Without them the simulated device would refuse the
-    package as if it were an attack (exit 8), or compare the wrong partitions."""
+def _header(data: bytes):
     try:
-        parsed = api.read_package(data)
+        return api.read_package(data)
     except OtapackError:
-        return  # a malformed package: the restore's own checks report it
-    if old_image is None:
-        patched = [r.name for r in parsed.partitions if r.operation in _NEEDS_OLD]
-        if patched:
-            raise UsageError(f"{name} is a {parsed.header.kind} package: partition{'s' if len(patched) > 1 else ''} "
-                             f"{', '.join(repr(n) for n in patched)} start{'' if len(patched) > 1 else 's'} from the "
-                             f"device's current contents; give --old OLD_IMAGE (the firmware on the device)",
-                             option="old_image")
-    if layout is None and parsed.header.extension("image-source") == b"layout" and (old_image or new_image):
-        given = " and ".join(f for f, v in (("--old", old_image), ("--new", new_image)) if v)
+        return None  # a malformed package: the restore's own checks report it
+
+
+def require_old(name: str, parsed, old_image) -> None:
+    """A delta without --old is a usage error: the simulated device would
+    otherwise refuse the package as if it were an attack (exit 8)."""
+    patched = [r.name for r in parsed.partitions if r.operation in _NEEDS_OLD] if parsed and not old_image else []
+    if patched:
+        raise UsageError(f"{name} is a {parsed.header.kind} package: partition{'s' if len(patched) > 1 else ''} "
+                         f"{', '.join(repr(n) for n in patched)} start{'' if len(patched) > 1 else 's'} from the "
+                         f"device's current contents; give --old OLD_IMAGE (the firmware on the device)",
+                         option="old_image")
+
+
+def require_layout(name: str, parsed, images: dict) -> None:
+    """A package built from layout-split images (its image-source says so),
+    given images that, without --layout, read as one partition: the wrong
+    partitions would be compared, so ask for the layout."""
+    if parsed is None or parsed.header.extension("image-source") != b"layout":
+        return
+    flat = [flag for flag, image in images.items() if image is not None and image.source == "single"]
+    if flat:
         raise UsageError(f"{name} was built from images split by a partition layout (image-source: layout); "
-                         f"give --layout LAYOUT.toml so {given} {'are' if ' and ' in given else 'is'} split the same way",
-                         option="layout")
+                         f"give --layout LAYOUT.toml so {' and '.join(flat)} {'are' if len(flat) > 1 else 'is'} "
+                         f"split the same way", option="layout")
 
 
 def restore(package, package2, old_image, layout, new_image, device):
@@ -80,9 +88,12 @@ def restore(package, package2, old_image, layout, new_image, device):
     packages = [(package, api.read_input(package, "package", kind="package", allow_empty=True))]
     if package2 is not None:
         packages.append((package2, api.read_input(package2, "package", kind="package", allow_empty=True)))
-    require_inputs(*packages[0], old_image, layout, new_image)
+    first = _header(packages[0][1])
+    require_old(packages[0][0], first, old_image)
     old, background = api.load_flash_image(old_image, layout) if old_image else (None, None)
     new, new_background = api.load_flash_image(new_image, layout, "new image") if new_image else (None, None)
+    if layout is None:
+        require_layout(packages[0][0], first, {"--old": old, "--new": new})
     opts = device_settings(**device, capacities=api.layout_capacities(layout, old or new))
     blank = layout if old is None else None  # without --old, the layout gives the blank device its slots
     datas = [data for _, data in packages]
