@@ -92,3 +92,14 @@ def test_shell_completion_works_as_documented():
     script = subprocess.run([str(exe)], env=dict(os.environ, _OTAPACK_COMPLETE="bash_source"),
                             capture_output=True, text=True, timeout=60, check=True).stdout
     assert "complete -o nosort -F _otapack_completion otapack" in script
+
+
+def test_ram_figures_in_package_v1_are_what_the_builder_declares(synth_old, synth_new):
+    text = " ".join((ROOT / "docs" / "formats" / "package-v1.md").read_text().split())
+    old, new = api.FirmwareImage.single(synth_old), api.FirmwareImage.single(synth_new)
+    delta = api.read_package(api.build_delta(old, new, PackageOptions())).header.ram_required
+    full = api.read_package(api.build_full(new, PackageOptions())).header.ram_required
+    assert f"With the defaults the 159 KB synthesizer delta declares {delta:,} B" in text
+    assert f"its full package {full:,} B" in text
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"the example delta declares {delta:,} B and its full package {full:,} B" in readme
