@@ -172,3 +172,14 @@ def test_progress_counts_bytes_and_covers_the_self_check(tmp_path, capsys, monke
     assert "part/s" not in err and "1/1" not in err
     code, _, err = run(capsys, "-q", "diff", OLD, NEW, "-o", tmp_path / "q.pack")
     assert code == 0 and err == ""
+
+
+def test_app_report(tmp_path, capsys):
+    out = tmp_path / "upload"
+    code, stdout, _ = run(capsys, "app", FIXTURES / "app", "--version", "2", "--url-base", "https://example.com/app",
+                          "-o", out, "--json")
+    assert code == 0
+    doc = _document(stdout)
+    assert doc["output"] == str(out) and doc["tool_version"] == __version__
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {k: v for k, v in doc.items() if k not in ("output", "tool_version")} == manifest

@@ -152,8 +152,8 @@ def app_cmd(ctx, sources, device_prefix, version, url_base, aws_presigned, max_f
     )
     release = api.build_app_release(sources, opts, base, include_integrity=include_integrity)
     write_directory(ctx, output, release.outputs(), overwrite=overwrite)
-    if as_json:
-        emit_json(release.manifest)
+    if as_json:  # manifest.json, and where it went and what wrote it (the build report of app)
+        emit_json({**release.manifest, "output": output, "tool_version": __version__})
     total = sum(f.size for f in release.files)
     info(ctx, f"wrote {output}: {len(release.files)} files ({total} bytes), app_fota.json, manifest.json")
 
