@@ -12,6 +12,7 @@ from otapack import api
 from otapack.cli.common import check_outputs, command, emit_json, info, write_output
 from otapack.cli.options import INPUT_FILE, INPUT_OR_STDIN, OUTPUT_OR_STDOUT, SIZE, json_option, layout_option
 from otapack.cli.render import render_chain, render_report
+from otapack.errors import OtapackError, UsageError, error_fields
 
 
 def device_options(func=None, *, stdin_package: bool = False):
@@ -41,10 +42,45 @@ def device_options(func=None, *, stdin_package: bool = False):
 def device_settings(model, device_counter, ram_budget, pubkeys, hardware_id, capacities=(None, None)):
     """DeviceOptions from the device_options; no --pubkey means no signature required.
     ``capacities``: the download areas of the layout's ``[minimal_system]`` table."""
-    check = api.make_signature_check([api.load_public_key(path) for path in pubkeys]) if pubkeys else None
+    check = api.make_signature_check([api.load_public_key(path, private_ok=False) for path in pubkeys]) if pubkeys else None
     return api.DeviceOptions(model=model, security_counter=device_counter, ram_budget=ram_budget,
                              signature_check=check, hardware_id=hardware_id, download_capacity=capacities[0],
                              minimal_download_capacity=capacities[1])
+
+
+#: Operations the device can only run on the partition it holds: they need --old.
+_NEEDS_OLD = ("delta", "keep")
+
+
+def _header(data: bytes):
+    try:
+        return api.read_package(data)
+    except OtapackError:
+        return None  # a malformed package: the restore's own checks report it
+
+
+def require_old(name: str, parsed, old_image) -> None:
+    """A delta without --old is a usage error: the simulated device would
+    otherwise refuse the package as if it were an attack (exit 8)."""
+    patched = [r.name for r in parsed.partitions if r.operation in _NEEDS_OLD] if parsed and not old_image else []
+    if patched:
+        raise UsageError(f"{name} is a {parsed.header.kind} package: partition{'s' if len(patched) > 1 else ''} "
+                         f"{', '.join(repr(n) for n in patched)} start{'' if len(patched) > 1 else 's'} from the "
+                         f"device's current contents; give --old OLD_IMAGE (the firmware on the device)",
+                         option="old_image")
+
+
+def require_layout(name: str, parsed, images: dict) -> None:
+    """A package built from layout-split images (its image-source says so),
+    given images that, without --layout, read as one partition: the wrong
+    partitions would be compared, so ask for the layout."""
+    if parsed is None or parsed.header.extension("image-source") != b"layout":
+        return
+    flat = [flag for flag, image in images.items() if image is not None and image.source == "single"]
+    if flat:
+        raise UsageError(f"{name} was built from images split by a partition layout (image-source: layout); "
+                         f"give --layout LAYOUT.toml so {' and '.join(flat)} {'are' if len(flat) > 1 else 'is'} "
+                         f"split the same way", option="layout")
 
 
 def restore(package, package2, old_image, layout, new_image, device):
@@ -52,8 +88,12 @@ def restore(package, package2, old_image, layout, new_image, device):
     packages = [(package, api.read_input(package, "package", kind="package", allow_empty=True))]
     if package2 is not None:
         packages.append((package2, api.read_input(package2, "package", kind="package", allow_empty=True)))
+    first = _header(packages[0][1])
+    require_old(packages[0][0], first, old_image)
     old, background = api.load_flash_image(old_image, layout) if old_image else (None, None)
     new, new_background = api.load_flash_image(new_image, layout, "new image") if new_image else (None, None)
+    if layout is None:
+        require_layout(packages[0][0], first, {"--old": old, "--new": new})
     opts = device_settings(**device, capacities=api.layout_capacities(layout, old or new))
     blank = layout if old is None else None  # without --old, the layout gives the blank device its slots
     datas = [data for _, data in packages]
@@ -75,7 +115,12 @@ def verify_cmd(package, package2, old_image, layout, new_image, as_json, **devic
 
     With PACKAGE2 (the stages of a minimal-system upgrade, stage 1 first),
     both run on one device with a reboot between them."""
-    report, _ = restore(package, package2, old_image, layout, new_image, device)
+    try:
+        report, _ = restore(package, package2, old_image, layout, new_image, device)
+    except OtapackError as exc:  # before the restore ran: its inputs, or options the package needs
+        if as_json:
+            emit_json({"result": "fail", "error": str(exc), **error_fields(exc), "checks": []})
+        raise
     if as_json:
         emit_json(report.to_dict())
     else:

@@ -15,12 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from otapack.errors import InputError, OtapackError, TargetMismatchError, VerificationError
+from otapack.errors import (
+    InputError, OtapackError, TargetMismatchError, UsageError, VerificationError, error_fields,
+)
 from otapack.core.flash_image import Background, FlashImage, outside_slots
 from otapack.core.model import FirmwareImage, Partition, Policy
 from otapack.core.restore import wire
 from otapack.core.restore.engine import Check, CheckStatus, Device, DevicePartition, Restore, RestoreResult, check_disable
-from otapack.core.restore.extensions import layout_digest
+from otapack.core.restore.extensions import layout_difference, layout_digest
 from otapack.core.restore.flash import SimFlash
 
 
@@ -42,6 +44,11 @@ class DeviceOptions:
     skip_checks: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        for name in ("security_counter", "ram_budget", "download_capacity", "minimal_download_capacity"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise UsageError(f"the device's {name.replace('_', ' ')} cannot be negative, got {value}",
+                                 option=name)
         object.__setattr__(self, "skip_checks", check_disable(self.skip_checks))
 
 
@@ -61,6 +68,7 @@ class VerifyReport:
         out["checks"] = [c.to_dict() for c in self.checks]
         out["result"] = CheckStatus.PASS.value if self.ok else CheckStatus.FAIL.value
         out["error"] = str(self.error) if self.error else None
+        out.update(error_fields(self.error))
         return out
 
 
@@ -219,9 +227,11 @@ def compare_with(device: Device, new: FirmwareImage, header: wire.Header | None 
     if wanted is not None and new_slots is not None:
         have_layout = layout_digest(new_slots)
         if have_layout != wanted:
+            differs = layout_difference(((e.name, e.address) for e in header.entries),
+                                        ((p.name, p.address, p.slot_size) for p in new.partitions), "the new image")
             raise TargetMismatchError(
                 f"the package is for partition layout {wanted.hex()[:16]}, the new image's layout is "
-                f"{have_layout.hex()[:16]}")
+                f"{have_layout.hex()[:16]}: {differs}")
     old_background, new_background = backgrounds
     if new_background is not None:
         missing = outside_slots(new_background.unassigned, old_background, device.erased_value)

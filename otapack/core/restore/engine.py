@@ -56,7 +56,7 @@ from otapack.core.formats.wire_numbers import HAS_PAYLOAD, TRAILER_CRC_TAIL, max
 from otapack.core.restore import chain, slots, wire
 from otapack.core.restore.checks import Check, CheckSpec, CheckStatus, RestoreResult
 from otapack.core.restore.delta import Work, apply_delta, read_stream_header
-from otapack.core.restore.extensions import layout_digest
+from otapack.core.restore.extensions import layout_difference, layout_digest
 from otapack.core.restore.flash import FlashWriter, SimFlash
 from otapack.core.restore.pricing import Priced, check_declarations, price_payload
 from otapack.core.restore.resources import DECODE_CHUNK, RamMeter, round_up
@@ -381,9 +381,10 @@ class Restore:
         if wanted_layout is not None:
             have = dev.layout_digest()
             if have is not None and have != wanted_layout:
-                raise IncompatibleDeviceError(
-                    f"package is for partition layout {wanted_layout.hex()[:16]}, device has {have.hex()[:16]}"
-                )
+                differs = layout_difference(((e.name, e.address) for e in header.entries),
+                                            ((p.name, p.address, p.size) for p in dev.partitions.values()))
+                raise IncompatibleDeviceError(f"package is for partition layout {wanted_layout.hex()[:16]}, "
+                                              f"device has {have.hex()[:16]}: {differs}")
             notes.append("layout matches" if have is not None else "layout not known to the device")
         if header.kind in chain.STAGE_KINDS:
             notes.append(chain.check_stage(dev, header))
