@@ -43,6 +43,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     **_names("otapack.core.codecs", "DEFAULT_LZMA_DICT"),
     **_names("otapack.core.diff", "DEFAULT_ALGORITHM", "DIFF_ALGORITHMS"),
     **_names("otapack.core.container", "Package", "package_report", "read_package"),
+    **_names("otapack.core.formats.extensions", "layout_digest"),
     # core: verifying on a simulated device (docs/verifier.md)
     **_names("otapack.core.verify", "DeviceOptions", "VerifyReport", "apply_package", "device_flash", "flash_base",
              "flatten", "verify_package"),

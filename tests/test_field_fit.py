@@ -439,8 +439,18 @@ def test_pac_with_a_layout_is_bound_to_the_whole_layout(tmp_path, capsys):
     code, _, err = run(capsys, "diff", old_pac, pac, "--layout", layout, "-o", delta)
     assert code == 0, err
     assert run(capsys, "verify", delta, "--old", old_pac, "--new", pac, "--layout", layout)[0] == 0
+    # OLD's PAC alone does not describe the layout the package is bound to:
+    # a missing option (exit 2, naming it), not a package for another device
     code, _, err = run(capsys, "verify", delta, "--old", old_pac, "--new", pac)
-    assert code == 8 and "package is for partition layout" in error_line(err)
+    assert code == 2 and error_line(err).endswith("give --layout LAYOUT.toml (the device's partition layout) "
+                                                  "(option --layout)"), err
+    code, _, err = run(capsys, "apply", delta, "--old", old_pac, "-o", tmp_path / "o2.bin")
+    assert code == 2 and "give --layout LAYOUT.toml" in err and not (tmp_path / "o2.bin").exists()
+    # a layout of another device is still refused as one
+    other = tmp_path / "other.toml"
+    other.write_text(layout.read_text().replace("size = 0x20000", "size = 0x10000", 1))
+    code, _, err = run(capsys, "verify", delta, "--old", old_pac, "--new", pac, "--layout", other)
+    assert code == 8 and "package is for partition layout" in error_line(err), err
 
 
 # -- 10. apply writes a usable image -----------------------------------------------------------

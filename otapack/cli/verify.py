@@ -48,6 +48,10 @@ def device_settings(model, device_counter, ram_budget, pubkeys, hardware_id, cap
                              minimal_download_capacity=capacities[1])
 
 
+#: Image sources that do not carry the device's whole layout: a single
+#: image, or a container holding only the slots it fills.
+_PARTIAL_LAYOUT = ("single", "pac", "elf", "ihex", "srec")
+
 #: Operations the device can only run on the partition it holds: they need --old.
 _NEEDS_OLD = ("delta", "keep")
 
@@ -74,13 +78,25 @@ def require_layout(name: str, parsed, images: dict) -> None:
     """A package built from layout-split images (its image-source says so),
     given images that, without --layout, read as one partition: the wrong
     partitions would be compared, so ask for the layout."""
-    if parsed is None or parsed.header.extension("image-source") != b"layout":
+    if parsed is None:
         return
-    flat = [flag for flag, image in images.items() if image is not None and image.source == "single"]
-    if flat:
-        raise UsageError(f"{name} was built from images split by a partition layout (image-source: layout); "
-                         f"give --layout LAYOUT.toml so {' and '.join(flat)} {'are' if len(flat) > 1 else 'is'} "
-                         f"split the same way", option="layout")
+    if parsed.header.extension("image-source") == b"layout":
+        flat = [flag for flag, image in images.items() if image is not None and image.source == "single"]
+        if flat:
+            raise UsageError(f"{name} was built from images split by a partition layout (image-source: layout); "
+                             f"give --layout LAYOUT.toml so {' and '.join(flat)} {'are' if len(flat) > 1 else 'is'} "
+                             f"split the same way", option="layout")
+    wanted = parsed.header.extension("layout-digest")
+    partial = [flag for flag, image in images.items() if image is not None and image.source in _PARTIAL_LAYOUT
+               and (image.slot_records() is None or api.layout_digest(image.slot_records()) != wanted)]
+    if wanted is not None and partial:
+        # The device always knows its whole layout; a container file alone
+        # (a .pac holds only the slots it fills) does not, so this is a
+        # missing option, not a package for another device.
+        raise UsageError(f"{name} is bound to a whole partition layout (layout-digest {wanted.hex()[:16]}) that "
+                         f"{' and '.join(partial)} {'do' if len(partial) > 1 else 'does'} not describe on "
+                         f"{'their' if len(partial) > 1 else 'its'} own; give --layout LAYOUT.toml (the device's "
+                         f"partition layout)", option="layout")
 
 
 def restore(package, package2, old_image, layout, new_image, device):
