@@ -388,7 +388,7 @@ class Restore:
                     f"package is for partition layout {wanted_layout.hex()[:16]}, device has {have.hex()[:16]}"
                 )
             notes.append("layout matches" if have is not None else "layout not known to the device")
-        if header.kind in chain.STAGE_KINDS and not (dev.resume and resume.commit_begun(self, state.digest)):
+        if header.kind in chain.STAGE_KINDS and not (dev.resume and resume.commit_begun(self, state)):
             notes.append(chain.check_stage(dev, header))
         notes.append(chain.check_expected(dev, header, state.digest))
         c.detail = ", ".join(n for n in notes if n)

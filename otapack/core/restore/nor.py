@@ -80,8 +80,9 @@ class NorFlash(SimFlash):
                  program_unit: int = 1, sector_map: tuple[int, ...] | int | None = None,
                  power: Power | None = None):
         super().__init__(size, erase_block, erased_value, name)
-        if not MIN_PROGRAM_UNIT <= program_unit <= MAX_PROGRAM_UNIT:
-            raise ValueError(f"program unit {program_unit} outside {MIN_PROGRAM_UNIT}..{MAX_PROGRAM_UNIT}")
+        if not MIN_PROGRAM_UNIT <= program_unit <= MAX_PROGRAM_UNIT or program_unit & (program_unit - 1):
+            raise ValueError(f"program unit {program_unit} is not a power of two within "
+                             f"{MIN_PROGRAM_UNIT}..{MAX_PROGRAM_UNIT}")
         self.program_unit = program_unit
         self.power = power or Power()
         self._starts: list[int] = []

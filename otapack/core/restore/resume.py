@@ -69,20 +69,34 @@ class ResumeArea:
 
 
 def pending(area: ResumeArea | None) -> bytes | None:
-    """For the bootloader: the body digest of the package whose restore is in
-    progress (begun, not done), or None."""
+    """For the bootloader: the body digest of the package whose commit is in
+    progress (live partitions may be mixed: run the restore again, boot nothing),
+    or None.  A restore cut while staging touched only scratch flash: the
+    device holds OLD and boots it, and any package may start over."""
     record = area.journal.latest() if area is not None else None
-    return record.package_digest if record is not None and record.phase != "done" else None
+    return record.package_digest if record is not None and record.phase == "commit" else None
 
 
-def _mine(restore: "Restore", digest: bytes) -> Record | None:
+def _mine(restore: "Restore", state) -> Record | None:
+    """The newest record when it is this package's.  A ``done`` record counts only
+    while every payload partition still reads back as its target (the flash may
+    have been rewritten since): otherwise the package is applied afresh."""
     record = restore.device.resume.journal.latest()
-    return record if record is not None and record.package_digest == digest else None
+    if record is None or record.package_digest != state.digest:
+        return None
+    if record.phase == "done":
+        dev = restore.device
+        for e in state.header.entries:
+            part = dev.partitions.get(e.name)
+            if e.operation in HAS_PAYLOAD and (part is None or _Read(part.flash, 0, e.target_size, dev.erase_block)
+                                               .sha.digest() != e.target_sha256):
+                return None
+    return record
 
 
-def commit_begun(restore: "Restore", digest: bytes) -> bool:
+def commit_begun(restore: "Restore", state) -> bool:
     """Live partitions may differ from the package's base: its commit has begun."""
-    record = _mine(restore, digest)
+    record = _mine(restore, state)
     return record is not None and record.phase in ("commit", "done")
 
 
@@ -96,15 +110,15 @@ def _touched(record: Record | None, index: int) -> bool:
 def unwritten(restore: "Restore", state, c):
     """``precondition``: the header whose source hashes are still to be checked
     (the journal stands in for the others); refuses while another package's
-    restore is in progress."""
+    commit is in progress."""
     digest = state.digest
     restore.device.resume.journal.boot()  # a run is a boot: no RAM state survives a cut
     newest = restore.device.resume.journal.latest()
-    if newest is not None and newest.phase != "done" and newest.package_digest != digest:
+    if newest is not None and newest.phase == "commit" and newest.package_digest != digest:
         raise PrecursorMismatchError(
             f"the restore of package {newest.package_digest.hex()} is in progress; it must finish before "
             f"package {digest.hex()} can be applied")
-    record = _mine(restore, digest)
+    record = _mine(restore, state)
     entries = state.header.entries
     kept = [e for i, e in enumerate(entries) if e.operation == "keep" or not _touched(record, i)]
     notes = []
@@ -258,7 +272,7 @@ def restore_partition(restore: "Restore", state, e, c):
     header, digest, dev = state.header, state.digest, restore.device
     area = dev.resume
     index = header.entries.index(e)
-    record = _mine(restore, digest)
+    record = _mine(restore, state)
     if e.operation == "replace":
         writer = _Hashing(None)
         _decode(restore, header, e, writer, c)
@@ -286,7 +300,7 @@ def commit(restore: "Restore", state, c) -> None:
     """``commit``, phase ``commit``: every payload partition in place, resumable."""
     header, digest, dev = state.header, state.digest, restore.device
     area = dev.resume
-    record = _mine(restore, digest)
+    record = _mine(restore, state)
     payloads = [i for i, e in enumerate(header.entries) if e.operation in HAS_PAYLOAD]
     placement = _placement(restore, header)
     written = 0
