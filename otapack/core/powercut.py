@@ -60,6 +60,34 @@ class Geometry:
 
 
 @dataclass(frozen=True)
+class PowerCutOptions:
+    """What ``verify --power-cuts`` sweeps: ``cuts`` is ``"all"`` or a positive
+    count of sampled cases; ``seed`` makes the sampled ones (and torn bytes)."""
+
+    cuts: str | int = "all"
+    seed: int = 0
+    program_unit: int = 1
+    sector_map: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.cuts != "all" and (isinstance(self.cuts, bool) or not isinstance(self.cuts, int) or self.cuts < 1):
+            raise UsageError(f"power_cuts must be 'all' or a positive count, not {self.cuts!r}",
+                             option="power_cuts")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 1 << 64:
+            raise UsageError(f"seed must be an integer within 0..2^64-1, not {self.seed!r}", option="seed")
+        if self.program_unit not in (1, 2, 4, 8, 16, 32):
+            raise UsageError(f"program_unit must be a power of two within 1..32 bytes, not {self.program_unit!r}",
+                             option="program_unit")
+        if self.sector_map is not None and self.sector_map not in SECTOR_MAPS:
+            raise UsageError(f"unknown sector map {self.sector_map!r} (known: {', '.join(sorted(SECTOR_MAPS))})",
+                             option="sector_map")
+
+    @property
+    def geometry(self) -> Geometry:
+        return Geometry(program_unit=self.program_unit, sector_map=self.sector_map)
+
+
+@dataclass(frozen=True)
 class Case:
     cuts: tuple[int, ...]
     torn: bool = False
@@ -237,10 +265,10 @@ def cases(operations: int, cuts: str | int, seed: int):
         yield Case(points, rng.random() < 0.5, rng.getrandbits(32))
 
 
-def sweep(package: bytes, old: FirmwareImage, cuts: str | int = "all", seed: int = 0,
+def sweep(package: bytes, old: FirmwareImage | None, cuts: str | int = "all", seed: int = 0,
           geometry: Geometry = Geometry(), stop_at_first: bool = False) -> SweepReport:
-    if cuts != "all" and (not isinstance(cuts, int) or cuts < 1):
-        raise UsageError(f"power cuts must be 'all' or a positive count, not {cuts!r}")
+    """Every case of ``cases(...)`` on a fresh device holding OLD (None: a blank one)."""
+    PowerCutOptions(cuts, seed)  # validated
     reference = _reference(package, old, geometry)
     report = SweepReport(reference[2], seed=seed, geometry=geometry)
     for case in cases(reference[2], cuts, seed):

@@ -40,3 +40,14 @@ def full_package() -> tuple[bytes, FirmwareImage, FirmwareImage]:
     """A full package over the same layout (replace only)."""
     _, old, new = three_partitions()
     return build_full(new, PackageOptions(**FAST)), old, new
+
+#: The layout of the images above (slots, keep/full policies).
+LAYOUT = Path(__file__).resolve().parent.parent / "fixtures" / "partitions" / "powercut.toml"
+
+
+def flat(image: FirmwareImage, size: int = 0x10000) -> bytes:
+    """``image`` as a raw flash dump for ``LAYOUT`` (erased between partitions)."""
+    out = bytearray([image.erased_value]) * size
+    for part in image.partitions:
+        out[part.address : part.address + len(part.data)] = part.data
+    return bytes(out)
