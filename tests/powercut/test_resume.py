@@ -92,3 +92,26 @@ def test_without_a_journal_the_same_package_writes_cfg_in_place_first():
     dev = make_device(old)
     result = Restore(dev).run(bad)
     assert not result.ok and dev.partitions["cfg"].flash.bytes_written > 0
+
+
+def _written(dev) -> int:
+    flashes = [p.flash for p in dev.partitions.values()] + [dev.resume.scratch]
+    return sum(f.bytes_written for f in flashes)
+
+
+def test_a_cut_redoes_at_most_one_sector():
+    """Over every clean single cut: the bytes programmed by both boots together
+    exceed an uninterrupted restore's by at most one erase sector."""
+    pkg, old, _ = three_partitions()
+    dev, header, power = _device(pkg, old)
+    assert Restore(dev).run(pkg).ok
+    reference, operations = _written(dev), power.operations
+    worst = 0
+    for cut in range(operations):
+        dev, _, _ = _device(pkg, old, {cut})
+        try:
+            Restore(dev).run(pkg)
+        except PowerLost:
+            assert Restore(dev).run(pkg).ok
+        worst = max(worst, _written(dev) - reference)
+    assert 0 < worst <= dev.erase_block
