@@ -2,6 +2,7 @@
 
     python bench/powercut.py                       # both fixture packages, every case kind
     python bench/powercut.py --cuts 200 --seed 1   # sampled cases instead of 'all'
+    python bench/powercut.py --package three-partitions --single-only
 
 For each package (built from tests/fixtures/corpus, so the figures are
 reproducible from the repository alone), the sweep of otapack.core.powercut
@@ -40,7 +41,8 @@ def two_deltas():
     return build_delta(old, new, PackageOptions(**FAST)), old, new
 
 
-PACKAGES = {"three-partitions (2 delta, 1 replace, 1 keep)": three_partitions, "two-deltas (synthesizer + programmer)": two_deltas}
+PACKAGES = {"three-partitions (2 delta, 1 replace, 1 keep)": three_partitions,
+            "two-deltas (synthesizer + programmer)": two_deltas}
 
 
 def main() -> None:
@@ -48,11 +50,15 @@ def main() -> None:
     parser.add_argument("--cuts", default="all", help="'all' or a count of sampled cases")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--single-only", action="store_true", help="baseline and journaled: clean single cuts only")
+    parser.add_argument("--package", choices=["three-partitions", "two-deltas"], action="append",
+                        help="only these packages (repeatable; default both)")
     args = parser.parse_args()
     cuts = args.cuts if args.cuts == "all" else int(args.cuts)
     print("| package | restore | flash operations | cut sequences | survived | failed | first failure |")
     print("|---|---|---|---|---|---|---|")
     for name, make in PACKAGES.items():
+        if args.package and name.split(" ")[0] not in args.package:
+            continue
         pkg, old, _ = make()
         variants = [("no journal", powercut.Geometry(journaled=False)), ("journaled", powercut.Geometry())]
         if make is three_partitions:  # the negative controls: one journal rule broken each
