@@ -123,16 +123,16 @@ class PrivateKeyFile(InputPath):
 
 
 class _PowerCuts(click.ParamType):
-    """``all`` or a positive count."""
+    """``all``, ``single`` or a positive count."""
 
-    name = "all|N"
+    name = "all|single|N"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, int) or value == "all":
+        if isinstance(value, int) or value in ("all", "single"):
             return value
         if isinstance(value, str) and value.isdigit() and int(value) > 0:
             return int(value)
-        self.fail(f"{value!r} is not 'all' or a positive count", param, ctx)
+        self.fail(f"{value!r} is not 'all', 'single' or a positive count", param, ctx)
 
 
 POWER_CUTS = _PowerCuts()

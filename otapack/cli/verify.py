@@ -72,8 +72,9 @@ def restore(package, package2, old_image, layout, new_image, device):
 @click.option("--new", "new_image", type=INPUT_FILE, default=None,
               help="Expected firmware after the upgrade: the flash must be byte-identical (every slot).")
 @click.option("--power-cuts", type=POWER_CUTS, default=None,
-              help="Then cut the power at every flash operation of the journaled restore (all), or in N "
-                   "sampled sequences of up to 5 cuts, clean or torn, and resume after each.")
+              help="Then cut the power at every flash operation of the journaled restore, clean and torn, plus "
+                   "sampled repeated cuts (all), clean only (single), or in N sampled sequences of up to 5 cuts; "
+                   "resume after each.")
 @click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
               help="Seed of the sampled power cuts and torn bytes (the report names the failing case).")
 @click.option("--program-unit", type=click.Choice(["1", "2", "4", "8", "16", "32"]), default="1", show_default=True,

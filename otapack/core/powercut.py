@@ -37,6 +37,9 @@ from otapack.errors import UsageError
 
 #: Most cuts in one sampled case (the issue's "up to 5").
 MAX_CUTS = 5
+#: The exhaustive sweeps: every operation cut clean, torn and then sampled
+#: repeats (``all``), or every operation cut clean only (``single``).
+CUT_MODES = ("all", "single")
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,9 @@ class Geometry:
 
 @dataclass(frozen=True)
 class PowerCutOptions:
-    """What ``verify --power-cuts`` sweeps: ``cuts`` is ``"all"`` or a positive
-    count of sampled cases; ``seed`` makes the sampled ones (and torn bytes)."""
+    """What ``verify --power-cuts`` sweeps: ``cuts`` is ``"all"``, ``"single"`` or a
+    positive count of sampled cases (``cases``); ``seed`` makes the sampled ones
+    (and torn bytes)."""
 
     cuts: str | int = "all"
     seed: int = 0
@@ -70,8 +74,9 @@ class PowerCutOptions:
     sector_map: str | None = None
 
     def __post_init__(self) -> None:
-        if self.cuts != "all" and (isinstance(self.cuts, bool) or not isinstance(self.cuts, int) or self.cuts < 1):
-            raise UsageError(f"power_cuts must be 'all' or a positive count, not {self.cuts!r}",
+        if self.cuts not in CUT_MODES and (isinstance(self.cuts, bool) or not isinstance(self.cuts, int)
+                                           or self.cuts < 1):
+            raise UsageError(f"power_cuts must be 'all', 'single' or a positive count, not {self.cuts!r}",
                              option="power_cuts")
         if not isinstance(self.seed, int) or not 0 <= self.seed < 1 << 64:
             raise UsageError(f"seed must be an integer within 0..2^64-1, not {self.seed!r}", option="seed")
@@ -247,8 +252,12 @@ def run_case(package: bytes, old: FirmwareImage, case: Case, geometry: Geometry 
 
 def cases(operations: int, cuts: str | int, seed: int):
     """The cases of a sweep: ``"all"``: every operation cut clean, then torn,
-    then ``operations`` sampled repeated cases; ``N``: N sampled cases."""
+    then ``operations`` sampled repeated cases; ``"single"``: every operation
+    cut clean; ``N``: N sampled cases."""
     rng = random.Random(seed)
+    if cuts == "single":
+        yield from (Case((index,)) for index in range(operations))
+        return
     if cuts == "all":
         for index in range(operations):
             yield Case((index,))

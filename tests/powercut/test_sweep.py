@@ -16,6 +16,7 @@ GEOMETRIES = {
     "unit8": Geometry(program_unit=8),
     "stm32f4-unit32": Geometry(program_unit=32, sector_map="stm32f4"),
     "erased00-unit4": Geometry(program_unit=4, erased_value=0x00),
+    "sectors128k-unit16": Geometry(program_unit=16, sector_map=(128 * 1024,)),
 }
 
 
@@ -72,6 +73,7 @@ def test_the_sweep_is_reproducible_from_its_seed():
     cases = list(powercut.cases(50, 30, seed=11))
     assert cases == list(powercut.cases(50, 30, seed=11)) != list(powercut.cases(50, 30, seed=12))
     assert all(1 <= len(c.cuts) <= powercut.MAX_CUTS for c in cases)
+    assert list(powercut.cases(4, "single", seed=11)) == [Case((i,)) for i in range(4)]
     assert powercut.sweep(pkg, old, 5, seed=11).to_dict() == powercut.sweep(pkg, old, 5, seed=11).to_dict()
 
 
@@ -87,5 +89,6 @@ def test_a_package_for_another_base_is_refused_before_the_sweep():
     pkg, _, new = three_partitions()
     with pytest.raises(PrecursorMismatchError):
         powercut.sweep(pkg, new, 3)
-    with pytest.raises(UsageError, match="positive count"):
-        powercut.sweep(pkg, three_partitions()[1], 0)
+    for bad in (0, -1, "some", True):
+        with pytest.raises(UsageError, match="positive count"):
+            powercut.sweep(pkg, three_partitions()[1], bad)

@@ -83,18 +83,23 @@ class Journal:
         """Forget what this boot wrote (RAM state): the next record starts a fresh sector."""
         self._area, self._next = None, 0
 
-    def _slots(self, area: int):
-        start, size = self.areas[area]
-        for offset in range(start, start + size - wn.JOURNAL_RECORD_SIZE + 1, wn.JOURNAL_RECORD_SIZE):
-            yield offset
-
     def latest_in(self) -> tuple[Record | None, int | None]:
+        """The newest valid record and the sector holding it (None, None: none)."""
         best, where = None, None
-        for area in range(len(self.areas)):
-            for offset in self._slots(area):
-                record = parse_record(self.flash.read(offset, wn.JOURNAL_RECORD_SIZE))
-                if record is not None and (best is None or record.sequence > best.sequence):
-                    best, where = record, area
+        size = wn.JOURNAL_RECORD_SIZE
+        for area, (start, length) in enumerate(self.areas):
+            data = self.flash.read(start, length)
+            # Only slots starting with the magic can hold a record (a device
+            # compares the four bytes first, then the CRC).
+            offset = data.find(wn.JOURNAL_MAGIC)
+            while 0 <= offset <= length - size:
+                if offset % size == 0:
+                    record = parse_record(data[offset : offset + size])
+                    if record is not None and (best is None or record.sequence > best.sequence):
+                        best, where = record, area
+                    offset = data.find(wn.JOURNAL_MAGIC, offset + size)
+                else:
+                    offset = data.find(wn.JOURNAL_MAGIC, offset - offset % size + size)
         return best, where
 
     def latest(self) -> Record | None:
