@@ -92,6 +92,8 @@ def make_device(old: FirmwareImage | None, opts: DeviceOptions = DeviceOptions()
         minimal_download_capacity=opts.minimal_download_capacity, signature_check=opts.signature_check,
         create_missing=old is None and layout is None, hardware_id=opts.hardware_id,
         disabled_checks=opts.skip_checks,
+        # a device holding OLD read with a layout knows that whole layout
+        layout_slots=old.details.get("layout_slots") if old is not None else None,
     )
     for part in old.partitions if old else ():
         flash = SimFlash.holding(part.data, part.capacity, block, erased, part.name)
@@ -172,7 +174,7 @@ def compare_with(device: Device, new: FirmwareImage, header: wire.Header | None 
     not have; a package bound to a layout is bound to NEW's; and, given a raw
     NEW, its bytes outside every partition are those apply keeps (a raw
     OLD's there, else erased)."""
-    compared = left = 0
+    compared = left = short = 0
     for p in new.partitions:
         d = device.partitions.get(p.name)
         if p.policy is Policy.SKIP and (d is None or not d.written):
@@ -191,6 +193,7 @@ def compare_with(device: Device, new: FirmwareImage, header: wire.Header | None 
         # A slot a blank device made for its content ends there; the flash past it is erased.
         if d.size < slot and d.resizable and device.create_missing:
             have += bytes([device.erased_value]) * (slot - d.size)
+            short += 1
         elif d.size != slot:
             raise TargetMismatchError(
                 f"partition {p.name!r} has a {d.size}-byte slot on the device, the new image's is {slot} bytes")
@@ -212,8 +215,9 @@ def compare_with(device: Device, new: FirmwareImage, header: wire.Header | None 
         if d.name not in names and d.written:
             raise TargetMismatchError(f"the restore wrote partition {d.name!r}, which the new image does not have")
     wanted = header.extensions.get("layout-digest") if header is not None else None
-    if wanted is not None and new.partitions and all(p.slot_size is not None for p in new.partitions):
-        have_layout = layout_digest((p.name, p.address, p.slot_size) for p in new.partitions)
+    new_slots = new.slot_records()
+    if wanted is not None and new_slots is not None:
+        have_layout = layout_digest(new_slots)
         if have_layout != wanted:
             raise TargetMismatchError(
                 f"the package is for partition layout {wanted.hex()[:16]}, the new image's layout is "
@@ -229,6 +233,9 @@ def compare_with(device: Device, new: FirmwareImage, header: wire.Header | None 
     detail = f"{compared} partitions byte-identical to the new image (whole slots)"
     if left:
         detail += f"; {left} skip partitions as the device had them"
+    if short:  # what apply's image then holds: say it here too, not only in apply's note
+        detail += (f"; {short} slots end where their content ends on this blank device of unknown layout "
+                   f"(erased past it; give the layout for whole slots)")
     return detail
 
 

@@ -95,6 +95,9 @@ class Device:
     #: Checks switched off by the caller; only those the table marks
     #: ``can_disable`` (UsageError otherwise).
     disabled_checks: frozenset[str] = frozenset()
+    #: (name, address, size) of the device's whole layout when it has slots
+    #: no partition here stands for (a PAC fills only some of a layout's).
+    layout_slots: tuple[tuple[str, int, int], ...] | None = None
     #: Journal and scratch flash kept across reboots: the restore is then
     #: journaled and resumable (``otapack.core.restore.resume``).
     resume: resume.ResumeArea | None = None
@@ -104,6 +107,8 @@ class Device:
 
     def layout_digest(self) -> bytes | None:
         """Digest of this device's partition layout, or None when slots are unknown."""
+        if self.layout_slots is not None:
+            return layout_digest(self.layout_slots)
         parts = list(self.partitions.values())
         if not parts or self.create_missing or any(p.resizable for p in parts):
             return None
