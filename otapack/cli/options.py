@@ -123,6 +123,21 @@ class PrivateKeyFile(InputPath):
         return api.load_private_key(path, param.opts[-1] if param else "signing key")
 
 
+class _PowerCuts(click.ParamType):
+    """``all``, ``single`` or a positive count."""
+
+    name = "all|single|N"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value in ("all", "single"):
+            return value
+        if isinstance(value, str) and value.isdigit() and int(value) > 0:
+            return int(value)
+        self.fail(f"{value!r} is not 'all', 'single' or a positive count", param, ctx)
+
+
+POWER_CUTS = _PowerCuts()
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one sorted JSON document on stdout.")
 layout_option = click.option(
     "--layout", type=INPUT_FILE, default=None, help="Partition layout (TOML) of the images; see docs/partitions.md.",

@@ -10,9 +10,10 @@ import click
 
 from otapack import api
 from otapack.cli.common import check_outputs, command, emit_json, info, write_output
-from otapack.cli.options import INPUT_FILE, INPUT_OR_STDIN, OUTPUT_OR_STDOUT, SIZE, json_option, layout_option
-from otapack.cli.render import render_chain, render_report
-from otapack.errors import OtapackError, UsageError, error_fields
+from otapack.cli.options import (INPUT_FILE, INPUT_OR_STDIN, OUTPUT_OR_STDOUT, POWER_CUTS, SIZE, json_option,
+                                 layout_option)
+from otapack.cli.render import render_chain, render_power_cuts, render_report
+from otapack.errors import OtapackError, UsageError, VerificationError, error_fields
 
 
 def device_options(func=None, *, stdin_package: bool = False):
@@ -125,24 +126,56 @@ def restore(package, package2, old_image, layout, new_image, device):
 @device_options(stdin_package=True)
 @click.option("--new", "new_image", type=INPUT_FILE, default=None,
               help="Expected firmware after the upgrade: the flash must be byte-identical (every slot).")
+@click.option("--power-cuts", type=POWER_CUTS, default=None,
+              help="Then cut the power at every flash operation of the journaled restore, clean and torn, plus "
+                   "sampled repeated cuts (all), clean only (single), or in N sampled sequences of up to 5 cuts; "
+                   "resume after each.")
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
+              help="Seed of the sampled power cuts and torn bytes (the report names the failing case).")
+@click.option("--program-unit", type=click.Choice(["1", "2", "4", "8", "16", "32"]), default="1", show_default=True,
+              help="Program unit of the simulated NOR flash for --power-cuts, in bytes.")
+@click.option("--sector-map", type=click.Choice(sorted(api.SECTOR_MAPS)), default=None,
+              help="Mixed erase sectors for --power-cuts (default: uniform erase blocks of the package's size).")
 @json_option
-def verify_cmd(package, package2, old_image, layout, new_image, as_json, **device):
+@click.pass_context
+def verify_cmd(ctx, package, package2, old_image, layout, new_image, power_cuts, seed, program_unit, sector_map,
+               as_json, **device):
     """Run PACKAGE through the device restore on a simulated module and report every check.
 
     With PACKAGE2 (the stages of a minimal-system upgrade, stage 1 first),
-    both run on one device with a reboot between them."""
+    both run on one device with a reboot between them.  With --power-cuts,
+    the journaled restore is then swept with power cuts (docs/verifier.md)."""
+    cut_options = None
     try:
+        if power_cuts is not None:
+            if package2 is not None:
+                raise UsageError("--power-cuts sweeps one package; give the stages one at a time")
+            cut_options = api.PowerCutOptions(power_cuts, seed, int(program_unit), sector_map)
         report, _ = restore(package, package2, old_image, layout, new_image, device)
     except OtapackError as exc:  # before the restore ran: its inputs, or options the package needs
         if as_json:
             emit_json({"result": "fail", "error": str(exc), **error_fields(exc), "checks": []})
         raise
+    sweep = None
+    if cut_options is not None and report.error is None:
+        old = api.load_flash_image(old_image, layout)[0] if old_image else None
+        info(ctx, f"power cuts: sweeping {power_cuts} (seed {seed})")
+        sweep = api.sweep_power_cuts(api.read_input(package, "package", kind="package"), old, cut_options.cuts,
+                                     cut_options.seed, cut_options.geometry)
     if as_json:
-        emit_json(report.to_dict())
+        out = report.to_dict()
+        if sweep is not None:
+            out["power_cuts"] = sweep.to_dict()
+        emit_json(out)
     else:
         click.echo(render_report(report) if isinstance(report, api.VerifyReport) else render_chain(report))
+        if sweep is not None:
+            click.echo(render_power_cuts(sweep))
     if report.error is not None:
         raise report.error
+    if sweep is not None and not sweep.ok:
+        raise VerificationError(f"{sweep.failures} of {sweep.tried} power-cut sequences end badly "
+                                f"(first: {sweep.first_failure.problem})")
 
 
 @command("apply")
