@@ -174,6 +174,26 @@ def test_progress_counts_bytes_and_covers_the_self_check(tmp_path, capsys, monke
     assert code == 0 and err == ""
 
 
+def test_one_partition_moves_the_bar_before_it_is_done():
+    """An 11 MB single image sat at 0 until the end: the builder reports how
+    far a partition's work is, and the restore each write into a slot."""
+    from otapack import api
+    from otapack.core.inputs import read_firmware
+
+    old, new = read_firmware(OLD), read_firmware(NEW)
+    steps = []
+    api.build_delta(old, new, api.PackageOptions(jobs=1), progress=lambda name, f: steps.append((name, f)))
+    fractions = [f for _, f in steps]
+    assert len(new.partitions) == 1 and fractions[-1] == 1.0
+    assert [f for f in fractions if 0 < f < 1], steps  # progress inside the partition
+    assert fractions == sorted(fractions)
+    package = api.build_delta(old, new, api.PackageOptions(jobs=1))
+    written = []
+    report = api.verify_package(package, old, new, on_write=written.append)
+    assert report.error is None and len(written) > 1
+    assert sum(written) == NEW.stat().st_size  # the commit writes the whole slot content, counted as it goes
+
+
 def test_app_report(tmp_path, capsys):
     out = tmp_path / "upload"
     code, stdout, _ = run(capsys, "app", FIXTURES / "app", "--version", "2", "--url-base", "https://example.com/app",

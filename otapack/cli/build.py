@@ -64,8 +64,12 @@ def self_check(ctx, signing, package: bytes, old, new, layout=None) -> None:
     a full package on a blank device with the layout's slots, when one is given."""
     total = sum(p.size for p in new.partitions)
     with progress_bar(ctx, total, "self-check") as bar:
-        report = api.verify_package(package, old, new, device_for(signing), layout=layout if old is None else None)
-        bar.update(total)
+        def written(n: int) -> None:  # bytes the restore writes into the slots
+            bar.update(min(n, max(0, bar.total - bar.n)))
+
+        report = api.verify_package(package, old, new, device_for(signing), layout=layout if old is None else None,
+                                    on_write=written)
+        bar.update(max(0, bar.total - bar.n))
     if report.error is not None:
         raise VerificationError(f"self-check of the new package failed: {report.error}")
     info(ctx, f"verified: restore reproduces the new image, peak RAM {report.restore.ram_peak} bytes")

@@ -92,19 +92,28 @@ def progress_bar(ctx: click.Context, total: int, desc: str):
     from tqdm import tqdm
 
     disable = quiet(ctx) or not sys.stderr.isatty()
-    # updates come once per partition: draw every one (tqdm's default waits 0.1 s between draws)
+    # updates are few (steps of a partition, erase blocks): draw every one, the last included
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-                disable=disable, leave=False, mininterval=0)
+                disable=disable, leave=False, mininterval=0, miniters=1)
 
 
 def partition_progress(bar, image):
-    """A builder's ``progress`` callback (called with each partition's name when it
-    is done) advancing ``bar`` by that partition's bytes.  A --ram-budget build
-    may run the partitions again: the bar stops at its total."""
-    sizes = {p.name: p.size for p in image.partitions}
+    """A builder's ``progress(name, fraction)`` callback advancing ``bar`` by
+    that partition's bytes as its work goes (the build threads call it, so
+    under a lock).  A --ram-budget build may run the partitions again: the
+    bar never goes back and stops at its total."""
+    import threading
 
-    def done(name: str) -> None:
-        bar.update(min(sizes.get(name, 0), max(0, bar.total - bar.n)))
+    sizes = {p.name: p.size for p in image.partitions}
+    shown: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def done(name: str, fraction: float = 1.0) -> None:
+        with lock:
+            want = int(sizes.get(name, 0) * min(1.0, max(0.0, fraction)))
+            grow = max(0, want - shown.get(name, 0))
+            shown[name] = shown.get(name, 0) + grow
+            bar.update(min(grow, max(0, bar.total - bar.n)))
 
     return done
 

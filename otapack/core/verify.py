@@ -84,7 +84,7 @@ def _blank_slots(layout) -> tuple[list[tuple[str, int, int]], int, int]:
 
 
 def make_device(old: FirmwareImage | None, opts: DeviceOptions = DeviceOptions(), *,
-                erase_block: int | None = None, layout=None) -> Device:
+                erase_block: int | None = None, layout=None, on_write=None) -> Device:
     """The simulated module: holding ``old``; else blank with ``layout``'s slots
     (a layout, or an image whose slots the device has); else blank, its layout
     unknown (a full package makes the slots it writes)."""
@@ -109,23 +109,26 @@ def make_device(old: FirmwareImage | None, opts: DeviceOptions = DeviceOptions()
                                                        resizable=part.slot_size is None)
     for name, address, size in slots:
         device.partitions[name] = DevicePartition(name, address, SimFlash.holding(b"", size, block, erased, name), size)
+    for part in device.partitions.values():  # ``on_write(n)``: bytes written into a slot, for a progress bar
+        part.flash.on_write = on_write
     return device
 
 
 def verify_package(package: bytes, old: FirmwareImage | None = None, new: FirmwareImage | None = None,
                    opts: DeviceOptions = DeviceOptions(), device: Device | None = None, *,
                    layout=None, backgrounds: tuple[Background | None, Background | None] = (None, None),
-                   ) -> VerifyReport:
+                   on_write=None) -> VerifyReport:
     """Every named check of the device restore, plus ``expected-image`` against NEW.
 
     ``layout``: without ``old``, the blank device's slots (a layout, or an
-    image whose slots the device has).  ``backgrounds``: the bytes no partition
+    image whose slots the device has).  ``on_write(n)``: told of every write into a
+    slot (a progress bar).  ``backgrounds``: the bytes no partition
     covers in a raw OLD (what apply keeps) and a raw NEW (what they must be)."""
     if device is None:
         erase_block = None
         if old is None and layout is None:  # a blank device takes the geometry the package names
             erase_block = wire.fixed_field(package, "erase_block") or None
-        device = make_device(old, opts, erase_block=erase_block, layout=layout)
+        device = make_device(old, opts, erase_block=erase_block, layout=layout, on_write=on_write)
     report = restore_report(package, device)
     expected, error = expected_image_check(device, new, None if report.restore.ok or new is None else RESTORE_FAILED,
                                            header=report.restore.header, backgrounds=backgrounds)

@@ -145,7 +145,9 @@ class PlannedPartition:
     stream: StreamFigures | None = None
 
 
-ProgressFn = Callable[[str], None]
+#: ``progress(name, fraction)``: that partition's work is ``fraction`` (0..1]
+#: done; 1.0 once it is planned.  Called from the building threads.
+ProgressFn = Callable[[str, float], None]
 
 
 def dict_for(length: int, requested: int) -> int:
@@ -226,10 +228,13 @@ def _smallest_patch(streams: list[bytes], tunings, lzma_dict: int,
 
 
 def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOptions,
-                         workers: Workers | None = None) -> PlannedPartition:
+                         workers: Workers | None = None, *,
+                         step: Callable[[float], None] | None = None) -> PlannedPartition:
     """One partition of a delta package: keep, full, or patch, by policy and size.
 
-    ``workers``: the build's thread budget (default: ``opts.jobs`` threads for this partition alone)."""
+    ``workers``: the build's thread budget (default: ``opts.jobs`` threads for this partition alone).
+    ``step(fraction)``: how far the work is, for a progress bar (the matching
+    scan is about half of it, the LZMA passes most of the rest)."""
     from otapack.core.diff import make_candidates
 
     workers = workers or Workers(opts.jobs)
@@ -261,6 +266,8 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
                    for stream in by_coding.values()]
     # Only streams the restore accepts within its work bound; each declares
     # the tuple array it really needs.
+    if step:
+        step(0.5)
     figured = [(stream, stream_figures(stream, new.size)) for stream in raw_streams]
     streams = {tighten(stream, fig): fig for stream, fig in figured if fig.within_work_bound}
     full_dict = dict_for(new.size, opts.lzma_dict_size)
@@ -271,6 +278,8 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
                                          "delta-tuples-over-work-bound": min(f.tuples for _, f in figured)})
     tunings = tunings_within(THOROUGH_TUNINGS if thorough else DELTA_TUNINGS, opts.max_lzma_lclp)
     stream, patch = _smallest_patch(list(streams), tunings, opts.lzma_dict_size, workers)
+    if step:
+        step(0.9)
     # The full payload is compressed at full effort only when it could win.
     # The 9e size is 0.87-0.98 of a fast pass on every corpus image and 0.80
     # on plain text, so a patch below 3/4 of the fast size is surely smaller.
@@ -414,11 +423,12 @@ def check_package_size(package: bytes, max_size: int | None) -> None:
 
 
 def plan_shared(old: Partition | None, new: Partition, opts: PackageOptions, workers: Workers,
-                memo: PlanMemo | None) -> PlannedPartition:
+                memo: PlanMemo | None, progress: ProgressFn | None = None) -> PlannedPartition:
     """``plan_delta_partition``, through ``memo`` when there is one."""
+    step = (lambda fraction: progress(new.name, fraction)) if progress else None
     if memo is None:
-        return plan_delta_partition(old, new, opts, workers)
-    return memo.plan(old, new, opts, lambda: plan_delta_partition(old, new, opts, workers))
+        return plan_delta_partition(old, new, opts, workers, step=step)
+    return memo.plan(old, new, opts, lambda: plan_delta_partition(old, new, opts, workers, step=step))
 
 
 def map_partitions(fn, items, workers: Workers | int, progress: ProgressFn | None = None):
@@ -430,13 +440,13 @@ def map_partitions(fn, items, workers: Workers | int, progress: ProgressFn | Non
         for item in items:
             results.append(fn(item))
             if progress:
-                progress(results[-1].record.name)
+                progress(results[-1].record.name, 1.0)
         return results
     # The diff core and liblzma release the GIL, so threads run in parallel.
     results = workers.map(fn, items)
     if progress:
         for r in results:
-            progress(r.record.name)
+            progress(r.record.name, 1.0)
     return results
 
 
@@ -469,7 +479,7 @@ def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = P
 
     def build(o: PackageOptions) -> bytes:
         workers = Workers(o.jobs)
-        planned = map_partitions(lambda pair: plan_shared(pair[0], pair[1], o, workers, memo), pairs, workers,
+        planned = map_partitions(lambda pair: plan_shared(pair[0], pair[1], o, workers, memo, progress), pairs, workers,
                                  progress)
         return finish_package("delta", planned, o, new.erase_block, new)
 

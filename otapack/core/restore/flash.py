@@ -34,6 +34,8 @@ class SimFlash:
         self.blocks_erased = 0
         self.bytes_written = 0
         self.write_calls = 0
+        #: Called with each write's length (a host's progress bar); None on a device.
+        self.on_write = None
 
     @classmethod
     def holding(cls, data: bytes, capacity: int, erase_block: int, erased_value: int, name: str) -> "SimFlash":
@@ -97,6 +99,8 @@ class SimFlash:
             done += b - a
         self.bytes_written += len(data)
         self.write_calls += 1
+        if self.on_write is not None:
+            self.on_write(len(data))
 
 
 class FlashWriter:
