@@ -134,6 +134,7 @@ static enum ota_status stream_open(struct ota_restore *r, const struct ota_resto
     s->out_left = s->undecoded = e->uncompressed_length;
     s->piece_len = s->piece_at = 0;
     s->ended = 0;
+    s->walk_skip = s->walk_need = s->walk_ended = 0;
     s->lzma = e->codec == OTA_CODEC_LZMA2;
     if (!s->lzma)
         return e->payload_length == e->uncompressed_length ? OTA_OK : format(r);
@@ -142,6 +143,50 @@ static enum ota_status stream_open(struct ota_restore *r, const struct ota_resto
         enum ota_status st = d->start(decoder_ctx(r, r->priced_lclp[e->area]), s->dws, s->dws_size,
                                       dictionary(r, e));
         return st == OTA_OK ? OTA_OK : decode_failed(r, st);
+    }
+}
+
+/* Input bytes to feed next: the control byte alone, then the rest of the
+ * chunk header, then the chunk's data (lzma2.ChunkWalker.wanted). */
+static uint32_t walk_wanted(const struct ota_restore_stream *s)
+{
+    if (s->walk_ended)
+        return 0xFFFFFFFFu;
+    if (s->walk_skip)
+        return s->walk_skip;
+    return s->walk_need ? s->walk_need : 1u;
+}
+
+static void walk_feed(struct ota_restore_stream *s, const uint8_t *p, uint32_t n)
+{
+    while (n && !s->walk_ended) {
+        if (s->walk_skip) {
+            uint32_t k = min32(s->walk_skip, n);
+            s->walk_skip -= k;
+            p += k;
+            n -= k;
+        } else if (!s->walk_need) {
+            uint8_t c = *p++;
+            n--;
+            if (c == OTA_LZMA2_END || (c > OTA_LZMA2_STORED && c < OTA_LZMA2_LZMA)) {
+                s->walk_ended = 1; /* the end, or an invalid control byte the decoder refuses */
+                break;
+            }
+            s->walk_head[0] = c;
+            s->walk_need = c < OTA_LZMA2_LZMA ? OTA_LZMA2_STORED_HEADER
+                                              : OTA_LZMA2_LZMA_HEADER + (c >= OTA_LZMA2_LZMA_PROPS);
+        } else {
+            uint8_t c = s->walk_head[0];
+            unsigned at = (c < OTA_LZMA2_LZMA ? OTA_LZMA2_STORED_HEADER
+                                               : OTA_LZMA2_LZMA_HEADER + (c >= OTA_LZMA2_LZMA_PROPS)) -
+                          s->walk_need + 1u;
+            s->walk_head[at] = *p++;
+            n--;
+            if (!--s->walk_need) {
+                const uint8_t *h = s->walk_head;
+                s->walk_skip = (c < OTA_LZMA2_LZMA ? ((uint32_t)h[1] << 8 | h[2]) : ((uint32_t)h[3] << 8 | h[4])) + 1u;
+            }
+        }
     }
 }
 
@@ -158,10 +203,11 @@ static enum ota_status decode_some(struct ota_restore *r, uint8_t *out, size_t *
         st = ota_r_pkg_view(r, s->in_pos, &in, &avail);
         if (st != OTA_OK)
             return st;
-        avail = min32(avail, s->in_left);
+        avail = min32(min32(avail, s->in_left), walk_wanted(s));
     }
     in_n = avail;
     st = d->decode(decoder_ctx(r, r->priced_lclp[r->entries[r->cursor].area]), s->dws, in, &in_n, out, room);
+    walk_feed(s, in, (uint32_t)in_n);
     s->in_pos += (uint32_t)in_n;
     s->in_left -= (uint32_t)in_n;
     *progress = in_n || *room;
@@ -172,13 +218,17 @@ static enum ota_status decode_some(struct ota_restore *r, uint8_t *out, size_t *
     return OTA_OK;
 }
 
-/* The next decode piece, whole: min(undecoded, DECODE_CHUNK) bytes. */
-static enum ota_status refill(struct ota_restore *r)
+/* The next decode piece: at most min(undecoded, DECODE_CHUNK) bytes, as
+ * the Python restore pulls them (stream.LzmaReader._feed): with `whole` all
+ * of them (a replace payload is written in whole pieces, so a corrupt
+ * stream leaves the same flash behind), else as soon as some are decoded
+ * (patch streams are parsed from what is there). */
+static enum ota_status refill(struct ota_restore *r, int whole)
 {
     struct ota_restore_stream *s = &r->stream;
     uint32_t want = min32(s->undecoded, OTA_DECODE_CHUNK), have = 0;
     s->piece_len = s->piece_at = 0;
-    while (have < want) {
+    while (whole ? have < want : !have) {
         size_t room = want - have;
         int progress;
         enum ota_status st;
@@ -191,13 +241,13 @@ static enum ota_status refill(struct ota_restore *r)
         if (!progress && !s->ended)
             return format(r); /* the payload ends before the stream does */
     }
-    s->undecoded -= want;
-    s->piece_len = want;
+    s->undecoded -= have;
+    s->piece_len = have;
     return OTA_OK;
 }
 
-/* Exactly `n` decoded bytes, within the declared length. */
-static enum ota_status stream_read(struct ota_restore *r, uint8_t *dst, uint32_t n)
+/* Exactly `n` decoded bytes, within the declared length; `whole`: see refill. */
+static enum ota_status stream_pull(struct ota_restore *r, uint8_t *dst, uint32_t n, int whole)
 {
     struct ota_restore_stream *s = &r->stream;
     if (n > s->out_left)
@@ -214,7 +264,7 @@ static enum ota_status stream_read(struct ota_restore *r, uint8_t *dst, uint32_t
     while (n) {
         uint32_t k;
         if (s->piece_at == s->piece_len) {
-            enum ota_status st = refill(r);
+            enum ota_status st = refill(r, whole);
             if (st != OTA_OK)
                 return st;
         }
@@ -229,6 +279,11 @@ static enum ota_status stream_read(struct ota_restore *r, uint8_t *dst, uint32_t
 }
 
 #if OTA_WITH_DELTA
+static enum ota_status stream_read(struct ota_restore *r, uint8_t *dst, uint32_t n)
+{
+    return stream_pull(r, dst, n, 0);
+}
+
 static enum ota_status stream_byte(struct ota_restore *r, uint8_t *b)
 {
     struct ota_restore_stream *s = &r->stream;
@@ -743,7 +798,7 @@ static enum ota_status fill_step(struct ota_restore *r, const struct ota_restore
     enum ota_status st = OTA_OK;
     if (n) {
         if (e->operation == OTA_OPERATION_REPLACE)
-            st = stream_read(r, r->wbuf, n);
+            st = stream_pull(r, r->wbuf, n, 1);
 #if OTA_WITH_DELTA
         else
             st = delta_fill(r, e, r->wbuf, n);

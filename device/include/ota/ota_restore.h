@@ -115,6 +115,10 @@ struct ota_restore_stream {
     void *dws;
     size_t dws_size;
     int lzma, ended;
+    /* LZMA2 chunk walk: the decoder is fed a chunk header only after all of
+     * the previous chunk, as lzma2.ChunkWalker feeds liblzma */
+    uint32_t walk_skip, walk_need, walk_ended;
+    uint8_t walk_head[6];
 };
 
 struct ota_restore {

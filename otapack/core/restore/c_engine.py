@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from otapack import errors
-from otapack.core.formats.wire_numbers import HAS_PAYLOAD
+from otapack.core.formats.wire_numbers import HAS_PAYLOAD, MAX_ERASE_BLOCK, MIN_ERASE_BLOCK
 from otapack.core.restore import wire
 from otapack.core.restore.checks import Check, CheckStatus, Failure, RestoreResult
 from otapack.core.restore.engine import CHECKS
@@ -44,6 +44,9 @@ NO_LIMIT = 0xFFFFFFFF
 _WORKSPACE_CAP = 72 << 20
 _WORKSPACE_SLACK = 32768  # OTA_RESTORE_WORKSPACE_SLACK
 _MAX_PARTITIONS = 32
+#: The largest slot a device of unknown layout is given in host memory (the
+#: Python restore's flash is lazy; the C restore's simulated flash is not).
+_SIMULATED_SLOT = 64 << 20
 #: C status names of the restore's error classes -> the Python classes.
 ERROR_CLASSES = {
     "truncated": errors.TruncatedPackageError, "format": errors.PackageFormatError,
@@ -193,10 +196,36 @@ def _keys(device) -> tuple[int, list[tuple[int, bytes, bytes]]]:
     return 1, list(keys)
 
 
+def supports(device, package: bytes = b"") -> bool:
+    """Whether the C restore can run on ``device`` (partitions, signature keys,
+    slots it can simulate in host memory)."""
+    try:
+        _simulated(device, package)
+    except errors.UsageError:
+        return False
+    return True
+
+
+def _simulated(device, package: bytes) -> None:
+    block = device.erase_block
+    if block & (block - 1) or not MIN_ERASE_BLOCK <= block <= MAX_ERASE_BLOCK:
+        raise _engine_error(f"no device has {block}-byte erase blocks (the C restore takes "
+                            f"{MIN_ERASE_BLOCK}..{MAX_ERASE_BLOCK})")
+    if len(device.partitions) > _MAX_PARTITIONS:
+        raise _engine_error(f"the C restore handles at most {_MAX_PARTITIONS} partitions")
+    if device.signature_check is not None and not hasattr(device.signature_check, "public_keys"):
+        raise _engine_error("the device's signature check has no public keys the C restore can use")
+    header = _header(package)
+    grows = device.create_missing or any(p.resizable for p in device.partitions.values())
+    if header and grows and any(e.target_size > _SIMULATED_SLOT for e in header.entries):
+        raise _engine_error(f"a slot of unknown size would grow past {_SIMULATED_SLOT} bytes of host memory")
+
+
 def run(device, package: bytes) -> RestoreResult:
     """The C restore on ``device`` (mutated as the Python restore mutates it)."""
     from otapack.core.restore.slots import DevicePartition
 
+    _simulated(device, package)
     lib = library()
     block = device.erase_block
     header = _header(package)
@@ -210,8 +239,7 @@ def run(device, package: bytes) -> RestoreResult:
                 device.partitions[e.name] = DevicePartition(e.name, e.address, flash, 0, resizable=True)
                 created.append(e.name)
     parts = list(device.partitions.values())
-    if len(parts) > _MAX_PARTITIONS:
-        raise _engine_error(f"the C restore handles at most {_MAX_PARTITIONS} partitions")
+    sizes = {p.name: p.flash.size for p in parts}  # a slot grows only when the restore writes it
     for p in parts:  # a slot that grows to its target: flash for it, as the Python restore makes
         if p.resizable and p.name in targets and -(-targets[p.name] // block) * block > p.flash.size:
             p.flash = SimFlash.holding(p.flash.read(0, p.flash.size), targets[p.name], block, device.erased_value,
@@ -265,8 +293,8 @@ def run(device, package: bytes) -> RestoreResult:
         if p.name in created and not written and p.name not in reached:
             del device.partitions[p.name]  # the Python restore makes a slot only when it restores into it
             continue
-        p.flash = SimFlash.holding(bytes(buffers[i])[: p.flash.size], p.flash.size, block, device.erased_value,
-                                   p.name)
+        size = p.flash.size if written else sizes[p.name]
+        p.flash = SimFlash.holding(bytes(buffers[i])[:size], size, block, device.erased_value, p.name)
         p.written = p.written or written
         if p.resizable and written and p.name in targets:
             p.size = targets[p.name]

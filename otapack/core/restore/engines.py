@@ -11,6 +11,7 @@ differential tests, where they are deterministic.  Standard library only.
 from __future__ import annotations
 
 import copy
+import os
 
 from otapack.errors import UsageError, VerificationError
 from otapack.core.restore import c_engine
@@ -18,6 +19,11 @@ from otapack.core.restore.checks import Check, CheckStatus, RestoreResult
 from otapack.core.restore.engine import Device, Restore
 
 ENGINES = ("python", "c", "both")
+#: Set (to anything) to make every Python restore also run the C restore on
+#: a copy of the device and raise AssertionError unless the two agree field
+#: by field (verdict, failure record, error class, flash): what the
+#: differential tests run the hostile and mutation suites under.
+CROSSCHECK = "OTAPACK_CROSSCHECK"
 
 
 def check_engine(engine: str) -> str:
@@ -29,6 +35,13 @@ def check_engine(engine: str) -> str:
 def run(device: Device, package: bytes) -> RestoreResult:
     """The restore ``device.engine`` names, on ``device``."""
     engine = check_engine(device.engine)
+    if engine == "python" and os.environ.get(CROSSCHECK) and c_engine.supports(device, package):
+        twin = copy.deepcopy(device)
+        result = Restore(device).run(package)
+        problems = strict_disagreements(result, c_engine.run(twin, package), device, twin)
+        if problems:
+            raise AssertionError(f"C and Python restores disagree: {'; '.join(problems)}")
+        return result
     if engine == "python":
         return Restore(device).run(package)
     if engine == "c":
@@ -66,4 +79,17 @@ def disagreements(py: RestoreResult, c: RestoreResult, py_device: Device, c_devi
             out.append(f"flash of partition {name!r} differs")
     if py_device.expected_next != c_device.expected_next:
         out.append("the chain state the device keeps differs")
+    return out
+
+
+def strict_disagreements(py: RestoreResult, c: RestoreResult, py_device: Device, c_device: Device) -> list[str]:
+    """``disagreements`` plus the error class and the whole failure record."""
+    out = disagreements(py, c, py_device, c_device)
+    if py.error is not None and c.error is not None and c_engine.error_class(py.error) != c_engine.error_class(c.error):
+        out.append(f"error class: Python {type(py.error).__name__} ({py.error}), C {c.error}")
+    if py.failure and c.failure:
+        for name in ("window", "tuple", "offset"):
+            if getattr(py.failure, name) != getattr(c.failure, name):
+                out.append(f"failure {name}: Python {getattr(py.failure, name)} ({py.error}), "
+                           f"C {getattr(c.failure, name)}")
     return out
