@@ -712,6 +712,16 @@ static uint32_t written_size(const struct ota_restore *r, const struct ota_resto
     return grows(r, e->area) ? e->target_size : ota_r_slot(r, e->area);
 }
 
+/* A partition's extent after the restore: what the package writes into it, else its slot. */
+static uint32_t extent_after(const struct ota_restore *r, unsigned area)
+{
+    unsigned k;
+    for (k = 0; k < r->entry_count; k++)
+        if (OTA_OPERATION_HAS_PAYLOAD(r->entries[k].operation) && r->entries[k].area == area)
+            return written_size(r, &r->entries[k]);
+    return ota_r_slot(r, area);
+}
+
 static enum ota_status check_table(struct ota_restore *r)
 {
     const struct ota_flash_area *areas = r->cfg->flash->areas;
@@ -765,7 +775,7 @@ static enum ota_status check_table(struct ota_restore *r)
             continue;
         for (j = 0; j < r->cfg->partition_count; j++)
             if (j != e->area && overlap(areas[e->area].address, written_size(r, e), areas[j].address,
-                                        ota_r_slot(r, j)))
+                                        extent_after(r, j)))
                 return ota_r_fail(r, OTA_ERR_INCOMPATIBLE, OTA_ERR_INCOMPATIBLE);
     }
     return OTA_OK;

@@ -217,7 +217,7 @@ def _simulated(device, package: bytes) -> None:
         raise _engine_error("the device's signature check has no public keys the C restore can use")
     header = _header(package)
     grows = device.create_missing or any(p.resizable for p in device.partitions.values())
-    if header and grows and any(e.target_size > _SIMULATED_SLOT for e in header.entries):
+    if header and grows and any((e.target_size or 0) > _SIMULATED_SLOT for e in header.entries):
         raise _engine_error(f"a slot of unknown size would grow past {_SIMULATED_SLOT} bytes of host memory")
 
 
