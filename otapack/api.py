@@ -46,6 +46,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     # core: verifying on a simulated device (docs/verifier.md)
     **_names("otapack.core.verify", "DeviceOptions", "VerifyReport", "apply_package", "device_flash", "flash_base",
              "flatten", "verify_package"),
+    **_names("otapack.core.restore.engines", RESTORE_ENGINES="ENGINES"),
     **_names("otapack.core.flash_image", "OUTPUT_FORMATS", "FlashImage", "load_flash_image"),
     # features: signing (docs/security.md)
     **_names("otapack.features.signing", "SigningOptions", "attach_signature", "c_array", "generate_key",

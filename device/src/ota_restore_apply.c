@@ -218,36 +218,34 @@ static enum ota_status decode_some(struct ota_restore *r, uint8_t *out, size_t *
     return OTA_OK;
 }
 
-/* The next decode piece: at most min(undecoded, DECODE_CHUNK) bytes, as
- * the Python restore pulls them (stream.LzmaReader._feed): with `whole` all
- * of them (a replace payload is written in whole pieces, so a corrupt
- * stream leaves the same flash behind), else as soon as some are decoded
- * (patch streams are parsed from what is there). */
-static enum ota_status refill(struct ota_restore *r, int whole)
+/* The next decode piece, as the Python restore pulls one
+ * (stream.LzmaReader._feed): decoder calls asking for min(undecoded,
+ * DECODE_CHUNK) bytes until one produces some. */
+static enum ota_status refill(struct ota_restore *r)
 {
     struct ota_restore_stream *s = &r->stream;
-    uint32_t want = min32(s->undecoded, OTA_DECODE_CHUNK), have = 0;
+    uint32_t want = min32(s->undecoded, OTA_DECODE_CHUNK);
+    size_t room = 0;
     s->piece_len = s->piece_at = 0;
-    while (whole ? have < want : !have) {
-        size_t room = want - have;
+    while (!room) {
         int progress;
         enum ota_status st;
         if (s->ended) /* ends before its declared bytes */
             return format(r);
-        st = decode_some(r, s->piece + have, &room, &progress);
+        room = want;
+        st = decode_some(r, s->piece, &room, &progress);
         if (st != OTA_OK)
             return st;
-        have += (uint32_t)room;
         if (!progress && !s->ended)
             return format(r); /* the payload ends before the stream does */
     }
-    s->undecoded -= have;
-    s->piece_len = have;
+    s->undecoded -= (uint32_t)room;
+    s->piece_len = (uint32_t)room;
     return OTA_OK;
 }
 
-/* Exactly `n` decoded bytes, within the declared length; `whole`: see refill. */
-static enum ota_status stream_pull(struct ota_restore *r, uint8_t *dst, uint32_t n, int whole)
+/* Exactly `n` decoded bytes, within the declared length. */
+static enum ota_status stream_read(struct ota_restore *r, uint8_t *dst, uint32_t n)
 {
     struct ota_restore_stream *s = &r->stream;
     if (n > s->out_left)
@@ -264,7 +262,7 @@ static enum ota_status stream_pull(struct ota_restore *r, uint8_t *dst, uint32_t
     while (n) {
         uint32_t k;
         if (s->piece_at == s->piece_len) {
-            enum ota_status st = refill(r, whole);
+            enum ota_status st = refill(r);
             if (st != OTA_OK)
                 return st;
         }
@@ -279,11 +277,6 @@ static enum ota_status stream_pull(struct ota_restore *r, uint8_t *dst, uint32_t
 }
 
 #if OTA_WITH_DELTA
-static enum ota_status stream_read(struct ota_restore *r, uint8_t *dst, uint32_t n)
-{
-    return stream_pull(r, dst, n, 0);
-}
-
 static enum ota_status stream_byte(struct ota_restore *r, uint8_t *b)
 {
     struct ota_restore_stream *s = &r->stream;
@@ -759,6 +752,10 @@ static enum ota_status begin_partition(struct ota_restore *r, const struct ota_r
     if (e->operation == OTA_OPERATION_REPLACE) {
         if (e->uncompressed_length != e->target_size)
             return format(r);
+        if (r->region_size - used < OTA_DECODE_CHUNK)
+            return resource(r, OTA_ERR_WORKSPACE);
+        r->read_piece = r->region + used;
+        r->read_len = r->read_at = 0;
         r->written_mask |= (uint32_t)1 << e->area;
         return OTA_OK;
     }
@@ -790,6 +787,31 @@ static unsigned dest_area(const struct ota_restore *r, const struct ota_restore_
     return r->cfg->scratch_area;
 }
 
+/* `n` replace bytes into the write buffer, from payload pieces read whole
+ * (DECODE_CHUNK bytes, as the Python restore writes them: a piece that fails
+ * to decode leaves nothing of itself in flash). */
+static enum ota_status replace_fill(struct ota_restore *r, uint32_t n)
+{
+    uint32_t got = 0;
+    while (got < n) {
+        uint32_t k;
+        if (r->read_at == r->read_len) {
+            enum ota_status st;
+            k = min32(OTA_DECODE_CHUNK, r->stream.out_left);
+            st = stream_read(r, r->read_piece, k);
+            if (st != OTA_OK)
+                return st;
+            r->read_len = k;
+            r->read_at = 0;
+        }
+        k = min32(n - got, r->read_len - r->read_at);
+        memcpy(r->wbuf + got, r->read_piece + r->read_at, k);
+        r->read_at += k;
+        got += k;
+    }
+    return OTA_OK;
+}
+
 /* One erase block of target bytes; at the end the stream must end. */
 static enum ota_status fill_step(struct ota_restore *r, const struct ota_restore_entry *e)
 {
@@ -798,7 +820,7 @@ static enum ota_status fill_step(struct ota_restore *r, const struct ota_restore
     enum ota_status st = OTA_OK;
     if (n) {
         if (e->operation == OTA_OPERATION_REPLACE)
-            st = stream_pull(r, r->wbuf, n, 1);
+            st = replace_fill(r, n);
 #if OTA_WITH_DELTA
         else
             st = delta_fill(r, e, r->wbuf, n);

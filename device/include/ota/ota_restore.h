@@ -166,6 +166,8 @@ struct ota_restore {
     /* delta state */
     uint32_t window_size, max_tuples, zero_runs, extra_capacity;
     uint8_t *tuple_array, *old_piece, *extra;
+    uint8_t *read_piece;            /* replace: the payload is read in whole DECODE_CHUNK pieces */
+    uint32_t read_len, read_at;
     uint32_t extra_room;
     uint64_t out, old_pos, window_out;
     uint32_t window_index, count, tuple_index, add_left, copy_left, extra_at;

@@ -305,6 +305,10 @@ def _result(res: _Result, header: wire.Header | None, device, parts) -> RestoreR
     """The C outcome as the Python restore reports it."""
     result = RestoreResult(blocks_erased=res.blocks_erased, bytes_written=res.bytes_written, tuples=res.tuples,
                            diff_pairs=res.diff_pairs)
+    # What the simulated flash saw (the fuzz and differential invariants) and the library status underneath.
+    result.c_flash = {"operations": res.flash_ops, "before_restore": res.writes_before_restore,
+                      "outside": res.writes_outside, "violations": res.violations, "steps": res.steps}
+    result.c_cause = status_name(res.failure_cause) if res.status < 0 else None
     failed = res.status < 0
     fcheck = CHECKS[res.failure_check].name if failed else None
     entries = header.entries if header else []
