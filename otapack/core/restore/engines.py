@@ -57,11 +57,12 @@ def run(device: Device, package: bytes) -> RestoreResult:
 def _crosscheck(device: Device, package: bytes, log: str) -> RestoreResult:
     """The Python restore, checked field by field against the C restore.
 
-    One known divergence is counted, not raised: both decoders refuse a
-    corrupt LZMA2 stream in the same partition, but ours and liblzma (the
-    Python restore's) may notice the corruption a decode piece apart, so the
-    failing check (resources or restore) or the flash left behind can
-    differ by one piece."""
+    One known divergence is counted, not raised: on a corrupt LZMA2 stream
+    our decoder and liblzma (the Python restore's) may notice the corruption
+    a decode piece apart, so both refuse the package but the failing check
+    (resources or restore), the error class (the decoder's, or a patch rule
+    refusing what the other decoded) or the flash a replace partition is
+    left with can differ by one piece."""
     if not c_engine.supports(device, package):
         outcome = "unsupported"
         result = Restore(device).run(package)
@@ -82,8 +83,12 @@ def _crosscheck(device: Device, package: bytes, log: str) -> RestoreResult:
 
 
 def _both_lzma_corrupt(py: RestoreResult, c: RestoreResult) -> bool:
-    return (py.failure is not None and c.failure is not None and py.failure.partition == c.failure.partition
-            and "LZMA2 stream is corrupt" in str(py.error) and getattr(c, "c_cause", None) == "lzma-data")
+    """Both refused the package while decoding a payload, and one of the two
+    LZMA2 decoders found the stream corrupt (the other may have decoded a
+    little further, into bytes a patch rule then refused)."""
+    if py.failure is None or c.failure is None or {py.failure.check, c.failure.check} - {"resources", "restore"}:
+        return False
+    return "LZMA2 stream is corrupt" in str(py.error) or getattr(c, "c_cause", None) == "lzma-data"
 
 
 def _where(result: RestoreResult) -> str | None:
