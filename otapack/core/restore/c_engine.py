@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from otapack import errors
+import otapack.errors as errors
 from otapack.core.formats.wire_numbers import HAS_PAYLOAD, MAX_ERASE_BLOCK, MIN_ERASE_BLOCK
 from otapack.core.restore import wire
 from otapack.core.restore.checks import Check, CheckStatus, Failure, RestoreResult
@@ -247,7 +247,7 @@ def run(device, package: bytes) -> RestoreResult:
     staged = sum(-(-e.target_size // block) * block for e in entries if e.operation == "delta")
     room = sum(p.flash.size for p in parts)
     scratch = staged if header and staged <= min(header.scratch_flash, room) else 0
-    declared = int.from_bytes(package[28:32], "little") if len(package) >= 32 else 0
+    declared = wire.fixed_field(package, "ram_required") or 0
     budget = device.ram_budget if device.ram_budget is not None else NO_LIMIT
     workspace = min(declared, budget, _WORKSPACE_CAP) + _WORKSPACE_SLACK
 
