@@ -47,6 +47,7 @@ SUITES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suite", sorted(SUITES))
 def test_suite_agrees_under_crosscheck(suite, tmp_path):
     log = tmp_path / "crosscheck.log"
