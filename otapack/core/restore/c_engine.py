@@ -285,9 +285,11 @@ def run(device, package: bytes) -> RestoreResult:
     if res.failure_check == 14 and res.status < 0:
         raise RuntimeError(f"C restore refused its configuration: {status_name(res.status)}")
 
+    # entries whose restore began (the Python restore makes a missing slot then)
+    restore_check, target_check = (CHECKS.index(s) for s in CHECKS if s.per_partition)
     reached = {entries[i].name for i in range(len(entries))
-               if res.failure_check < 0 or res.status >= 0 or res.failure_check > 10
-               or (res.failure_check == 10 and i <= res.failure_partition)}
+               if res.status >= 0 or res.failure_check > target_check
+               or (res.failure_check in (restore_check, target_check) and i <= res.failure_partition)}
     for i, p in enumerate(parts):
         written = bool(res.written_mask >> i & 1)
         if p.name in created and not written and p.name not in reached:
