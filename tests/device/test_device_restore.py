@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from device_helpers import DEVICE, builds  # noqa: F401 (fixtures)
+from device_helpers import DEVICE, builds, otadev  # noqa: F401 (fixtures)
 
 from otapack.core.restore.engine import Device, Restore
 from otapack.core.restore.flash import SimFlash
@@ -96,7 +96,89 @@ def test_fuzz_whole_restore(builds, tmp_path):
 
 
 def _build(out: Path) -> Path:
-    from device_helpers import otadev
 
     otadev.make(out, "fuzz-restore")
     return out / "fuzz_restore"
+
+
+# ---------------------------------------------------------------- on the emulated Cortex-M
+
+
+def _multi_partition():
+    """A multi-partition delta (boot kept, app and data patched, nvram skipped) and its old slots."""
+    from otapack.core.build import PackageOptions, build_delta
+    from otapack.core.model import FirmwareImage, Partition, PartitionType, Policy
+
+    prog = hb.corpus("programmer-0.8.0.bin")
+    s1, s2 = hb.corpus("synthesizer-1.bin"), hb.corpus("synthesizer-2.bin")
+    prog2 = prog[:1000] + b"otapack on qemu." + prog[1016:]
+
+    def image(app, data):
+        return FirmwareImage((
+            Partition("boot", 0, prog[:4096], policy=Policy.KEEP),
+            Partition("app", 0x10000, app),
+            Partition("data", 0x40000, data, type=PartitionType.DATA),
+            Partition("nvram", 0x60000, b"\x00" * 4096, type=PartitionType.NV, policy=Policy.SKIP),
+        ))
+
+    old = image(prog, s1[:20000])
+    pkg = build_delta(old, image(prog2, s2[:20000]), PackageOptions(model=hb.MODEL, lzma_dict_size=1 << 16))
+    slots = {"boot": 0x10000, "app": 0x30000, "data": 0x20000, "nvram": 0x1000}
+    return pkg, [(p.name, p.address, slots[p.name], p.data) for p in old.partitions]
+
+
+def _cases():
+    golden = hb.CORPUS.parent / "golden"
+    old = hb.corpus("programmer-0.8.0.bin")
+    return {
+        "full": ((golden / "programmer-full.pack").read_bytes(), [("image", 0, SLOT, old)]),
+        "delta": ((golden / "programmer-delta.pack").read_bytes(), [("image", 0, SLOT, old)]),
+        "multi-partition": _multi_partition(),
+        "wrong-base": ((golden / "programmer-delta.pack").read_bytes(), [("image", 0, SLOT, old[::-1])]),
+    }
+
+
+def _python_flash(pkg, parts):
+    device = Device(partitions={name: DevicePartition(name, address, SimFlash.holding(data, slot, 4096, 0xFF, name),
+                                                      slot) for name, address, slot, data in parts},
+                    erase_block=4096)
+    result = Restore(device).run(pkg)
+    return result, b"".join(device.partitions[name].flash.read(0, -(-slot // 4096) * 4096)
+                            for name, _, slot, _ in parts)
+
+
+@pytest.mark.parametrize("board,cpu", [("mps2-an385", "cortex-m0"), ("mps2-an385", None), ("mps2-an386", None)])
+def test_restore_on_cortex_m_matches_python(builds, tmp_path, board, cpu):
+    """The engine built with arm-none-eabi-gcc -Os restores real corpus packages
+    (full, delta, a multi-partition delta) under qemu-system-arm, reading the
+    package and old slots over semihosting: its flash is byte-identical with
+    the Python restore's, and a wrong base image is refused at precondition
+    with every slot unchanged."""
+    tag = f"arm-restore-{board}-{cpu or 'default'}"
+
+    def build():
+        out = builds.root / tag
+        variables = {"BOARD": board}
+        if cpu:
+            variables["CPU"] = cpu
+        otadev.make(out, "arm-restore", **variables)
+        return out / "restore.elf"
+
+
+    elf = builds._once(tag, build)
+    machine = otadev.BOARDS[board][0]
+    for name, (pkg, parts) in _cases().items():
+        (tmp_path / f"{name}.pack").write_bytes(pkg)
+        args = [f"{name}.pack", "4096", f"{name}.out"]
+        for part, address, slot, data in parts:
+            (tmp_path / f"{name}-{part}.old").write_bytes(data)
+            args.append(f"{part}:{address}:{slot}:{name}-{part}.old")
+        run = otadev.run_qemu(elf, machine, args, cwd=tmp_path)
+        result, flash = _python_flash(pkg, parts)
+        line = run.line("result=")
+        if result.ok:
+            assert run.returncode == 0 and line["result"] == "end", (name, run.output)
+        else:
+            assert line["check"] == result.failure.check, (name, run.output, result.error)
+            assert run.returncode != 0
+        assert (tmp_path / f"{name}.out").read_bytes() == flash, name
