@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _corpus import CORPUS_HELP, DEFAULT_CORPUS, corpus_pairs  # noqa: E402
 
 
 def otapack(*args: str) -> tuple[int, str, float]:
@@ -53,7 +55,7 @@ def check_delta(pair: Path, work: Path) -> tuple[bool, int, float, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help=CORPUS_HELP)
     ap.add_argument("--out", type=Path, default=None, help="also write the table as markdown here")
     args = ap.parse_args()
     rows = ["| pair | full old | full new | delta | delta build s (incl. self-check) | delta verify s | round trip |",
@@ -61,7 +63,7 @@ def main() -> int:
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for pair in sorted(p for p in args.corpus.iterdir() if (p / "old.bin").exists()):
+        for pair in corpus_pairs(args.corpus):
             full_old = check_full(pair / "old.bin", work)
             full_new = check_full(pair / "new.bin", work)
             delta = check_delta(pair, work)

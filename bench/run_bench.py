@@ -38,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers  # noqa: E402
+from _corpus import CORPUS_HELP, DEFAULT_CORPUS, corpus_pairs  # noqa: E402
 from peers import TOOLS, Case, NotApplicable, Run, Tool, measure, run_measured  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +64,7 @@ def geomean(values):
 # ---------------------------------------------------------------- running
 
 def find_pairs(corpus: Path, only: list[str] | None) -> list[Path]:
-    pairs = sorted(p for p in corpus.iterdir() if (p / "old.bin").is_file() and (p / "new.bin").is_file())
+    pairs = corpus_pairs(corpus)
     if only:
         missing = set(only) - {p.name for p in pairs}
         if missing:
@@ -431,7 +432,7 @@ def targets_section(pairs, results, target_peers, ratios_t, per_peer, base, args
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help=CORPUS_HELP)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md", help="markdown report to write")
     ap.add_argument("--pairs", nargs="+", help="only these pair folder names")
     ap.add_argument("--tools", nargs="+", choices=[t.name for t in TOOLS],

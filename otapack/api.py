@@ -42,16 +42,20 @@ EXPORTS: dict[str, tuple[str, str]] = {
     **_names("otapack.core.build.profiles", BUILD_PROFILES="PROFILES", DEFAULT_BUILD_PROFILE="DEFAULT_PROFILE"),
     **_names("otapack.core.codecs", "DEFAULT_LZMA_DICT"),
     **_names("otapack.core.diff", "DEFAULT_ALGORITHM", "DIFF_ALGORITHMS"),
-    **_names("otapack.core.container", "Package", "read_package"),
+    **_names("otapack.core.container", "Package", "package_report", "read_package"),
+    **_names("otapack.core.formats.extensions", "layout_digest"),
     # core: verifying on a simulated device (docs/verifier.md)
     **_names("otapack.core.verify", "DeviceOptions", "VerifyReport", "apply_package", "device_flash", "flash_base",
              "flatten", "verify_package"),
     **_names("otapack.core.restore.engines", RESTORE_ENGINES="ENGINES"),
     **_names("otapack.core.flash_image", "OUTPUT_FORMATS", "FlashImage", "load_flash_image"),
+    # core: the power-cut sweep of the journaled restore (docs/verifier.md, "Power cuts")
+    **_names("otapack.core.powercut", "PowerCutOptions", "SweepReport", sweep_power_cuts="sweep"),
+    **_names("otapack.core.restore.nor", SECTOR_MAPS="SECTOR_MAPS"),
     # features: signing (docs/security.md)
     **_names("otapack.features.signing", "SigningOptions", "attach_signature", "c_array", "generate_key",
              "load_private_key", "load_public_key", "make_signature_check", "package_digest", "sign_package",
-             "write_private_key", SIGNATURE_ALGORITHMS="ALGORITHMS"),
+             "signature_info", "write_private_key", SIGNATURE_ALGORITHMS="ALGORITHMS"),
     # features: minimal-system upgrades (docs/minimal-system.md)
     **_names("otapack.features.minimal.config", "MinimalConfig", "STAGE_KINDS", "chain_capacities",
              "layout_capacities"),

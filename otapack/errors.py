@@ -153,6 +153,14 @@ class OutputError(OtapackError):
     exit_code = 6
 
 
+def error_fields(exc: OtapackError | None) -> dict:
+    """What a ``--json`` document says about an error: its class and the exit
+    code the CLI returns for it (0 and nulls when there is none)."""
+    if exc is None:
+        return {"error_class": None, "exit_code": 0}
+    return {"error_class": type(exc).__name__, "exit_code": exc.exit_code}
+
+
 #: Exit codes by meaning, in one place; docs/cli.md shows this table.
 EXIT_CODES: dict[int, str] = {
     0: "success; for verify: every check passed",

@@ -23,6 +23,7 @@ from conftest import FIXTURES, error_line, run
 from hostile_builders import body_of, field_map, with_field
 from otapack.core.build import PackageOptions, build_delta, build_full
 from otapack.core.container import read_package, seal
+from otapack.core.inputs import read_firmware
 from otapack.core.model import FirmwareImage, Partition, PartitionType, Policy
 from otapack.core.verify import apply_package, verify_package
 from otapack.errors import (
@@ -394,6 +395,62 @@ def test_apply_full_without_old_writes_every_slot_of_the_layout(tmp_path, capsys
     assert code == 0, err
     # a blank module: the skipped slots stay erased, and the image covers every slot up to the last
     assert out.read_bytes() == dump_bytes(APP_NEW, FS_NEW, nv=b"") + b"\xff" * 0x2000
+
+
+def test_verify_new_says_when_a_blank_device_of_unknown_layout_ends_slots_early(tmp_path, capsys):
+    """A PAC's slots (from its XML) are longer than its images: without a
+    layout, apply's image ends each slot at its content and says so; verify
+    --new passes (the flash past it is erased) and says the same, not only
+    "whole slots"."""
+    pac = FIXTURES / "pac" / "csdk-new.pac"
+    layout = FIXTURES.parent.parent / "examples" / "layouts" / "ec200u-eg915u.toml"
+    pkg, out = tmp_path / "full.pack", tmp_path / "out.bin"
+    assert run(capsys, "full", pac, "-o", pkg)[0] == 0
+    code, out_text, _ = run(capsys, "verify", pkg, "--new", pac, "--json")
+    assert code == 0
+    assert json.loads(out_text)["checks"][-1]["detail"] == (
+        "3 partitions byte-identical to the new image (whole slots); 3 slots end where their content ends on this "
+        "blank device of unknown layout (erased past it; give the layout for whole slots)")
+    code, _, err = run(capsys, "apply", pkg, "-o", out)
+    assert code == 0 and "each partition ends where its content ends" in err
+
+
+def test_pac_with_a_layout_is_bound_to_the_whole_layout(tmp_path, capsys):
+    """The shipped EC200U layout has slots the PAC does not fill (APPIMG, the
+    file systems, FACTORY): a package built from the PAC with it is bound to
+    the whole layout, so a blank module of that layout takes it (the full
+    package's self-check refused it: the digest covered only the PAC's three
+    slots), a module holding OLD read with the layout takes the delta, and
+    one whose layout is only OLD's PAC does not."""
+    old_pac, pac = FIXTURES / "pac" / "csdk-old.pac", FIXTURES / "pac" / "csdk-new.pac"
+    layout = FIXTURES.parent.parent / "examples" / "layouts" / "ec200u-eg915u.toml"
+    full, delta, out = tmp_path / "full.pack", tmp_path / "delta.pack", tmp_path / "out.bin"
+    code, _, err = run(capsys, "full", pac, "--layout", layout, "-o", full)
+    assert code == 0, err
+    code, out_text, _ = run(capsys, "verify", full, "--new", pac, "--layout", layout, "--json")
+    assert code == 0
+    assert json.loads(out_text)["checks"][-1]["detail"] == "3 partitions byte-identical to the new image (whole slots)"
+    assert run(capsys, "apply", full, "--layout", layout, "-o", out)[0] == 0
+    flat = out.read_bytes()
+    assert len(flat) == 0x800000  # the layout's whole flash, from its base address
+    for part in read_firmware(pac).partitions:
+        at = part.address - 0x60000000
+        assert flat[at:at + part.capacity] == part.padded(0xFF), part.name
+    code, _, err = run(capsys, "diff", old_pac, pac, "--layout", layout, "-o", delta)
+    assert code == 0, err
+    assert run(capsys, "verify", delta, "--old", old_pac, "--new", pac, "--layout", layout)[0] == 0
+    # OLD's PAC alone does not describe the layout the package is bound to:
+    # a missing option (exit 2, naming it), not a package for another device
+    code, _, err = run(capsys, "verify", delta, "--old", old_pac, "--new", pac)
+    assert code == 2 and error_line(err).endswith("give --layout LAYOUT.toml (the device's partition layout) "
+                                                  "(option --layout)"), err
+    code, _, err = run(capsys, "apply", delta, "--old", old_pac, "-o", tmp_path / "o2.bin")
+    assert code == 2 and "give --layout LAYOUT.toml" in err and not (tmp_path / "o2.bin").exists()
+    # a layout of another device is still refused as one
+    other = tmp_path / "other.toml"
+    other.write_text(layout.read_text().replace("size = 0x20000", "size = 0x10000", 1))
+    code, _, err = run(capsys, "verify", delta, "--old", old_pac, "--new", pac, "--layout", other)
+    assert code == 8 and "package is for partition layout" in error_line(err), err
 
 
 # -- 10. apply writes a usable image -----------------------------------------------------------

@@ -86,7 +86,7 @@ def test_no_declared_version_is_not_guessed(tmp_path, capsys):
 def test_fs_option_without_layout_needs_a_version(tmp_path, capsys):
     raw = tmp_path / "fw.bin"
     raw.write_bytes(composite_raw())
-    code, _, err = run(capsys, "full", raw, "--fs", APP, "--fs-partition", "image", "-o", tmp_path / "x.pack")
+    code, _, err = run(capsys, "full", raw, "--fs", APP, "--fs-partition", "image", "--force", "-o", tmp_path / "x.pack")
     assert code == UsageError.exit_code
     assert error_line(err).startswith(
         "error: no littlefs version for file-system partition 'image' (no layout): declare fs_lfs_version")

@@ -231,4 +231,7 @@ def test_openssl_generated_keys_are_accepted(work, capsys):
     for name in ("o-ed.pem", "o-ec.pem"):
         pkg = work / f"{name}.otap"
         assert run(capsys, "full", work / "new.bin", "--sign-key", work / name, "-o", pkg)[0] == 0
-        assert run(capsys, "verify", pkg, "--pubkey", work / name)[0] == 0
+        assert run(capsys, "pubkey", work / name, "-o", work / f"{name}.pub")[0] == 0
+        assert run(capsys, "verify", pkg, "--pubkey", work / f"{name}.pub")[0] == 0
+        # the private key itself does not belong in --pubkey (issue 13)
+        assert run(capsys, "verify", pkg, "--pubkey", work / name)[0] == 3

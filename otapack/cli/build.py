@@ -5,11 +5,15 @@ from __future__ import annotations
 import click
 
 from otapack import api
-from otapack.cli.common import check_outputs, command, info, progress_bar, shown, write_outputs
-from otapack.cli.options import (
-    INPUT_FILE, fs_options, layout_option, no_verify_option, output_option, package_options, signing_options,
+from otapack.cli.common import (
+    check_json_output, check_outputs, command, emit_build_reports, info, partition_progress, progress_bar, shown,
+    write_outputs,
 )
-from otapack.errors import VerificationError
+from otapack.cli.options import (
+    INPUT_FILE, fs_options, json_option, layout_option, no_verify_option, output_option, package_options,
+    signing_options,
+)
+from otapack.errors import InputError, VerificationError
 
 #: The PackageOptions fields every package-writing command takes as options.
 BUILD_FIELDS = ("model", "target_version", "security_counter", "profile", "lzma_dict_size", "ram_budget", "max_size",
@@ -25,6 +29,20 @@ def load_new_image(ctx, path: str, layout, fs, what: str = "new image"):
         image = fs.apply(image, layout)
         info(ctx, f"--fs: partition {fs.fs_partition!r} rebuilt as littlefs from {fs.fs_dir}")
     return image
+
+
+def warn_identical(ctx, old, new, strict: bool) -> None:
+    """Old and new the same, partition for partition: most likely the wrong file
+    was given (a pipeline variable not updated), so say so; refuse with --strict."""
+    def parts(image):
+        return [(p.name, p.address, p.data) for p in image.partitions]
+
+    if parts(old) != parts(new):
+        return
+    message = "old and new images are identical: the package changes nothing on the device"
+    if strict:
+        raise InputError(message, option="strict")
+    info(ctx, f"warning: {message}")
 
 
 def sign(ctx, signing, package: bytes, max_size: int | None = None) -> bytes:
@@ -44,18 +62,23 @@ def device_for(signing):
 def self_check(ctx, signing, package: bytes, old, new, layout=None) -> None:
     """Run the verifier on our own output before writing it (as HDiffPatch does);
     a full package on a blank device with the layout's slots, when one is given."""
-    report = api.verify_package(package, old, new, device_for(signing), layout=layout if old is None else None)
+    total = sum(p.size for p in new.partitions)
+    with progress_bar(ctx, total, "self-check") as bar:
+        report = api.verify_package(package, old, new, device_for(signing), layout=layout if old is None else None)
+        bar.update(total)
     if report.error is not None:
         raise VerificationError(f"self-check of the new package failed: {report.error}")
     info(ctx, f"verified: restore reproduces the new image, peak RAM {report.restore.ram_peak} bytes")
 
 
-def write(ctx, items: list[tuple[str, bytes]]) -> None:
+def write(ctx, items: list[tuple[str, bytes]], as_json: bool = False) -> None:
     """Write the packages all or nothing (fileio's rules: atomic, never over an input or a device;
-    ``-`` is standard output)."""
+    ``-`` is standard output); with ``as_json`` the build report on standard output."""
     write_outputs(ctx, items, what="a package")
     for path, package in items:
         info(ctx, f"wrote {shown(path)} ({len(package)} bytes)")
+    if as_json:
+        emit_build_reports(items)
 
 
 @command("full")
@@ -66,17 +89,19 @@ def write(ctx, items: list[tuple[str, bytes]]) -> None:
 @fs_options()
 @layout_option
 @output_option
+@json_option
 @click.pass_context
-def full_cmd(ctx, new_image, package, no_verify, signing, fs, layout, output):
+def full_cmd(ctx, new_image, package, no_verify, signing, fs, layout, output, as_json):
     """Build a full package of NEW_IMAGE (every partition compressed in full)."""
+    check_json_output(as_json, output)
     check_outputs(ctx, output)
     new = load_new_image(ctx, new_image, layout, fs)
-    with progress_bar(ctx, len(new.partitions), "full") as bar:
-        data = api.build_full(new, package, progress=lambda name: bar.update(1))
+    with progress_bar(ctx, sum(p.size for p in new.partitions), "full") as bar:
+        data = api.build_full(new, package, progress=partition_progress(bar, new))
     data = sign(ctx, signing, data, package.max_size)
     if not no_verify:
         self_check(ctx, signing, data, None, new, layout)
-    write(ctx, [(output, data)])
+    write(ctx, [(output, data)], as_json)
 
 
 @command("diff")
@@ -87,19 +112,23 @@ def full_cmd(ctx, new_image, package, no_verify, signing, fs, layout, output):
 @signing_options()
 @fs_options()
 @layout_option
+@click.option("--strict", is_flag=True, help="Refuse (exit 3) what is only a warning otherwise: identical images.")
 @output_option
+@json_option
 @click.pass_context
-def diff_cmd(ctx, old_image, new_image, package, no_verify, signing, fs, layout, output):
+def diff_cmd(ctx, old_image, new_image, package, no_verify, signing, fs, layout, strict, output, as_json):
     """Build a delta package that takes OLD_IMAGE to NEW_IMAGE."""
+    check_json_output(as_json, output)
     check_outputs(ctx, output)
     old = api.load_firmware(old_image, layout, "old image")
     new = load_new_image(ctx, new_image, layout, fs)
-    with progress_bar(ctx, len(new.partitions), "diff") as bar:
-        data = api.build_delta(old, new, package, progress=lambda name: bar.update(1))
+    warn_identical(ctx, old, new, strict)
+    with progress_bar(ctx, sum(p.size for p in new.partitions), "diff") as bar:
+        data = api.build_delta(old, new, package, progress=partition_progress(bar, new))
     data = sign(ctx, signing, data, package.max_size)
     if not no_verify:
         self_check(ctx, signing, data, old, new)
-    write(ctx, [(output, data)])
+    write(ctx, [(output, data)], as_json)
 
 
 COMMANDS = [full_cmd, diff_cmd]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import click
@@ -14,6 +15,7 @@ from otapack.cli.common import (
 from otapack.cli.options import INPUT_DIR, INPUT_FILE, INPUT_OR_STDIN, OUTPUT_DIR, OUTPUT_OR_STDOUT, SIZE, json_option
 from otapack.cli.render import render_fs_listing, render_job_check
 from otapack.errors import InputError, UsageError
+from otapack.version import __version__
 
 _LFS_CHOICES = click.Choice(sorted(api.LFS_VERSIONS) + ["1"])
 
@@ -84,9 +86,15 @@ def job_cmd(ctx, packages, url_base, aws_presigned, file_version, include_integr
     document = api.fota_document(files, base, file_version=file_version, include_integrity=include_integrity)
     data = document.to_bytes()
     if output is None or output == STDIO:
+        if as_json:  # the document itself, keys sorted like every --json (the file keeps the seed's order)
+            emit_json(document.to_json())
+            return
         write_stdout(data, "a job document", binary=False)
         return
     write_output(ctx, output, data)
+    if as_json:
+        emit_json({"output": output, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                   "files": [f.name for f in document.files], "document": document.to_json()})
     names = ", ".join(f.name for f in document.files)
     info(ctx, f"wrote {output} (FOTA: {names}; fileVersion {document.files[0].version})")
 
@@ -144,8 +152,8 @@ def app_cmd(ctx, sources, device_prefix, version, url_base, aws_presigned, max_f
     )
     release = api.build_app_release(sources, opts, base, include_integrity=include_integrity)
     write_directory(ctx, output, release.outputs(), overwrite=overwrite)
-    if as_json:
-        emit_json(release.manifest)
+    if as_json:  # manifest.json, and where it went and what wrote it (the build report of app)
+        emit_json({**release.manifest, "output": output, "tool_version": __version__})
     total = sum(f.size for f in release.files)
     info(ctx, f"wrote {output}: {len(release.files)} files ({total} bytes), app_fota.json, manifest.json")
 
@@ -193,6 +201,7 @@ def fs_build_cmd(ctx, directory, layout, partition, block_size, block_count, lfs
     write_output(ctx, output, image, what="a file-system image")
     if as_json:
         emit_json({"output": output, **opts.to_dict(), "used_blocks": listing.used_blocks,
+                   "sha256": hashlib.sha256(image).hexdigest(), "tool_version": __version__,
                    "entries": [e.to_dict() for e in listing.entries]})
     files = sum(1 for e in listing.entries if not e.is_dir)
     info(ctx, f"wrote {shown(output)} ({opts.size} bytes: {opts.block_count} blocks of {opts.block_size}, "

@@ -19,13 +19,27 @@ def flag_of(param: click.Parameter) -> str:
     return next((o for o in param.opts if o.startswith("--")), param.opts[0])
 
 
+def _set_quiet(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        root = ctx.find_root()
+        root.ensure_object(dict)
+        root.obj["quiet"] = True
+
+
 class Command(click.Command):
-    """A command whose library errors name the flags they are about.
+    """A command whose library errors name the flags they are about, and that
+    takes ``-q/--quiet`` after its name as well as before it.
 
     Library messages never name command-line flags; an ``OtapackError`` lists
     the settings it is about (``options``: API names such as ``url_base``),
     and this command records the flags of its parameters of those names in
     ``exc.flags``, which ``otapack.cli.main`` adds to the error line."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params.append(click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, is_eager=True,
+                                        callback=_set_quiet, help="No progress bars or messages on stderr "
+                                                                  "(the same as otapack -q COMMAND)."))
 
     def invoke(self, ctx: click.Context):
         try:
@@ -49,6 +63,19 @@ def emit_json(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, sort_keys=True))
 
 
+def check_json_output(as_json: bool, *outputs: str | None) -> None:
+    """``--json`` owns standard output: refuse it with ``-o -`` (or no ``-o``,
+    where that means standard output)."""
+    if as_json and any(o is None or o == STDIO for o in outputs):
+        raise UsageError("--json prints its report on standard output: give -o FILE for the data")
+
+
+def emit_build_reports(items: Sequence[tuple[str, bytes]], **extra: Any) -> None:
+    """``--json`` of a build command: one report per package written (``api.package_report``)."""
+    reports = [{**api.package_report(data, path), "signature": api.signature_info(data)} for path, data in items]
+    emit_json({**(reports[0] if len(reports) == 1 else {"packages": reports}), **extra})
+
+
 def quiet(ctx: click.Context) -> bool:
     root = ctx.find_root()
     return bool(root.obj and root.obj.get("quiet"))
@@ -61,11 +88,25 @@ def info(ctx: click.Context, message: str) -> None:
 
 
 def progress_bar(ctx: click.Context, total: int, desc: str):
-    """tqdm on stderr; off with --quiet or when stderr is not a terminal."""
+    """A tqdm bar counting bytes on stderr; off with --quiet or when stderr is not a terminal."""
     from tqdm import tqdm
 
     disable = quiet(ctx) or not sys.stderr.isatty()
-    return tqdm(total=total, desc=desc, unit="part", file=sys.stderr, disable=disable, leave=False)
+    # updates come once per partition: draw every one (tqdm's default waits 0.1 s between draws)
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                disable=disable, leave=False, mininterval=0)
+
+
+def partition_progress(bar, image):
+    """A builder's ``progress`` callback (called with each partition's name when it
+    is done) advancing ``bar`` by that partition's bytes.  A --ram-budget build
+    may run the partitions again: the bar stops at its total."""
+    sizes = {p.name: p.size for p in image.partitions}
+
+    def done(name: str) -> None:
+        bar.update(min(sizes.get(name, 0), max(0, bar.total - bar.n)))
+
+    return done
 
 
 # -- outputs: every check is otapack.core.fileio's --------------------------------------------

@@ -16,13 +16,22 @@ from otapack.api import (
     load_private_key,
     load_public_key,
     package_digest,
+    package_report,
     read_input,
     sign_package,
+    signature_info,
     write_private_key,
 )
-from otapack.cli.common import check_outputs, command, info, shown, write_output, write_stdout
-from otapack.cli.options import INPUT_FILE, OUTPUT_FILE, OUTPUT_OR_STDOUT
+from otapack.cli.common import (
+    check_json_output, check_outputs, command, emit_json, info, shown, write_output, write_stdout,
+)
+from otapack.cli.options import INPUT_FILE, OUTPUT_FILE, OUTPUT_OR_STDOUT, json_option
 from otapack.errors import UsageError
+
+
+def _key_document(public, **extra) -> dict:
+    """``--json`` of keygen and pubkey: the key id a signature names, and the public key itself."""
+    return {"algorithm": public.algorithm.name, "key_id": public.key_id.hex(), "public_key": public.raw.hex(), **extra}
 
 
 @command("keygen")
@@ -30,12 +39,15 @@ from otapack.errors import UsageError
               help="Signature algorithm: " + "; ".join(f"{a.name}: {a.description}" for a in SIGNATURE_ALGORITHMS.values()))
 @click.option("-o", "--output", required=True, type=OUTPUT_FILE,
               help="Private key file to create (PKCS#8 PEM, mode 0600); never overwritten.")
+@json_option
 @click.pass_context
-def keygen_cmd(ctx, key_type, output):
+def keygen_cmd(ctx, key_type, output, as_json):
     """Generate a signing key pair and write its private key to a new file."""
     check_outputs(ctx, output, overwrite=False)
     key = generate_key(key_type)
     write_private_key(output, key)
+    if as_json:
+        emit_json(_key_document(key.public, output=output, mode="0600"))
     info(ctx, f"wrote {output} ({key_type} private key, key id {key.public.key_id.hex()}, mode 0600); "
               f"export the public key with: otapack pubkey {output} -o PUB.pem")
 
@@ -49,9 +61,14 @@ def keygen_cmd(ctx, key_type, output):
               help="pem/der: SubjectPublicKeyInfo; raw: the bytes a bootloader embeds (32-byte Ed25519 key, "
                    "65-byte uncompressed P-256 point); c-array: raw bytes and key id as C source.")
 @click.option("--name", default="otapack_pubkey", show_default=True, help="C identifier for --format c-array.")
+@json_option
 @click.pass_context
-def pubkey_cmd(ctx, key, output, out_format, name):
-    """Export the public key of KEY (a private or public key file)."""
+def pubkey_cmd(ctx, key, output, out_format, name, as_json):
+    """Export the public key of KEY (a private or public key file).
+
+    With --json and no -o: the key id and raw public key only."""
+    if as_json and output == "-":
+        check_json_output(as_json, output)
     check_outputs(ctx, output or "-")
     public = load_public_key(key, "key")
     if out_format == "pem":
@@ -62,6 +79,11 @@ def pubkey_cmd(ctx, key, output, out_format, name):
         data = public.raw
     else:
         data = c_array(public, name).encode("ascii")
+    if as_json:
+        if output is not None:
+            write_output(ctx, output, data)
+        emit_json(_key_document(public, output=output, format=out_format if output is not None else None))
+        return
     if output is None or output == "-":
         write_stdout(data, f"a {out_format} public key", binary=out_format in ("der", "raw"))
     else:
@@ -80,8 +102,9 @@ def pubkey_cmd(ctx, key, output, out_format, name):
 @click.option("-o", "--output", type=OUTPUT_OR_STDOUT, default=None,
               help="Signed package to write (- for standard output); default: replace PACKAGE in place (atomically).")
 @click.option("--replace", is_flag=True, help="Replace an existing signature instead of refusing.")
+@json_option
 @click.pass_context
-def sign_cmd(ctx, package, key_path, signature_path, pubkey_path, output, replace):
+def sign_cmd(ctx, package, key_path, signature_path, pubkey_path, output, replace, as_json):
     """Sign PACKAGE: fill its signature slot with a signature over its body digest."""
     if (key_path is None) == (signature_path is None):
         raise UsageError("give exactly one of --key KEY.pem or --signature SIG.bin (with --pubkey)")
@@ -90,6 +113,7 @@ def sign_cmd(ctx, package, key_path, signature_path, pubkey_path, output, replac
     if key_path is not None and pubkey_path is not None:
         raise UsageError("--pubkey goes with --signature; with --key the public key is derived from it")
     target = output or package
+    check_json_output(as_json, target)
     check_outputs(ctx, target, may_replace=package)  # signing in place is what sign does by default
     data = read_input(package, "package", kind="package")
     if key_path is not None:
@@ -97,11 +121,13 @@ def sign_cmd(ctx, package, key_path, signature_path, pubkey_path, output, replac
         signed = sign_package(data, key, replace=replace)
         public = key.public
     else:
-        public = load_public_key(pubkey_path)
+        public = load_public_key(pubkey_path, private_ok=False)
         signature = read_input(signature_path, "signature", kind="key")
         signed = attach_signature(data, signature, public, replace=replace)
     write_output(ctx, target, signed, what="a package", may_replace=package)
     info(ctx, f"signed {shown(target)} with {public.algorithm.name} key id {public.key_id.hex()} ({len(signed)} bytes)")
+    if as_json:
+        emit_json({**package_report(signed, target), "signature": signature_info(signed)})
 
 
 @command("digest")
@@ -109,8 +135,9 @@ def sign_cmd(ctx, package, key_path, signature_path, pubkey_path, output, replac
 @click.option("--binary", is_flag=True, help="The raw 32 bytes instead of hex.")
 @click.option("-o", "--output", type=OUTPUT_OR_STDOUT, default=None,
               help="File to write; default (or -): standard output.")
+@json_option
 @click.pass_context
-def digest_cmd(ctx, package, binary, output):
+def digest_cmd(ctx, package, binary, output, as_json):
     """Print the digest of PACKAGE that a signature covers (SHA-256 of header, table and payloads).
 
     \b
@@ -118,8 +145,17 @@ def digest_cmd(ctx, package, binary, output):
       ed25519:    openssl pkeyutl -sign -inkey key.pem -rawin -in digest.bin -out sig.bin
       ecdsa-p256: openssl dgst -sha256 -sign key.pem -out sig.der digest.bin
     """
+    if as_json and binary:
+        raise UsageError("--json prints the digest as hex; --binary goes with -o FILE without --json")
     check_outputs(ctx, output or "-")
-    digest = package_digest(read_input(package, "package", kind="package"))
+    raw = read_input(package, "package", kind="package")
+    digest = package_digest(raw)
+    if as_json:
+        if output is not None and output != "-":
+            write_output(ctx, output, (digest.hex() + "\n").encode("ascii"))
+        emit_json({"package": package, "digest": digest.hex(), "digest_algorithm": "sha256",
+                   "signature": signature_info(raw), "output": output if output != "-" else None})
+        return
     data = digest if binary else (digest.hex() + "\n").encode("ascii")
     if output is not None and output != "-":
         write_output(ctx, output, data)

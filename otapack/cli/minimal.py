@@ -12,7 +12,7 @@ import click
 
 from otapack import api
 from otapack.cli.build import DELTA_FIELDS, device_for, load_new_image, sign, write
-from otapack.cli.common import check_outputs, command, emit_json, info
+from otapack.cli.common import check_outputs, command, emit_build_reports, emit_json, info, progress_bar
 from otapack.cli.options import (
     INPUT_FILE, OUTPUT_DIR, OUTPUT_FILE, SIZE, fs_options, json_option, layout_option, no_verify_option,
     package_options, signing_options,
@@ -89,21 +89,27 @@ def minimal_cmd(ctx, old_image, new_image, mini, output, out_dir, package, no_ve
     mini_image = api.read_input(mini, "minimal-system image")
     result = api.fit_ram_budget(lambda opts: api.build_minimal(old, new, mini_image, config, opts, check_budget=False),
                                 package)
-    if as_json:
-        emit_json(result.to_dict())
-    else:
+    document = result.to_dict()
+    if not as_json:
         for line in render_figures([f.to_dict() for f in result.figures]):
             info(ctx, line)
+    elif not result.fits:
+        emit_json(document)  # the plan says which stage misses its budget, and by how much
     result.check_budget()
     stage1, stage2 = (sign(ctx, signing, result.stage1, package.max_size),
                       sign(ctx, signing, result.stage2, package.max_size))
     if not no_verify:
-        report = api.verify_chain([stage1, stage2], old, new, device_for(signing),
-                                  capacities=api.chain_capacities(config, new))
+        total = sum(p.size for p in new.partitions)
+        with progress_bar(ctx, total, "self-check") as bar:
+            report = api.verify_chain([stage1, stage2], old, new, device_for(signing),
+                                      capacities=api.chain_capacities(config, new))
+            bar.update(total)
         if report.error is not None:
             raise VerificationError(f"self-check of the minimal-system chain failed: {report.error}")
         info(ctx, "verified: stage 1, reboot, stage 2 reproduce the new image")
     write(ctx, list(zip(paths, (stage1, stage2))))  # both or neither
+    if as_json:
+        emit_build_reports(list(zip(paths, (stage1, stage2))), **document)
 
 
 @command("plan")

@@ -21,6 +21,7 @@ from click.shell_completion import CompletionItem
 
 from otapack import api
 from otapack.cli.common import STDIO, add_inputs
+from otapack.errors import UsageError
 
 _UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gib": 1 << 30}
 #: A number (prefix decides its digits, so hex may end in b) and a unit; no
@@ -121,6 +122,21 @@ class PrivateKeyFile(InputPath):
         path = super().convert(value, param, ctx)
         return api.load_private_key(path, param.opts[-1] if param else "signing key")
 
+
+class _PowerCuts(click.ParamType):
+    """``all``, ``single`` or a positive count."""
+
+    name = "all|single|N"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value in ("all", "single"):
+            return value
+        if isinstance(value, str) and value.isdigit() and int(value) > 0:
+            return int(value)
+        self.fail(f"{value!r} is not 'all', 'single' or a positive count", param, ctx)
+
+
+POWER_CUTS = _PowerCuts()
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one sorted JSON document on stdout.")
 layout_option = click.option(
@@ -232,11 +248,15 @@ def fs_options(help: str = "Directory to build the user file system (littlefs) f
     specs = [
         (("--fs", "fs_dir"), dict(type=INPUT_DIR, default=None, help=help)),
         (("--fs-partition", "fs_partition"), dict(default=None, help="Partition --fs replaces (default customer_fs).")),
+        (("--force", "force"), dict(is_flag=True, help="Let --fs replace a partition that is not a file system.")),
     ]
 
-    def build(fs_dir, fs_partition):
+    def build(fs_dir, fs_partition, force):
         if fs_dir is None:
+            if force:
+                raise UsageError("--force goes with --fs: it lets --fs replace a partition that is not a "
+                                     "file system", option="force")
             return None
-        return api.FsReplacement(fs_dir, fs_partition or api.DEFAULT_FS_PARTITION)
+        return api.FsReplacement(fs_dir, fs_partition or api.DEFAULT_FS_PARTITION, force=force)
 
     return option_group("fs", build, specs)

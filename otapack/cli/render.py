@@ -40,6 +40,18 @@ def render_report(report) -> str:
     return "\n".join(lines)
 
 
+def render_power_cuts(sweep) -> str:
+    """``verify --power-cuts``: a ``SweepReport``."""
+    lines = [f"power cuts: {sweep.tried} cut sequences over {sweep.operations} flash operations (seed {sweep.seed}): "
+             f"{sweep.survived} survived, {sweep.failures} failed"]
+    first = sweep.first_failure
+    if first is not None:
+        kind = "torn" if first.case.torn else "clean"
+        lines.append(f"first failure: {kind} cuts before operations {', '.join(map(str, first.case.cuts))} "
+                     f"(case seed {first.case.seed}, {first.boots} boots): {first.problem}")
+    return "\n".join(lines)
+
+
 def render_chain(report) -> str:
     """``otapack verify STAGE1 STAGE2``: a ``ChainReport``."""
     lines, scope = [], None

@@ -438,3 +438,39 @@ def read_package(data: bytes, *, check_digest: bool = True) -> Package:
         crc32=trailer.crc32,
         raw=data,
     )
+
+
+def package_report(data: bytes, output: str) -> dict:
+    """The build report of a package just written to ``output`` (``--json`` of
+    every build command): what a pipeline records or checks without parsing
+    text.  Per partition the operation, its reason and its bytes (payload
+    carried, target restored); the device needs the header declares."""
+    package = read_package(data)
+    header = package.header
+    return {
+        "output": output,
+        "kind": header.kind,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "tool_version": header.tool_version,
+        "model": header.model,
+        "source_version": header.source_version,
+        "target_version": header.target_version,
+        "security_counter": header.security_counter,
+        "device_needs": {
+            "ram": header.ram_required,
+            "scratch_flash": header.scratch_flash,
+            "lzma_dict_size": header.lzma_dict_size,
+            "erase_block": header.erase_block,
+        },
+        "partitions": [
+            {
+                "name": r.name,
+                "operation": r.operation,
+                "reason": r.reason,
+                "payload_bytes": r.payload_length if r.has_payload else 0,
+                "target_bytes": r.target_size,
+            }
+            for r in package.partitions
+        ],
+    }

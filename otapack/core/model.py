@@ -147,6 +147,18 @@ class FirmwareImage:
     def names(self) -> list[str]:
         return [p.name for p in self.partitions]
 
+    def slot_records(self) -> tuple[tuple[str, int, int], ...] | None:
+        """(name, address, slot size) of the device layout this image was read
+        with, which a ``layout-digest`` covers: the layout's every slot when a
+        container holds only some of them (a PAC read with a layout), else
+        every partition's slot; None when a slot is unknown."""
+        layout = self.details.get("layout_slots")
+        if layout is not None:
+            return tuple(layout)
+        if self.partitions and all(p.slot_size is not None for p in self.partitions):
+            return tuple((p.name, p.address, p.slot_size) for p in self.partitions)
+        return None
+
     def get(self, name: str) -> Partition | None:
         for p in self.partitions:
             if p.name == name:

@@ -15,13 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from otapack.errors import InputError, OtapackError, TargetMismatchError, VerificationError
+from otapack.errors import (
+    InputError, OtapackError, TargetMismatchError, UsageError, VerificationError, error_fields,
+)
 from otapack.core.flash_image import Background, FlashImage, outside_slots
 from otapack.core.model import FirmwareImage, Partition, Policy
 from otapack.core.restore import wire
 from otapack.core.restore import engines
 from otapack.core.restore.engine import Check, CheckStatus, Device, DevicePartition, RestoreResult, check_disable
-from otapack.core.restore.extensions import layout_digest
+from otapack.core.restore.extensions import layout_difference, layout_digest
 from otapack.core.restore.flash import SimFlash
 
 
@@ -46,6 +48,11 @@ class DeviceOptions:
     engine: str = "python"
 
     def __post_init__(self) -> None:
+        for name in ("security_counter", "ram_budget", "download_capacity", "minimal_download_capacity"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise UsageError(f"the device's {name.replace('_', ' ')} cannot be negative, got {value}",
+                                 option=name)
         object.__setattr__(self, "skip_checks", check_disable(self.skip_checks))
         engines.check_engine(self.engine)
 
@@ -66,6 +73,7 @@ class VerifyReport:
         out["checks"] = [c.to_dict() for c in self.checks]
         out["result"] = CheckStatus.PASS.value if self.ok else CheckStatus.FAIL.value
         out["error"] = str(self.error) if self.error else None
+        out.update(error_fields(self.error))
         return out
 
 
@@ -97,6 +105,8 @@ def make_device(old: FirmwareImage | None, opts: DeviceOptions = DeviceOptions()
         minimal_download_capacity=opts.minimal_download_capacity, signature_check=opts.signature_check,
         create_missing=old is None and layout is None, hardware_id=opts.hardware_id,
         disabled_checks=opts.skip_checks, engine=opts.engine,
+        # a device holding OLD read with a layout knows that whole layout
+        layout_slots=old.details.get("layout_slots") if old is not None else None,
     )
     for part in old.partitions if old else ():
         flash = SimFlash.holding(part.data, part.capacity, block, erased, part.name)
@@ -177,7 +187,7 @@ def compare_with(device: Device, new: FirmwareImage, header: wire.Header | None 
     not have; a package bound to a layout is bound to NEW's; and, given a raw
     NEW, its bytes outside every partition are those apply keeps (a raw
     OLD's there, else erased)."""
-    compared = left = 0
+    compared = left = short = 0
     for p in new.partitions:
         d = device.partitions.get(p.name)
         if p.policy is Policy.SKIP and (d is None or not d.written):
@@ -196,6 +206,7 @@ def compare_with(device: Device, new: FirmwareImage, header: wire.Header | None 
         # A slot a blank device made for its content ends there; the flash past it is erased.
         if d.size < slot and d.resizable and device.create_missing:
             have += bytes([device.erased_value]) * (slot - d.size)
+            short += 1
         elif d.size != slot:
             raise TargetMismatchError(
                 f"partition {p.name!r} has a {d.size}-byte slot on the device, the new image's is {slot} bytes")
@@ -217,12 +228,15 @@ def compare_with(device: Device, new: FirmwareImage, header: wire.Header | None 
         if d.name not in names and d.written:
             raise TargetMismatchError(f"the restore wrote partition {d.name!r}, which the new image does not have")
     wanted = header.extensions.get("layout-digest") if header is not None else None
-    if wanted is not None and new.partitions and all(p.slot_size is not None for p in new.partitions):
-        have_layout = layout_digest((p.name, p.address, p.slot_size) for p in new.partitions)
+    new_slots = new.slot_records()
+    if wanted is not None and new_slots is not None:
+        have_layout = layout_digest(new_slots)
         if have_layout != wanted:
+            differs = layout_difference(((e.name, e.address) for e in header.entries),
+                                        ((p.name, p.address, p.slot_size) for p in new.partitions), "the new image")
             raise TargetMismatchError(
                 f"the package is for partition layout {wanted.hex()[:16]}, the new image's layout is "
-                f"{have_layout.hex()[:16]}")
+                f"{have_layout.hex()[:16]}: {differs}")
     old_background, new_background = backgrounds
     if new_background is not None:
         missing = outside_slots(new_background.unassigned, old_background, device.erased_value)
@@ -234,6 +248,9 @@ def compare_with(device: Device, new: FirmwareImage, header: wire.Header | None 
     detail = f"{compared} partitions byte-identical to the new image (whole slots)"
     if left:
         detail += f"; {left} skip partitions as the device had them"
+    if short:  # what apply's image then holds: say it here too, not only in apply's note
+        detail += (f"; {short} slots end where their content ends on this blank device of unknown layout "
+                   f"(erased past it; give the layout for whole slots)")
     return detail
 
 

@@ -305,8 +305,9 @@ def binding_extensions(image: FirmwareImage, opts: PackageOptions) -> tuple[tupl
     out = []
     if opts.hardware_id:
         out.append(("hardware-id", opts.hardware_id.encode("ascii")))
-    if image.partitions and all(p.slot_size is not None for p in image.partitions):
-        out.append(("layout-digest", layout_digest((p.name, p.address, p.slot_size) for p in image.partitions)))
+    slots = image.slot_records()
+    if slots is not None:
+        out.append(("layout-digest", layout_digest(slots)))
     if image.source != "single":  # where the partitions came from, for `info`
         out.append(("image-source", image.source.encode("ascii")))
     names = {name for name, _ in opts.extensions}

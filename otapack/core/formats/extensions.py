@@ -8,8 +8,8 @@ have a byte layout, and the records two of them are digests over:
 - ``chain-prev-state``: a flash-state digest and its coverage bitmap
   (``ChainPrevState``); the digest is SHA-256 over ``STATE_DIGEST_PREFIX``
   and one ``StateRecord`` per covered partition;
-- ``layout-digest``: SHA-256 over one ``LayoutRecord`` per partition, in
-  address order;
+- ``layout-digest``: SHA-256 over one ``LayoutRecord`` per slot of the
+  device layout (``FirmwareImage.slot_records``), in address order;
 - ``chain-next-package``: a bare SHA-256 (``Digest``).
 
 The builder and ``info`` use these declarations; the device restore, which is

@@ -278,3 +278,29 @@ def max_stream_length(target_size: int) -> int:
     """Upper bound of a valid delta-v1 stream for a ``target_size``-byte
     target; a declared ``uncompressed_length`` above it is refused (bomb)."""
     return STREAM_BOUND_BASE + STREAM_BOUND_PER_BYTE * (target_size + 1)
+
+
+# ------------------------------------------------------------ restore journal v1
+# (docs/formats/journal-v1.md): the progress records of a resumable restore.
+
+JOURNAL_MAGIC = b"OTAJ"
+#: Erase sectors of the journal area; records go to one, the other is erased
+#: when a boot starts writing or the one in use is full.
+JOURNAL_AREAS = 2
+#: Restore phases a record can name.
+JOURNAL_PHASES = {"stage": 1, "commit": 2, "done": 3}
+#: A record, fixed size and little-endian; the CRC32 covers every byte before it.
+JOURNAL_RECORD_FIELDS = (
+    ("magic", len(JOURNAL_MAGIC)),
+    ("sequence", 4),  # one more than the newest record; the newest valid record rules
+    ("package_digest", SHA256_SIZE),  # body SHA-256 of the package being restored
+    ("phase", 1),
+    ("reserved", 3),  # 0
+    ("entry", 4),  # index of the table entry in progress
+    ("done", 4),  # bytes of that entry finished (a sector boundary of where it is written)
+    ("padding", 8),  # 0: the record fills 64 bytes, a multiple of every program unit (1..32)
+    ("crc32", 4),
+)
+JOURNAL_RECORD = _layout(JOURNAL_RECORD_FIELDS)
+JOURNAL_RECORD_SIZE = sum(size for _, size in JOURNAL_RECORD_FIELDS)
+JOURNAL_CRC_SPAN = JOURNAL_RECORD["crc32"].offset

@@ -260,7 +260,9 @@ def read_pac(data: bytes, *, label: str, layout: Layout | None = None) -> Firmwa
         contents[entry.file_id] = content
     extra = {}
     if layout is not None:
-        extra = dict(erase_block=layout.erase_block, erased_value=layout.erased_value, layout=layout.source)
+        # the device's layout is the whole layout, not only the slots the PAC fills
+        extra = dict(erase_block=layout.erase_block, erased_value=layout.erased_value, layout=layout.source,
+                     layout_slots=tuple((lp.name, layout.address(lp), lp.size) for lp in layout.partitions))
     return make_image(
         partitions, contents, source="pac", kind="pac", label=label, items=items,
         pac_version=header.version, product=header.product_name, product_version=header.product_version,

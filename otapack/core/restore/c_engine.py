@@ -207,6 +207,11 @@ def supports(device, package: bytes = b"") -> bool:
 
 
 def _simulated(device, package: bytes) -> None:
+    if getattr(device, "resume", None) is not None:
+        raise _engine_error("the C restore has no journal yet: a resumable restore runs in Python only")
+    slots = getattr(device, "layout_slots", None)
+    if slots is not None and sorted(slots) != sorted((p.name, p.address, p.size) for p in device.partitions.values()):
+        raise _engine_error("the C restore knows the device's layout only as its partitions")
     block = device.erase_block
     if block & (block - 1) or not MIN_ERASE_BLOCK <= block <= MAX_ERASE_BLOCK:
         raise _engine_error(f"no device has {block}-byte erase blocks (the C restore takes "

@@ -67,6 +67,12 @@ class CheckSpec:
         return f"{self.name}:NAME" if self.per_partition else self.name
 
 
+def at(entry: wire.Entry, exc: OtapackError) -> OtapackError:
+    """``exc``, naming ``entry`` as the failure record's partition."""
+    exc.restore_partition = entry.name
+    return exc
+
+
 @dataclass(frozen=True)
 class Failure:
     """Where a restore failed, field by field as the C library's

@@ -53,10 +53,10 @@ from otapack.errors import (
     UsageError,
 )
 from otapack.core.formats.wire_numbers import HAS_PAYLOAD, TRAILER_CRC_TAIL, max_stream_length
-from otapack.core.restore import chain, slots, wire
-from otapack.core.restore.checks import Check, CheckSpec, CheckStatus, Failure, RestoreResult
+from otapack.core.restore import chain, resume, slots, wire
+from otapack.core.restore.checks import Check, CheckSpec, CheckStatus, Failure, RestoreResult, at as _at
 from otapack.core.restore.delta import Work, apply_delta, read_stream_header
-from otapack.core.restore.extensions import layout_digest
+from otapack.core.restore.extensions import layout_difference, layout_digest
 from otapack.core.restore.flash import FlashWriter, SimFlash
 from otapack.core.restore.pricing import Priced, check_declarations, price_payload
 from otapack.core.restore.resources import DECODE_CHUNK, RamMeter, round_up
@@ -95,15 +95,21 @@ class Device:
     #: Checks switched off by the caller; only those the table marks
     #: ``can_disable`` (UsageError otherwise).
     disabled_checks: frozenset[str] = frozenset()
-    #: Which restore runs: "python", "c" (device/, through ctypes) or "both"
-    #: (``otapack.core.restore.engines``).
-    engine: str = "python"
+    engine: str = "python"  #: "python", "c" or "both": the restore that runs (restore/engines.py)
+    #: (name, address, size) of the device's whole layout when it has slots
+    #: no partition here stands for (a PAC fills only some of a layout's).
+    layout_slots: tuple[tuple[str, int, int], ...] | None = None
+    #: Journal and scratch flash kept across reboots: the restore is then
+    #: journaled and resumable (``otapack.core.restore.resume``).
+    resume: resume.ResumeArea | None = None
 
     def __post_init__(self) -> None:
         self.disabled_checks = check_disable(self.disabled_checks)
 
     def layout_digest(self) -> bytes | None:
         """Digest of this device's partition layout, or None when slots are unknown."""
+        if self.layout_slots is not None:
+            return layout_digest(self.layout_slots)
         parts = list(self.partitions.values())
         if not parts or self.create_missing or any(p.resizable for p in parts):
             return None
@@ -134,11 +140,6 @@ class _State:
     header: wire.Header | None = None
     reader: ForwardReader | None = None  # the one forward pass over the payloads
     writer: Any = None  # the partition being restored (hashes what it writes)
-
-
-def _at(entry: wire.Entry, exc: OtapackError) -> OtapackError:
-    exc.restore_partition = entry.name  # the failure record's partition
-    return exc
 
 
 class _HashingWriter:
@@ -325,6 +326,9 @@ class Restore:
             c.status, c.detail = CheckStatus.SKIPPED, "unsigned package, no key required"
 
     def _restore(self, state: _State, c: Check, e: wire.Entry) -> None:
+        if self.device.resume is not None:  # journaled: staged, resumable
+            state.writer = resume.restore_partition(self, state, e, c)
+            return
         state.writer = self._restore_partition(state.header, e, state.reader, c)
 
     def _target(self, state: _State, c: Check, e: wire.Entry) -> None:
@@ -345,6 +349,8 @@ class Restore:
         c.detail = f"peak {self.ram.peak} of {declared} declared; scratch flash {self.scratch.peak} of {scratch}"
 
     def _commit(self, state: _State, c: Check) -> None:
+        if self.device.resume is not None:  # journaled: in place, resumable
+            return resume.commit(self, state, c)
         for part, staging, size in self._staged:
             writer = FlashWriter(self._region(part, size), size)
             position = 0
@@ -384,11 +390,12 @@ class Restore:
         if wanted_layout is not None:
             have = dev.layout_digest()
             if have is not None and have != wanted_layout:
-                raise IncompatibleDeviceError(
-                    f"package is for partition layout {wanted_layout.hex()[:16]}, device has {have.hex()[:16]}"
-                )
+                differs = layout_difference(((e.name, e.address) for e in header.entries),
+                                            ((p.name, p.address, p.size) for p in dev.partitions.values()))
+                raise IncompatibleDeviceError(f"package is for partition layout {wanted_layout.hex()[:16]}, "
+                                              f"device has {have.hex()[:16]}: {differs}")
             notes.append("layout matches" if have is not None else "layout not known to the device")
-        if header.kind in chain.STAGE_KINDS:
+        if header.kind in chain.STAGE_KINDS and not (dev.resume and resume.commit_begun(self, state)):
             notes.append(chain.check_stage(dev, header))
         notes.append(chain.check_expected(dev, header, state.digest))
         c.detail = ", ".join(n for n in notes if n)
@@ -459,7 +466,7 @@ class Restore:
     def _precondition(self, state: _State, c: Check) -> None:
         """The bytes the package names (source size for a delta, target size for
         a keep) from the start of the slot; the rest of the slot is not its business."""
-        header = state.header
+        header = state.header if self.device.resume is None else resume.unwritten(self, state, c)
         checked = 0
         for e in header.entries:
             if e.operation not in ("delta", "keep"):
@@ -485,7 +492,7 @@ class Restore:
                     f"{part.size}-byte slot have SHA-256 {have.hex()}, the package expects {want_sha.hex()}"
                 ))
             checked += 1
-        c.detail = f"{checked} partitions match their source hashes; no flash written yet"
+        c.detail = f"{checked} partitions match their source hashes; {c.detail or 'no flash written yet'}"
 
     # ----------------------------------------------------------------- restore
 

@@ -5,7 +5,8 @@ layouts are declared once with construct in ``otapack.core.formats.extensions``
 (and specified in docs/formats/package-v1.md); tests check that this reader
 and those declarations agree on every value.
 
-- ``layout_digest``: what a device compares with a package's ``layout-digest``;
+- ``layout_digest``: what a device compares with a package's ``layout-digest``
+  (``layout_difference`` names the partition when they differ);
 - ``read_prev_state``: a ``chain-prev-state`` value (digest + coverage bitmap);
 - ``state_digest``: the flash-state digest a minimal-system stage starts from.
 """
@@ -29,6 +30,27 @@ def layout_digest(partitions: Iterable[tuple[str, int, int]]) -> bytes:
     for name, address, slot in sorted(partitions, key=lambda p: (p[1], p[0])):
         sha.update(name.encode("ascii") + b"\0" + _u32(address) + _u32(slot))
     return sha.digest()
+
+
+def layout_difference(package: Iterable[tuple[str, int]], other: Iterable[tuple[str, int, int]],
+                      where: str = "the device") -> str:
+    """Which partition makes two layouts differ, for the message of a layout-digest
+    mismatch.  A package holds only the digest of its layout, but its table names
+    every partition (name, address), so a name or an address that differs is
+    found; otherwise a slot size, which only the digest covers, differs."""
+    ours = {name: address for name, address in package}
+    theirs = {name: (address, size) for name, address, size in other}
+    for name, address in sorted(ours.items(), key=lambda item: (item[1], item[0])):
+        if name not in theirs:
+            return f"partition {name!r} (at {address:#x}) is not in {where}'s layout"
+        if theirs[name][0] != address:
+            return f"partition {name!r} is at {address:#x} in the package, at {theirs[name][0]:#x} in {where}'s layout"
+    extra = sorted(set(theirs) - set(ours), key=lambda name: (theirs[name][0], name))
+    if extra:
+        return f"{where}'s layout has partition {extra[0]!r} (at {theirs[extra[0]][0]:#x}), which the package does not"
+    return (f"every partition has the same name and address, so a slot size differs ({where}'s slots: "
+            + ", ".join(f"{name!r} {size:#x}" for name, (_, size) in sorted(theirs.items(), key=lambda i: i[1][0]))
+            + ")")
 
 
 def state_digest(entries: Iterable[tuple[str, int, int, bytes]]) -> bytes:

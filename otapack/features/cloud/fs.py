@@ -510,6 +510,7 @@ def replace_partition_with_fs(
     layout=None,
     *,
     lfs_version: str | None = None,
+    force: bool = False,
 ):
     """``image`` with ``fs_partition`` replaced by a littlefs image of ``fs_dir``.
 
@@ -517,7 +518,8 @@ def replace_partition_with_fs(
     from the image itself (its erase block, the partition's slot size) and
     ``lfs_version``, which must then be given.  The new partition is a
     file system upgraded in full (the seed: file systems change on the
-    device, so they are never patched).
+    device, so they are never patched).  A partition that is not a file
+    system (a typo could name the modem's code) is refused unless ``force``.
     """
     from otapack.core.model import PartitionType, Policy
 
@@ -528,6 +530,10 @@ def replace_partition_with_fs(
             f"(partitions: {', '.join(image.names())}); name the user file-system partition, or give a layout",
             option="fs_partition",
         )
+    if part.type is not PartitionType.FILESYSTEM and not force:
+        raise UsageError(f"partition {fs_partition!r} is a {part.type.value} partition, not a file system: "
+                         f"rebuilding it as littlefs would overwrite it; name the file-system partition, "
+                         f"or force it", option=("fs_partition", "force"))
     if layout is not None:
         try:
             opts = fs_options_for(layout, fs_partition, lfs_version=lfs_version)
@@ -567,6 +573,8 @@ class FsReplacement:
     fs_partition: str = DEFAULT_PARTITION
     #: The littlefs version, when the layout does not declare it (``resolve_lfs_version``).
     lfs_version: str | None = None
+    #: Replace the partition even when it is not a file system.
+    force: bool = False
 
     def __post_init__(self) -> None:
         if not self.fs_dir:
@@ -577,4 +585,4 @@ class FsReplacement:
     def apply(self, image, layout=None):
         """``image`` with the partition rebuilt as littlefs (``replace_partition_with_fs``)."""
         return replace_partition_with_fs(image, self.fs_dir, self.fs_partition, layout,
-                                         lfs_version=self.lfs_version)
+                                         lfs_version=self.lfs_version, force=self.force)

@@ -15,7 +15,7 @@ from otapack.core.restore.engine import Check, Device
 from otapack.core.restore.extensions import read_prev_state
 from otapack.core.verify import DeviceOptions, VerifyReport, expected_image_check, make_device, restore_report
 from otapack.core.restore.checks import CheckStatus
-from otapack.errors import OtapackError, PackageFormatError, UsageError
+from otapack.errors import OtapackError, PackageFormatError, UsageError, error_fields
 from otapack.features.minimal.config import STAGE_KINDS
 
 
@@ -70,6 +70,7 @@ class ChainReport:
         return {
             "result": CheckStatus.PASS.value if self.ok else CheckStatus.FAIL.value,
             "error": str(self.error) if self.error else None,
+            **error_fields(self.error),
             "stages": [dict(r.to_dict(), package=n) for r, n in zip(self.stages, self.names)],
             "checks": [dict(c.to_dict(), scope=scope) for scope, c in self.steps],
         }

@@ -262,6 +262,14 @@ def _password() -> bytes | None:
     return value.encode() if value else None
 
 
+def _is_private(data: bytes, label: str) -> bool:
+    try:
+        _load(data, label, private=True)
+    except (ValueError, InputError):
+        return False
+    return True
+
+
 def _load(data: bytes, what: str, private: bool):
     pem = data.lstrip().startswith(b"-----BEGIN")
     if private:
@@ -299,13 +307,18 @@ def load_private_key(path: str | os.PathLike, what: str = "signing key") -> Priv
     return PrivateKey(_algorithm_of(key, label), key, str(path))
 
 
-def load_public_key(path: str | os.PathLike, what: str = "public key") -> PublicKey:
-    """A PEM or DER public key file; a private key file gives its public half."""
+def load_public_key(path: str | os.PathLike, what: str = "public key", *, private_ok: bool = True) -> PublicKey:
+    """A PEM or DER public key file; a private key file gives its public half,
+    unless ``private_ok`` is false: where only a public key belongs (a device's
+    trusted keys), a private key there is a leak waiting to happen, so refuse it."""
     label = f"{what} {path}"
     data = read_input(path, what, kind="key")
     try:
         key = _load(data, label, private=False)
     except ValueError:
+        if not private_ok and (b"PRIVATE KEY" in data or _is_private(data, label)):
+            raise InputError(f"{label} is a private key; give its public key (otapack pubkey KEY -o PUB.pem): "
+                             f"verifying needs no secret") from None
         try:
             key = _load(data, label, private=True).public_key()
         except ValueError:
@@ -368,6 +381,20 @@ def parse_record(slot: bytes) -> tuple[SignatureAlgorithm, bytes, bytes]:
         )
     record = fmt.SignatureRecord.parse(slot)
     return alg, bytes(record.key_id), bytes(record.signature)
+
+
+def signature_info(package: bytes) -> dict | None:
+    """The signature a package carries, for reports: algorithm and key id
+    (``error`` when the slot does not parse), or None when it is unsigned.
+    It says who signed, not that the signature is valid (``verify`` checks that)."""
+    slot = read_package(package, check_digest=False).signature_slot
+    if not slot:
+        return None
+    try:
+        alg, key, _ = parse_record(slot)
+    except SignatureError as exc:
+        return {"error": str(exc)}
+    return {"algorithm": alg.name, "key_id": key.hex()}
 
 
 # ------------------------------------------------------------ sign / verify
