@@ -48,6 +48,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     # core: verifying on a simulated device (docs/verifier.md)
     **_names("otapack.core.verify", "DeviceOptions", "VerifyReport", "apply_package", "device_flash", "flash_base",
              "flatten", "verify_package"),
+    **_names("otapack.core.restore.engines", RESTORE_ENGINES="ENGINES"),
     **_names("otapack.core.flash_image", "OUTPUT_FORMATS", "FlashImage", "load_flash_image"),
     # core: the power-cut sweep of the journaled restore (docs/verifier.md, "Power cuts")
     **_names("otapack.core.powercut", "PowerCutOptions", "SweepReport", sweep_power_cuts="sweep"),

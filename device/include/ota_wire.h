@@ -161,6 +161,10 @@ enum ota_signature_algorithm {
     OTA_SIG_ECDSA_P256 = 2
 };
 
+/* The flash-state digest of a minimal-system stage starts with these bytes (the NUL included). */
+#define OTA_STATE_DIGEST_PREFIX "otapack-flash-state-v1"
+#define OTA_STATE_DIGEST_PREFIX_SIZE 23u
+
 /* Limits every reader enforces before it allocates. */
 #define OTA_MAX_HEADER_LENGTH 65536u
 #define OTA_MAX_SIGNATURE_LENGTH 1024u

@@ -24,6 +24,19 @@ const char *ota_status_name(enum ota_status status)
     case OTA_ERR_SIGNATURE_ALGORITHM: return "signature-algorithm";
     case OTA_ERR_KEY: return "key";
     case OTA_ERR_SIGNATURE_NOT_CANONICAL: return "signature-not-canonical";
+    case OTA_ERR_TRUNCATED: return "truncated";
+    case OTA_ERR_FORMAT: return "format";
+    case OTA_ERR_VERSION: return "version";
+    case OTA_ERR_INTEGRITY: return "integrity";
+    case OTA_ERR_CORRUPT_PATCH: return "corrupt-patch";
+    case OTA_ERR_SIGNATURE: return "signature";
+    case OTA_ERR_ROLLBACK: return "rollback";
+    case OTA_ERR_INCOMPATIBLE: return "incompatible";
+    case OTA_ERR_CHAIN_MISMATCH: return "chain-mismatch";
+    case OTA_ERR_CHAIN_STATE: return "chain-state";
+    case OTA_ERR_PRECURSOR: return "precursor";
+    case OTA_ERR_TARGET: return "target";
+    case OTA_ERR_RESOURCE: return "resource";
     }
     return "unknown";
 }

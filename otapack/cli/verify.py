@@ -34,19 +34,23 @@ def device_options(func=None, *, stdin_package: bool = False):
         click.option("--pubkey", "pubkeys", multiple=True, type=INPUT_FILE,
                      help="Public key the device trusts (repeatable): a valid signature by one of them is required."),
         click.option("--hardware-id", default=None, help="The device's board/hardware identifier: reject packages for another."),
+        click.option("--engine", type=click.Choice(api.RESTORE_ENGINES), default="python", show_default=True,
+                     help="Restore to run: the Python one, the C device library (device/), or both "
+                          "(fails unless verdict, failing check and flash agree)."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def device_settings(model, device_counter, ram_budget, pubkeys, hardware_id, capacities=(None, None)):
+def device_settings(model, device_counter, ram_budget, pubkeys, hardware_id, engine="python",
+                    capacities=(None, None)):
     """DeviceOptions from the device_options; no --pubkey means no signature required.
     ``capacities``: the download areas of the layout's ``[minimal_system]`` table."""
     check = api.make_signature_check([api.load_public_key(path, private_ok=False) for path in pubkeys]) if pubkeys else None
     return api.DeviceOptions(model=model, security_counter=device_counter, ram_budget=ram_budget,
                              signature_check=check, hardware_id=hardware_id, download_capacity=capacities[0],
-                             minimal_download_capacity=capacities[1])
+                             minimal_download_capacity=capacities[1], engine=engine)
 
 
 #: Image sources that do not carry the device's whole layout: a single

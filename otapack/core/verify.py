@@ -21,7 +21,8 @@ from otapack.errors import (
 from otapack.core.flash_image import Background, FlashImage, outside_slots
 from otapack.core.model import FirmwareImage, Partition, Policy
 from otapack.core.restore import wire
-from otapack.core.restore.engine import Check, CheckStatus, Device, DevicePartition, Restore, RestoreResult, check_disable
+from otapack.core.restore import engines
+from otapack.core.restore.engine import Check, CheckStatus, Device, DevicePartition, RestoreResult, check_disable
 from otapack.core.restore.extensions import layout_difference, layout_digest
 from otapack.core.restore.flash import SimFlash
 
@@ -42,6 +43,9 @@ class DeviceOptions:
     #: Restore checks to switch off; only those the check table allows
     #: (``otapack.core.restore.engine.CHECKS``, docs/verifier.md).
     skip_checks: frozenset[str] = frozenset()
+    #: The restore that runs: "python", "c" (the device library) or "both"
+    #: (fails unless they agree; ``otapack.core.restore.engines``).
+    engine: str = "python"
 
     def __post_init__(self) -> None:
         for name in ("security_counter", "ram_budget", "download_capacity", "minimal_download_capacity"):
@@ -50,6 +54,7 @@ class DeviceOptions:
                 raise UsageError(f"the device's {name.replace('_', ' ')} cannot be negative, got {value}",
                                  option=name)
         object.__setattr__(self, "skip_checks", check_disable(self.skip_checks))
+        engines.check_engine(self.engine)
 
 
 @dataclass
@@ -99,7 +104,7 @@ def make_device(old: FirmwareImage | None, opts: DeviceOptions = DeviceOptions()
         ram_budget=opts.ram_budget, download_capacity=opts.download_capacity,
         minimal_download_capacity=opts.minimal_download_capacity, signature_check=opts.signature_check,
         create_missing=old is None and layout is None, hardware_id=opts.hardware_id,
-        disabled_checks=opts.skip_checks,
+        disabled_checks=opts.skip_checks, engine=opts.engine,
         # a device holding OLD read with a layout knows that whole layout
         layout_slots=old.details.get("layout_slots") if old is not None else None,
     )
@@ -139,7 +144,7 @@ def verify_package(package: bytes, old: FirmwareImage | None = None, new: Firmwa
 
 def restore_report(package: bytes, device: Device) -> VerifyReport:
     """One run of the device restore on ``device``, as a report (no comparison with NEW)."""
-    result = Restore(device).run(package)
+    result = engines.run(device, package)
     return VerifyReport(restore=result, checks=list(result.checks), error=result.error, device=device)
 
 

@@ -28,6 +28,7 @@
 #include "ota/ota_config.h"
 #include "ota/ota_sha256.h"
 #include "ota/ota_status.h"
+#include "ota_wire.h"
 
 struct ota_hash_port {
     const char *name;
@@ -41,7 +42,7 @@ struct ota_hash_port {
 /* SHA-256 through src/ota_sha256.c. */
 extern const struct ota_hash_port ota_sha256_soft_port;
 
-enum ota_signature_algorithm { OTA_SIG_ED25519 = 1, OTA_SIG_ECDSA_P256 = 2 };
+/* enum ota_signature_algorithm (OTA_SIG_ED25519, OTA_SIG_ECDSA_P256) comes from the generated wire header. */
 
 #define OTA_SIGNATURE_SIZE 64u
 #define OTA_ED25519_KEY_SIZE 32u

@@ -6,9 +6,10 @@
  *   -16 .. -31    LZMA2 stream
  *   -32 .. -47    flash port
  *   -48 .. -63    hash and signature ports
- *   -64 .. -127   reserved for the restore engine: one status per check of
- *                 docs/verifier.md (trailer, crc32, header, digest, ...), so C
- *                 and Python results compare by name
+ *   -64 .. -127   the restore engine's error classes: one per exception class
+ *                 of otapack/errors.py the Python restore raises, so C and
+ *                 Python results compare by name (the check that failed is
+ *                 reported beside it, struct ota_restore_failure)
  * Numbers are ABI: never reuse one. ota_status_name() gives a stable name.
  */
 #ifndef OTA_STATUS_H
@@ -39,7 +40,22 @@ enum ota_status {
     OTA_ERR_SIGNATURE_MALFORMED = -50, /* wrong length, r/s out of range, high S */
     OTA_ERR_SIGNATURE_ALGORITHM = -51, /* algorithm id unknown or not supported by the port */
     OTA_ERR_KEY = -52,                 /* public key of the wrong size or not on the curve */
-    OTA_ERR_SIGNATURE_NOT_CANONICAL = -53 /* ECDSA s in the upper half: otapack stores low-S */
+    OTA_ERR_SIGNATURE_NOT_CANONICAL = -53, /* ECDSA s in the upper half: otapack stores low-S */
+
+    /* Restore error classes (Python class in brackets). */
+    OTA_ERR_TRUNCATED = -64,      /* [TruncatedPackageError] */
+    OTA_ERR_FORMAT = -65,         /* [PackageFormatError] */
+    OTA_ERR_VERSION = -66,        /* [UnsupportedVersionError] */
+    OTA_ERR_INTEGRITY = -67,      /* [IntegrityError] CRC-32 or SHA-256 of the package */
+    OTA_ERR_CORRUPT_PATCH = -68,  /* [CorruptPatchError] a delta-v1 rule */
+    OTA_ERR_SIGNATURE = -69,      /* [SignatureError] */
+    OTA_ERR_ROLLBACK = -70,       /* [RollbackError] */
+    OTA_ERR_INCOMPATIBLE = -71,   /* [IncompatibleDeviceError] */
+    OTA_ERR_CHAIN_MISMATCH = -72, /* [ChainMismatchError] */
+    OTA_ERR_CHAIN_STATE = -73,    /* [ChainStateError] */
+    OTA_ERR_PRECURSOR = -74,      /* [PrecursorMismatchError] */
+    OTA_ERR_TARGET = -75,         /* [TargetMismatchError] */
+    OTA_ERR_RESOURCE = -76        /* [ResourceLimitError] RAM, scratch, download area, flash faults */
 };
 
 /* Stable lower-case name, e.g. "lzma-data"; "unknown" for other values. */

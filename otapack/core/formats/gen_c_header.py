@@ -171,6 +171,10 @@ def render() -> str:
     out += _enum("ota_extension_tag", "OTA_EXT", wn.EXTENSION_TAGS,
                  "Header extension tags; all critical: refuse a tag not listed here.")
     out += _enum("ota_signature_algorithm", "OTA_SIG", wn.SIGNATURE_ALGORITHMS, "Signature algorithms.")
+    prefix = wn.STATE_DIGEST_PREFIX
+    out += ["/* The flash-state digest of a minimal-system stage starts with these bytes (the NUL included). */",
+            _define("OTA_STATE_DIGEST_PREFIX", '"' + prefix.rstrip(b"\0").decode("ascii") + '"'),
+            _define("OTA_STATE_DIGEST_PREFIX_SIZE", f"{len(prefix)}u"), ""]
     out += [
         "/* Limits every reader enforces before it allocates. */",
         _define("OTA_MAX_HEADER_LENGTH", (wn.MAX_HEADER_LENGTH)),

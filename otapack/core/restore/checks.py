@@ -67,10 +67,49 @@ class CheckSpec:
         return f"{self.name}:NAME" if self.per_partition else self.name
 
 
+def at(entry: wire.Entry, exc: OtapackError) -> OtapackError:
+    """``exc``, naming ``entry`` as the failure record's partition."""
+    exc.restore_partition = entry.name
+    return exc
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Where a restore failed, field by field as the C library's
+    ``struct ota_restore_failure``, so the two restores compare exactly.
+
+    ``check``: the check's name without the partition; ``error``: the error
+    class (``otapack.errors``); ``partition``: the table entry for
+    ``precondition``, ``restore`` and ``target``; ``window``, ``tuple``,
+    ``offset``: for a failure inside a delta window, the window (from 0),
+    the tuple of it being read or applied (from 0; None at window level)
+    and the window's output offset in the target."""
+
+    check: str
+    error: str
+    partition: str | None = None
+    window: int | None = None
+    tuple: int | None = None
+    offset: int | None = None
+
+    @classmethod
+    def of(cls, checks: list[Check], exc: OtapackError) -> "Failure":
+        """The failure of the last check of ``checks``, which raised ``exc``."""
+        check, _, partition = checks[-1].name.partition(":") if checks else ("", "", "")
+        window, tuple_, offset = getattr(exc, "restore_position", (None, None, None))
+        return cls(check, type(exc).__name__, partition or getattr(exc, "restore_partition", None),
+                   window, tuple_, offset)
+
+    def to_dict(self) -> dict:
+        return {"check": self.check, "error": self.error, "partition": self.partition, "window": self.window,
+                "tuple": self.tuple, "offset": self.offset}
+
+
 @dataclass
 class RestoreResult:
     checks: list[Check] = field(default_factory=list)
     error: OtapackError | None = None
+    failure: Failure | None = None
     ram_peak: int = 0
     ram_declared: int = 0
     #: Flash held for staged partitions until commit, and the header's scratch_flash.
@@ -93,6 +132,7 @@ class RestoreResult:
         return {
             "result": CheckStatus.PASS.value if self.ok else CheckStatus.FAIL.value,
             "error": str(self.error) if self.error else None,
+            "failure": self.failure.to_dict() if self.failure else None,
             "checks": [c.to_dict() for c in self.checks],
             "ram": {"peak": self.ram_peak, "declared": self.ram_declared},
             "package_bytes_read": self.package_bytes_read,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass
 
-from otapack.errors import CorruptPatchError, ResourceLimitError
+from otapack.errors import CorruptPatchError, OtapackError, ResourceLimitError
 from otapack.core.formats.wire_numbers import (
     DIFF_CODINGS,
     MAX_SEEK,
@@ -164,76 +164,86 @@ def apply_delta(stream, read_old, old_size: int, writer, target_size: int, ram: 
     out = 0
     old_pos = 0
     window_index = 0
-    while out < target_size:
-        at = f"{where}: window {window_index} (output offset {out})"
-        count = read_varint(stream, max_tuples, "tuple count", at)
-        if count < 1:
-            raise CorruptPatchError(f"{at}: empty window")
-        work.windows += 1
-        tuples = array("q")
-        window_out = 0
-        copy_total = 0
-        for index in range(count):
-            tat = f"{at}, tuple {index}"
-            add = read_varint(stream, window_size, "add length", tat)
-            copy = read_varint(stream, window_size, "copy length", tat)
-            seek = read_varint(stream, 2 * MAX_SEEK, "seek", tat)
-            seek = (seek >> 1) ^ -(seek & 1)
-            work.tuples += 1
-            if add == 0 and copy == 0 and (window_index or index):
-                raise CorruptPatchError(f"{tat}: writes nothing (only the stream's first tuple may be a bare seek)")
-            if add > window_size - window_out:
-                raise CorruptPatchError(f"{tat}: add length {add} overflows the {window_size}-byte window")
-            window_out += add
-            if copy > window_size - window_out:
-                raise CorruptPatchError(f"{tat}: copy length {copy} overflows the {window_size}-byte window")
-            window_out += copy
-            if tuples_exceed_bound(work.tuples, out + window_out):
-                raise CorruptPatchError(
-                    f"{tat}: {work.tuples} tuples for {out + window_out} output bytes: above the work bound of "
-                    f"{TUPLE_ALLOWANCE} tuples plus one per {MIN_TUPLE_OUTPUT} bytes"
-                )
-            copy_total += copy
-            tuples.extend((add, copy, seek))
-        if window_out > target_size - out:
-            raise CorruptPatchError(
-                f"{at}: window writes {window_out} bytes, only {target_size - out} left of the target"
-            )
-        if extra_capacity is not None and copy_total > extra_capacity:
-            raise ResourceLimitError(
-                f"{at}: {copy_total} extra bytes, the declared RAM leaves {extra_capacity} for them"
-            )
-        ram.hold("extra buffer", copy_total)
-        extra = stream.read(copy_total)
-        extra_pos = 0
-        diff.start_window(window_out - copy_total, at)
-        for index in range(count):
-            add, copy, seek = tuples[3 * index : 3 * index + 3]
-            if add:
-                if old_pos > old_size or add > old_size - old_pos:
+    tuple_index = None  # the tuple being read or applied: the failure record's
+    try:
+        while out < target_size:
+            at = f"{where}: window {window_index} (output offset {out})"
+            tuple_index = None
+            count = read_varint(stream, max_tuples, "tuple count", at)
+            if count < 1:
+                raise CorruptPatchError(f"{at}: empty window")
+            work.windows += 1
+            tuples = array("q")
+            window_out = 0
+            copy_total = 0
+            for index in range(count):
+                tuple_index = index
+                tat = f"{at}, tuple {index}"
+                add = read_varint(stream, window_size, "add length", tat)
+                copy = read_varint(stream, window_size, "copy length", tat)
+                seek = read_varint(stream, 2 * MAX_SEEK, "seek", tat)
+                seek = (seek >> 1) ^ -(seek & 1)
+                work.tuples += 1
+                if add == 0 and copy == 0 and (window_index or index):
+                    raise CorruptPatchError(f"{tat}: writes nothing (only the stream's first tuple may be a bare seek)")
+                if add > window_size - window_out:
+                    raise CorruptPatchError(f"{tat}: add length {add} overflows the {window_size}-byte window")
+                window_out += add
+                if copy > window_size - window_out:
+                    raise CorruptPatchError(f"{tat}: copy length {copy} overflows the {window_size}-byte window")
+                window_out += copy
+                if tuples_exceed_bound(work.tuples, out + window_out):
                     raise CorruptPatchError(
-                        f"{at}, tuple {index}: reads {add} old bytes at {old_pos}, past the {old_size}-byte old partition"
+                        f"{tat}: {work.tuples} tuples for {out + window_out} output bytes: above the work bound of "
+                        f"{TUPLE_ALLOWANCE} tuples plus one per {MIN_TUPLE_OUTPUT} bytes"
                     )
-                position = old_pos
-                for piece in diff.pieces(add):
-                    if isinstance(piece, int):  # a zero run: the old bytes unchanged
-                        while piece:
-                            k = min(DECODE_CHUNK, piece)
-                            writer.write(read_old(position, k))
-                            position += k
-                            piece -= k
-                    else:
-                        writer.write(add_bytes(read_old(position, len(piece)), piece))
-                        position += len(piece)
-                old_pos += add
-            if copy:
-                writer.write(extra[extra_pos : extra_pos + copy])
-                extra_pos += copy
-            if seek < -old_pos or seek > old_size - old_pos:
+                copy_total += copy
+                tuples.extend((add, copy, seek))
+            tuple_index = None
+            if window_out > target_size - out:
                 raise CorruptPatchError(
-                    f"{at}, tuple {index}: seek {seek} from {old_pos} leaves the {old_size}-byte old partition"
+                    f"{at}: window writes {window_out} bytes, only {target_size - out} left of the target"
                 )
-            old_pos += seek
-        ram.release("extra buffer")
-        out += window_out
-        window_index += 1
+            if extra_capacity is not None and copy_total > extra_capacity:
+                raise ResourceLimitError(
+                    f"{at}: {copy_total} extra bytes, the declared RAM leaves {extra_capacity} for them"
+                )
+            ram.hold("extra buffer", copy_total)
+            extra = stream.read(copy_total)
+            extra_pos = 0
+            diff.start_window(window_out - copy_total, at)
+            for index in range(count):
+                tuple_index = index
+                add, copy, seek = tuples[3 * index : 3 * index + 3]
+                if add:
+                    if old_pos > old_size or add > old_size - old_pos:
+                        raise CorruptPatchError(
+                            f"{at}, tuple {index}: reads {add} old bytes at {old_pos}, past the {old_size}-byte old partition"
+                        )
+                    position = old_pos
+                    for piece in diff.pieces(add):
+                        if isinstance(piece, int):  # a zero run: the old bytes unchanged
+                            while piece:
+                                k = min(DECODE_CHUNK, piece)
+                                writer.write(read_old(position, k))
+                                position += k
+                                piece -= k
+                        else:
+                            writer.write(add_bytes(read_old(position, len(piece)), piece))
+                            position += len(piece)
+                    old_pos += add
+                if copy:
+                    writer.write(extra[extra_pos : extra_pos + copy])
+                    extra_pos += copy
+                if seek < -old_pos or seek > old_size - old_pos:
+                    raise CorruptPatchError(
+                        f"{at}, tuple {index}: seek {seek} from {old_pos} leaves the {old_size}-byte old partition"
+                    )
+                old_pos += seek
+            ram.release("extra buffer")
+            out += window_out
+            window_index += 1
+    except OtapackError as exc:
+        exc.restore_position = (window_index, tuple_index, out)
+        raise
+

@@ -54,7 +54,7 @@ from otapack.errors import (
 )
 from otapack.core.formats.wire_numbers import HAS_PAYLOAD, TRAILER_CRC_TAIL, max_stream_length
 from otapack.core.restore import chain, resume, slots, wire
-from otapack.core.restore.checks import Check, CheckSpec, CheckStatus, RestoreResult
+from otapack.core.restore.checks import Check, CheckSpec, CheckStatus, Failure, RestoreResult, at as _at
 from otapack.core.restore.delta import Work, apply_delta, read_stream_header
 from otapack.core.restore.extensions import layout_difference, layout_digest
 from otapack.core.restore.flash import FlashWriter, SimFlash
@@ -95,6 +95,7 @@ class Device:
     #: Checks switched off by the caller; only those the table marks
     #: ``can_disable`` (UsageError otherwise).
     disabled_checks: frozenset[str] = frozenset()
+    engine: str = "python"  #: "python", "c" or "both": the restore that runs (restore/engines.py)
     #: (name, address, size) of the device's whole layout when it has slots
     #: no partition here stands for (a PAC fills only some of a layout's).
     layout_slots: tuple[tuple[str, int, int], ...] | None = None
@@ -184,7 +185,7 @@ class Restore:
         try:
             self._run(source)
         except OtapackError as exc:
-            self.result.error = exc
+            self.result.error, self.result.failure = exc, Failure.of(self.result.checks, exc)
             done = {c.name.split(":")[0] for c in self.result.checks}
             for spec in CHECKS:
                 if spec.name not in done and not spec.per_partition:
@@ -475,9 +476,9 @@ class Restore:
             want_sha = e.source_sha256 if e.operation == "delta" else e.target_sha256
             what = "base image" if e.operation == "delta" else "kept partition"
             if want_size > part.size:
-                raise PrecursorMismatchError(
+                raise _at(e, PrecursorMismatchError(
                     f"partition {e.name!r}: the device's slot has {part.size} bytes, the package's {what} has {want_size}"
-                )
+                ))
             sha = hashlib.sha256()
             position = 0
             while position < want_size:
@@ -486,10 +487,10 @@ class Restore:
                 position += piece
             have = sha.digest()
             if have != want_sha:
-                raise PrecursorMismatchError(
+                raise _at(e, PrecursorMismatchError(
                     f"partition {e.name!r}: wrong {what}: the first {want_size} bytes of the device's "
                     f"{part.size}-byte slot have SHA-256 {have.hex()}, the package expects {want_sha.hex()}"
-                )
+                ))
             checked += 1
         c.detail = f"{checked} partitions match their source hashes; {c.detail or 'no flash written yet'}"
 

@@ -439,6 +439,8 @@ def make_signature_check(public_keys: Iterable[PublicKey]) -> Callable[[bytes, b
     def check(slot: bytes, digest: bytes) -> str:
         return verify_slot(slot, digest, keys)
 
+    # What a device embeds, for the C restore (otapack.core.restore.c_engine).
+    check.public_keys = tuple((k.algorithm.wire_id, k.key_id, k.raw) for k in keys)
     return check
 
 

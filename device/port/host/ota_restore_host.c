@@ -1,0 +1,178 @@
+/* Host driver of the restore engine: one flat call that builds a simulated
+ * NOR flash (the device's partitions, the download area holding the
+ * package, a staging area), runs the restore step by step on it and copies
+ * the partitions back. otapack's Python side loads it with ctypes
+ * (otapack/core/restore/c_engine.py) to run the C restore beside the Python
+ * one on the same device; the libFuzzer target drives it too.
+ *
+ * Host-only (malloc, OpenSSL): it is not part of the device library. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ota_port_openssl.h"
+#include "ota_restore_host.h"
+#include "ota_simflash.h"
+
+struct watch {
+    const struct ota_restore *r;
+    unsigned partitions, scratch;
+    struct ota_host_result *res;
+};
+
+/* Every program/erase: which check runs, and whether it targets an area a
+ * restore may write (a partition, the staging area). */
+static enum ota_status watch_op(void *user, const struct ota_sim_op *op)
+{
+    struct watch *w = (struct watch *)user;
+    if (op->kind == OTA_SIM_READ)
+        return OTA_OK;
+    if (!w->res->flash_ops++)
+        w->res->first_write_check = (int32_t)w->r->check;
+    if (w->r->check < OTA_CHECK_RESTORE)
+        w->res->writes_before_restore++;
+    if (op->area >= w->partitions && op->area != w->scratch)
+        w->res->writes_outside++;
+    return OTA_OK;
+}
+
+static uint32_t round_up(uint32_t n, uint32_t block)
+{
+    return n ? (n + block - 1u) / block * block : block;
+}
+
+int ota_host_restore(const struct ota_host_request *req, struct ota_host_result *res)
+{
+    struct ota_flash_area areas[OTA_RESTORE_MAX_PARTITIONS + 2];
+    uint32_t slots[OTA_RESTORE_MAX_PARTITIONS];
+    uint8_t resizable[OTA_RESTORE_MAX_PARTITIONS];
+    struct ota_simflash sim;
+    struct ota_restore_config cfg;
+    struct ota_restore *r;
+    struct watch w;
+    void *ws;
+    unsigned i, n = req->partition_count, package_area, scratch_area = OTA_RESTORE_NO_AREA, count;
+    enum ota_status st;
+
+    memset(res, 0, sizeof *res);
+    res->first_write_check = -1;
+    if (n > OTA_RESTORE_MAX_PARTITIONS)
+        return res->status = OTA_ERR_ARGUMENT;
+    for (i = 0; i < n; i++) {
+        areas[i].name = req->partitions[i].name;
+        areas[i].address = req->partitions[i].address;
+        areas[i].size = req->partitions[i].flash_size;
+        slots[i] = req->partitions[i].slot_size;
+        resizable[i] = req->partitions[i].resizable != 0;
+    }
+    package_area = n;
+    areas[n].name = "download";
+    areas[n].address = 0;
+    areas[n].size = round_up(req->package_length, req->erase_block);
+    count = n + 1;
+    if (req->scratch_size) {
+        scratch_area = count;
+        areas[count].name = "scratch";
+        areas[count].address = 0;
+        areas[count].size = round_up(req->scratch_size, req->erase_block);
+        count++;
+    }
+    st = ota_simflash_init(&sim, areas, count, req->erase_block, req->write_align, req->erased_value);
+    if (st != OTA_OK)
+        return res->status = st;
+    for (i = 0; i < n && st == OTA_OK; i++)
+        if (req->partitions[i].data_length)
+            st = ota_simflash_load(&sim, i, 0, req->partitions[i].data, req->partitions[i].data_length);
+    if (st == OTA_OK && req->package_length)
+        st = ota_simflash_load(&sim, package_area, 0, req->package, req->package_length);
+    r = (struct ota_restore *)malloc(sizeof *r);
+    ws = malloc(req->workspace_size ? req->workspace_size : 1);
+    if (st != OTA_OK || !r || !ws) {
+        free(r);
+        free(ws);
+        ota_simflash_free(&sim);
+        return res->status = st != OTA_OK ? st : OTA_ERR_WORKSPACE;
+    }
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.flash = &sim.port;
+    cfg.partition_count = n;
+    cfg.slot_sizes = slots;
+    cfg.resizable = resizable;
+    cfg.package_area = package_area;
+    cfg.package_length = req->package_length;
+    cfg.scratch_area = scratch_area;
+    cfg.download_capacity = req->download_capacity;
+    cfg.minimal_download_capacity = req->minimal_download_capacity;
+    cfg.ram_budget = req->ram_budget;
+    cfg.model = req->model;
+    cfg.hardware_id = req->hardware_id;
+    cfg.check_security_counter = req->check_security_counter;
+    cfg.security_counter = req->security_counter;
+    cfg.layout_known = req->layout_known;
+    cfg.expect_next = req->expect_next;
+    memcpy(cfg.next_package, req->next_package, sizeof cfg.next_package);
+    cfg.require_signature = req->require_signature;
+    cfg.keys = req->keys;
+    cfg.key_count = req->key_count;
+    cfg.signature = &ota_openssl_signature_port;
+    cfg.hash = req->openssl_hash ? &ota_sha256_openssl_port : NULL;
+    cfg.disabled_checks = req->disabled_checks;
+
+    w.r = r;
+    w.partitions = n;
+    w.scratch = scratch_area;
+    w.res = res;
+    sim.hook = watch_op;
+    sim.hook_user = &w;
+
+    st = ota_restore_begin(r, &cfg, ws, req->workspace_size);
+    if (st == OTA_OK) {
+        while ((st = ota_restore_step(r)) == OTA_OK)
+            res->steps++;
+    }
+    res->status = st;
+    res->failure_check = (int32_t)r->failure.check;
+    res->failure_status = r->failure.status;
+    res->failure_cause = r->failure.cause;
+    res->failure_partition = r->failure.partition;
+    res->failure_window = r->failure.window;
+    res->failure_tuple = r->failure.tuple;
+    res->failure_offset = r->failure.offset;
+    memcpy(res->check_status, r->check_status, sizeof res->check_status);
+    res->written_mask = r->written_mask;
+    res->blocks_erased = r->blocks_erased;
+    res->bytes_written = r->bytes_written;
+    res->tuples = r->tuples;
+    res->diff_pairs = r->diff_pairs;
+    res->has_next = r->has_next;
+    memcpy(res->next_package, r->next_package, sizeof res->next_package);
+    memcpy(res->body_sha256, r->body_sha256, sizeof res->body_sha256);
+    res->violations = sim.violations;
+    for (i = 0; i < n; i++)
+        if (req->partitions[i].data)
+            memcpy(req->partitions[i].data, ota_simflash_data(&sim, i), req->partitions[i].flash_size);
+    free(r);
+    free(ws);
+    ota_simflash_free(&sim);
+    return res->status;
+}
+
+const char *ota_host_status_name(int status)
+{
+    return ota_status_name((enum ota_status)status);
+}
+
+const char *ota_host_check_name(int check)
+{
+    return ota_check_name((enum ota_check)check);
+}
+
+unsigned ota_host_result_size(void)
+{
+    return (unsigned)sizeof(struct ota_host_result);
+}
+
+unsigned ota_host_request_size(void)
+{
+    return (unsigned)sizeof(struct ota_host_request);
+}

@@ -1,0 +1,64 @@
+/* Host driver of the restore engine (ota_restore_host.c): plain structs a
+ * ctypes caller can build. Field order is mirrored in
+ * otapack/core/restore/c_engine.py; ota_host_request_size() and
+ * ota_host_result_size() let it check the layout. */
+#ifndef OTA_RESTORE_HOST_H
+#define OTA_RESTORE_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ota/ota_restore.h"
+
+struct ota_host_partition {
+    const char *name;
+    uint32_t address;
+    uint32_t slot_size;   /* bytes the device's slot has */
+    uint32_t flash_size;  /* bytes of flash behind it: slot_size rounded up to erase blocks */
+    uint32_t data_length; /* initial contents (the rest reads erased) */
+    uint32_t resizable;   /* the slot takes the size of the target written into it */
+    uint8_t *data;        /* flash_size bytes: contents in, the flash after the restore out */
+};
+
+struct ota_host_request {
+    const uint8_t *package;
+    uint32_t package_length;
+    uint32_t partition_count;
+    struct ota_host_partition *partitions;
+    uint32_t erase_block, write_align, erased_value;
+    uint32_t scratch_size; /* staging area bytes; 0: none */
+    uint64_t workspace_size;
+    uint32_t download_capacity, minimal_download_capacity, ram_budget; /* OTA_RESTORE_NO_LIMIT: none */
+    const char *model, *hardware_id;
+    int32_t check_security_counter;
+    uint32_t security_counter;
+    int32_t layout_known, expect_next;
+    uint8_t next_package[32];
+    int32_t require_signature;
+    uint32_t key_count;
+    const struct ota_restore_key *keys;
+    uint32_t disabled_checks;
+    int32_t openssl_hash; /* hash with the OpenSSL port instead of the software one */
+};
+
+struct ota_host_result {
+    int32_t status;
+    int32_t failure_check, failure_status, failure_cause, failure_partition;
+    int64_t failure_window, failure_tuple, failure_offset;
+    uint8_t check_status[OTA_CHECK_COUNT];
+    uint32_t written_mask, blocks_erased, bytes_written, tuples, diff_pairs, steps;
+    int32_t has_next;
+    uint8_t next_package[32], body_sha256[32];
+    /* what the flash saw: program/erase operations, the check running at the
+     * first of them, any before `restore`, any outside partitions and staging */
+    uint32_t flash_ops, writes_before_restore, writes_outside, violations;
+    int32_t first_write_check;
+};
+
+int ota_host_restore(const struct ota_host_request *req, struct ota_host_result *res);
+const char *ota_host_status_name(int status);
+const char *ota_host_check_name(int check);
+unsigned ota_host_result_size(void);
+unsigned ota_host_request_size(void);
+
+#endif

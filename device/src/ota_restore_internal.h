@@ -1,0 +1,37 @@
+/* Private helpers shared by ota_restore.c (the checks up to precondition,
+ * the step loop, commit) and ota_restore_apply.c (payload streams, pricing,
+ * replace and delta). */
+#ifndef OTA_RESTORE_INTERNAL_H
+#define OTA_RESTORE_INTERNAL_H
+
+#include "ota/ota_restore.h"
+
+#define OTA_R_NO_LCLP 0xFFu
+
+/* Record the failure of the running check; returns `status`. */
+enum ota_status ota_r_fail(struct ota_restore *r, enum ota_status status, enum ota_status cause);
+/* `len` package bytes at `offset` through the package chunk cache. */
+enum ota_status ota_r_pkg(struct ota_restore *r, uint32_t offset, void *dst, uint32_t len);
+/* The cached chunk holding `offset` (loaded on a miss): pointer and bytes available from there. */
+enum ota_status ota_r_pkg_view(struct ota_restore *r, uint32_t offset, const uint8_t **data, uint32_t *avail);
+uint32_t ota_r_le(const uint8_t *p, unsigned n);
+enum ota_status ota_r_hash_start(struct ota_restore *r, unsigned slot);
+enum ota_status ota_r_hash_update(struct ota_restore *r, unsigned slot, const void *data, size_t len);
+enum ota_status ota_r_hash_finish(struct ota_restore *r, unsigned slot, uint8_t digest[OTA_SHA256_SIZE]);
+/* Slot bytes of partition area `area`. */
+uint32_t ota_r_slot(const struct ota_restore *r, unsigned area);
+/* Erase the block at `offset` of `area`, then program `len` bytes of the
+ * write buffer there (padded to the program unit with the erased value). */
+enum ota_status ota_r_program(struct ota_restore *r, unsigned area, uint32_t offset, uint32_t len);
+enum ota_status ota_r_erase(struct ota_restore *r, unsigned area, uint32_t offset);
+/* Hash `len` bytes of `area` from `offset` into hash `slot` (started here,
+ * not finished), one erase block at a time through the write buffer. */
+enum ota_status ota_r_hash_area(struct ota_restore *r, unsigned slot, unsigned area, uint32_t offset,
+                                uint32_t len);
+
+/* ota_restore_apply.c */
+enum ota_status ota_r_resources(struct ota_restore *r);
+enum ota_status ota_r_payload_step(struct ota_restore *r); /* OTA_OK: more, OTA_END: all payloads done */
+enum ota_status ota_r_commit_step(struct ota_restore *r);  /* OTA_OK: more, OTA_END: done */
+
+#endif
