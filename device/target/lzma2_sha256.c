@@ -39,18 +39,6 @@ static struct ota_lzma2 dec;
 static uint8_t in_buf[1536];
 static uint8_t out_buf[4096];
 
-static void put_u32(uint32_t v)
-{
-    char s[11];
-    int i = 10;
-    s[i] = 0;
-    do {
-        s[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    ota_sh_puts(s + i);
-}
-
 static uint32_t parse_u32(const char *s)
 {
     uint32_t v = 0;
@@ -137,9 +125,9 @@ static int decode_file(const char *in_path, uint32_t dict, const char *out_path)
     ota_sh_puts("sha256=");
     put_digest(digest);
     ota_sh_puts(" in=");
-    put_u32(consumed);
+    ota_sh_put_u32(consumed);
     ota_sh_puts(" out=");
-    put_u32(produced);
+    ota_sh_put_u32(produced);
     ota_sh_puts("\n");
     return 0;
 }
@@ -196,16 +184,16 @@ static int icount(const char *in_path, uint32_t dict)
     if (st != OTA_END)
         return st == OTA_OK ? 3 : status_exit(st);
     ota_sh_puts("icount lzma2_ticks=");
-    put_u32(t0 - t1);
+    ota_sh_put_u32(t0 - t1);
     ota_sh_puts(" sha256_ticks=");
-    put_u32(t1 - t2);
+    ota_sh_put_u32(t1 - t2);
     /* the loop minus its own call overhead, measured with one iteration */
     ota_sh_puts(" calib_ticks=");
-    put_u32((t2 - t3) - (t3 - t4));
+    ota_sh_put_u32((t2 - t3) - (t3 - t4));
     ota_sh_puts(" calib_instructions=3999998 in=");
-    put_u32((uint32_t)ci);
+    ota_sh_put_u32((uint32_t)ci);
     ota_sh_puts(" out=");
-    put_u32((uint32_t)co);
+    ota_sh_put_u32((uint32_t)co);
     ota_sh_puts(" sha256=");
     put_digest(digest);
     ota_sh_puts("\n");

@@ -100,18 +100,6 @@ static uint32_t load(const char *path, uint8_t *dst, uint32_t room)
     return (uint32_t)len;
 }
 
-static void put_u32(uint32_t v)
-{
-    char s[11];
-    int i = 10;
-    s[i] = 0;
-    do {
-        s[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    ota_sh_puts(s + i);
-}
-
 int main(void)
 {
     char *p = cmd, *pkg_path, *out_path, *w;
@@ -188,7 +176,7 @@ int main(void)
     ota_sh_puts(" check=");
     ota_sh_puts(st == OTA_END ? "none" : ota_check_name(r.failure.check));
     ota_sh_puts(" steps=");
-    put_u32(steps);
+    ota_sh_put_u32(steps);
     ota_sh_puts("\n");
     h = ota_sh_open(out_path, OTA_SH_WRITE_BINARY);
     if (h < 0)

@@ -92,3 +92,15 @@ void ota_sh_exit(int code)
     for (;;) /* not reached under QEMU */
         ;
 }
+
+void ota_sh_put_u32(uint32_t v)
+{
+    char s[11];
+    int i = 10;
+    s[i] = 0;
+    do {
+        s[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    ota_sh_puts(s + i);
+}

@@ -19,6 +19,7 @@ long ota_sh_flen(int handle);
 /* The command line QEMU passes (its arg=... joined by spaces); 0 on success. */
 int ota_sh_cmdline(char *buf, size_t len);
 void ota_sh_puts(const char *s);                    /* SYS_WRITE0 to the host console */
+void ota_sh_put_u32(uint32_t v);                    /* v in decimal to the host console */
 void ota_sh_exit(int code) __attribute__((noreturn)); /* SYS_EXIT_EXTENDED: QEMU exits with `code` */
 
 #endif
