@@ -30,6 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from otapack import DeviceOptions, FirmwareImage, PackageOptions, build_delta, build_full, verify_package
+from otapack.core.model import Partition
 from otapack.core.container import PackageHeader, assemble, read_package, seal
 from otapack.core.formats import package as fmt
 
@@ -110,6 +111,12 @@ def vectors():
     yield "compatibility-model", full, old, dict(dev, model="OTHER-MODEL"), "compatibility"
     yield "compatibility-hardware-id", full, old, dict(dev, hardware_id="board-rev-a"), "compatibility"
     yield "compatibility-security-counter", full, old, dict(dev, security_counter=6), "compatibility"
+    # A device that knows its slots compares the package's layout-digest with its own.
+    slot = 16384
+    lo, ln = _slotted(old, slot), _slotted(new, slot)
+    laid = build_delta(lo, ln, _opts())
+    yield "pass-delta-layout", laid, old, dict(dev, slot_size=slot), None
+    yield "compatibility-layout", laid, old, dict(dev, slot_size=2 * slot), "compatibility"
     yield "table-duplicate-partition", _reassemble(full, records_edit=lambda parts: parts + parts), old, dev, "table"
     yield "resources-ram-budget", delta, old, dict(dev, ram_budget=read_package(delta).header.ram_required - 1), "resources"
     other_old = bytes(b ^ 0x5A for b in old[:64]) + old[64:]
@@ -129,6 +136,10 @@ def vectors():
     sig_len = len(read_package(signed).signature_slot)
     bad[len(signed) - fmt.TRAILER_SIZE - sig_len + sig_len // 2] ^= 1
     yield "signature-flipped", _fix_crc(bytes(bad)), old, sdev, "signature"
+
+
+def _slotted(data: bytes, slot: int) -> FirmwareImage:
+    return FirmwareImage((Partition("image", 0, data, slot_size=slot),))
 
 
 def _bad_delta_payload() -> bytes:
@@ -170,7 +181,12 @@ def device_options(settings: dict, directory: Path, engine: str) -> DeviceOption
 
 def run_vector(package: bytes, old: bytes | None, settings: dict, directory: Path, engine: str) -> dict:
     """Outcome of one restore: verdict, failing check and error class, flash SHA-256 per partition."""
-    image = FirmwareImage.single(old) if old is not None else None
+    if old is None:
+        image = None
+    elif settings.get("slot_size"):
+        image = _slotted(old, settings["slot_size"])
+    else:
+        image = FirmwareImage.single(old)
     report = verify_package(package, image, None, device_options(settings, directory, engine))
     failure = report.restore.failure
     flash = {}
