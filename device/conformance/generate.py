@@ -154,17 +154,12 @@ def _bad_delta_payload() -> bytes:
 
 
 def _signing_key():
+    """The Ed25519 test key from TEST_KEY_SEED (Ed25519 signing is deterministic)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from otapack.features import signing
 
-    path = HERE / "test-key.pem"
-    if not path.exists():
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        raw = Ed25519PrivateKey.from_private_bytes(TEST_KEY_SEED)
-        path.write_bytes(raw.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return signing.load_private_key(path)
+    return signing.PrivateKey(signing.get_algorithm("ed25519"), Ed25519PrivateKey.from_private_bytes(TEST_KEY_SEED),
+                              "conformance test key")
 
 
 def device_options(settings: dict, directory: Path, engine: str) -> DeviceOptions:
@@ -198,9 +193,7 @@ def run_vector(package: bytes, old: bytes | None, settings: dict, directory: Pat
 
 def generate(out: Path) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
-    key = _signing_key()
-    (out / "test-key.pem").write_bytes((HERE / "test-key.pem").read_bytes())
-    del key
+    (out / "test-key.pem").write_bytes(_signing_key().pem())
     manifest, olds = [], {}
     for name, package, old, settings, intended in vectors():
         (out / f"{name}.pack").write_bytes(package)
