@@ -32,18 +32,6 @@ static void known_loop(uint32_t n)
     __asm__ volatile(".syntax unified\n1: subs %0, %0, #1\n\tbne 1b" : "+l"(n) : : "cc");
 }
 
-static void put_u32(uint32_t v)
-{
-    char s[11];
-    int i = 10;
-    s[i] = 0;
-    do {
-        s[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    ota_sh_puts(s + i);
-}
-
 static void report(void)
 {
     uint32_t t2, t3, t4;
@@ -53,11 +41,11 @@ static void report(void)
     known_loop(1);
     t4 = TIMER0_VALUE;
     ota_sh_puts("icount check_ticks=");
-    put_u32(check_ticks);
+    ota_sh_put_u32(check_ticks);
     ota_sh_puts(" apply_ticks=");
-    put_u32(apply_ticks);
+    ota_sh_put_u32(apply_ticks);
     ota_sh_puts(" calib_ticks=");
-    put_u32((t2 - t3) - (t3 - t4));
+    ota_sh_put_u32((t2 - t3) - (t3 - t4));
     ota_sh_puts(" calib_instructions=3999998\n");
 }
 
