@@ -111,3 +111,24 @@ def run_parallel(commands, *, timeout=900, cwd=None):
                         pytrace=False)
         outs.append(out)
     return outs
+
+
+def fuzz_for(fuzzer, corpus, tmp_path, *, seconds=30, min_runs, timeout=600) -> int:
+    """A seeded, time-bounded libFuzzer run over ``corpus``; fails the test on
+    any finding (artefacts kept in ``tmp_path``) or when it ran fewer than
+    ``min_runs`` inputs.  -seed fixes libFuzzer's own randomness; the count
+    of executions varies with the machine, what is checked does not."""
+    import re
+    import subprocess
+
+    proc = subprocess.run([fuzzer, "-seed=1", f"-max_total_time={seconds}", "-rss_limit_mb=2048",
+                           "-print_final_stats=1", f"-artifact_prefix={tmp_path}/", corpus],
+                          capture_output=True, text=True, timeout=timeout)
+    runs = re.search(r"stat::number_of_executed_units:\s*(\d+)", proc.stderr)
+    name = Path(fuzzer).name
+    if proc.returncode != 0:
+        pytest.fail(f"{name} found a failure (exit {proc.returncode}); artefacts in {tmp_path}\n"
+                    f"{proc.stderr[-5000:]}", pytrace=False)
+    assert runs and int(runs.group(1)) > min_runs, proc.stderr[-2000:]
+    print(f"{name}: {runs.group(1)} executions")
+    return int(runs.group(1))

@@ -12,13 +12,12 @@ patch streams), then fuzzes for a short bounded time. Longer runs:
 from __future__ import annotations
 
 import random
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from device_helpers import DEVICE, builds, otadev  # noqa: F401 (fixtures)
+from device_helpers import DEVICE, builds, fuzz_for, otadev  # noqa: F401 (fixtures)
 
 from otapack.core.restore.engine import Device, Restore
 from otapack.core.restore.flash import SimFlash
@@ -85,14 +84,7 @@ def test_fuzz_whole_restore(builds, tmp_path):
                           text=True, timeout=600)
     if once.returncode != 0:
         pytest.fail(f"fuzz_restore failed on a seed (exit {once.returncode})\n{once.stderr[-5000:]}", pytrace=False)
-    proc = subprocess.run([fuzzer, "-seed=1", "-max_total_time=30", "-rss_limit_mb=2048", "-print_final_stats=1",
-                           f"-artifact_prefix={tmp_path}/", corpus], capture_output=True, text=True, timeout=600)
-    runs = re.search(r"stat::number_of_executed_units:\s*(\d+)", proc.stderr)
-    if proc.returncode != 0:
-        pytest.fail(f"fuzz_restore found a failure (exit {proc.returncode}); artefacts in {tmp_path}\n"
-                    f"{proc.stderr[-5000:]}", pytrace=False)
-    assert runs and int(runs.group(1)) > 100, proc.stderr[-2000:]
-    print(f"fuzz_restore: {runs.group(1)} executions")
+    fuzz_for(fuzzer, corpus, tmp_path, min_runs=100)
 
 
 def _build(out: Path) -> Path:
