@@ -353,3 +353,14 @@ def test_arch_none_is_delta_v1_with_an_empty_section():
                                   "diff_coding": 1}))
     assert v2 == v1[:head] + bytes(4) + v1[head:]  # arch, base, map_count, region_count: all 0
     assert device_apply(v2, old, len(new)) == new
+
+
+def test_kind_tables_are_the_wire_numbers():
+    """Kind order (region-mask bits) and address widths: the prototype's kinds
+    are the ones wire_numbers (and so ota_wire.h) declare."""
+    from otapack.core.formats import wire_numbers as wn
+
+    assert set(ARCHES) == set(wn.TRANSFORM_KINDS) == set(wn.TRANSFORM_ARCH_IDS) - {"none"}
+    for name, arch in ARCHES.items():
+        assert tuple(k.name for k in arch.kinds) == wn.TRANSFORM_KINDS[name]
+        assert arch.bits == wn.TRANSFORM_ARCH_BITS[name]

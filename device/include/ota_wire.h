@@ -235,6 +235,52 @@ enum ota_diff_coding {
 #define OTA_STREAM_BOUND_PER_BYTE UINT64_C(16)
 #define OTA_MAX_STREAM_LENGTH(target_size) (OTA_STREAM_BOUND_BASE + OTA_STREAM_BOUND_PER_BYTE * ((uint64_t)(target_size) + 1u))
 
+/* ---------------------------------------------------------------- delta v2 transforms */
+
+/* The transform section of a delta-v2 stream (docs/formats/delta-v2-transforms.md). */
+/* Transform sets (arch ids). */
+enum ota_transform_arch {
+    OTA_TRANSFORM_ARCH_NONE = 0,
+    OTA_TRANSFORM_ARCH_THUMB2 = 1,
+    OTA_TRANSFORM_ARCH_AARCH64 = 2,
+    OTA_TRANSFORM_ARCH_ARM32 = 3
+};
+
+/* Address width of each set. */
+#define OTA_TRANSFORM_BITS_THUMB2 32u
+#define OTA_TRANSFORM_BITS_AARCH64 64u
+#define OTA_TRANSFORM_BITS_ARM32 32u
+
+/* Kind bits of a region mask, per set, in match order. */
+#define OTA_TK_THUMB2_PTR32 0u
+#define OTA_TK_THUMB2_BL 1u
+#define OTA_TK_THUMB2_B_W 2u
+#define OTA_TK_THUMB2_BCOND_W 3u
+#define OTA_TK_THUMB2_LDR_W 4u
+#define OTA_TK_THUMB2_LDR_LIT 5u
+#define OTA_TK_THUMB2_ADR 6u
+#define OTA_TK_THUMB2_COUNT 7u
+#define OTA_TK_AARCH64_PTR64 0u
+#define OTA_TK_AARCH64_B_BL 1u
+#define OTA_TK_AARCH64_ADRP_PAIR 2u
+#define OTA_TK_AARCH64_ADRP 3u
+#define OTA_TK_AARCH64_ADR 4u
+#define OTA_TK_AARCH64_LDR_LIT 5u
+#define OTA_TK_AARCH64_COUNT 6u
+#define OTA_TK_ARM32_PTR32 0u
+#define OTA_TK_ARM32_B_BL 1u
+#define OTA_TK_ARM32_LDR_LIT 2u
+#define OTA_TK_ARM32_COUNT 3u
+
+#define OTA_MAX_MAP_ENTRIES 4096u
+#define OTA_MAX_REGIONS 4096u
+#define OTA_MAX_MAP_DELTA 2147483647u
+#define OTA_MAP_ENTRY_BYTES 12u
+#define OTA_REGION_ENTRY_BYTES 8u
+#define OTA_MAX_UNIT 8u
+/* RAM of one payload's transform tables (wire_numbers.transform_ram). */
+#define OTA_TRANSFORM_RAM(map_entries, regions) ((uint32_t)(map_entries) * OTA_MAP_ENTRY_BYTES + (uint32_t)(regions) * OTA_REGION_ENTRY_BYTES + 2u * OTA_MAX_UNIT)
+
 /* ---------------------------------------------------------------- restore journal v1 */
 
 /* Progress records of a resumable restore (docs/formats/journal-v1.md): fixed-size,

@@ -110,6 +110,31 @@ def _journal() -> list[str]:
     return lines
 
 
+def _transforms() -> list[str]:
+    lines = ["/* ---------------------------------------------------------------- delta v2 transforms */", "",
+             "/* The transform section of a delta-v2 stream (docs/formats/delta-v2-transforms.md). */"]
+    lines += _enum("ota_transform_arch", "OTA_TRANSFORM_ARCH", wn.TRANSFORM_ARCH_IDS, "Transform sets (arch ids).")
+    lines += ["/* Address width of each set. */"]
+    lines += [_define(f"OTA_TRANSFORM_BITS_{_ident(name)}", bits) for name, bits in wn.TRANSFORM_ARCH_BITS.items()]
+    lines += ["", "/* Kind bits of a region mask, per set, in match order. */"]
+    for arch, kinds in wn.TRANSFORM_KINDS.items():
+        lines += [_define(f"OTA_TK_{_ident(arch)}_{_ident(kind.replace('/', '_').replace('.', '_'))}", i)
+                  for i, kind in enumerate(kinds)]
+        lines.append(_define(f"OTA_TK_{_ident(arch)}_COUNT", len(kinds)))
+    lines += ["",
+              _define("OTA_MAX_MAP_ENTRIES", wn.MAX_MAP_ENTRIES),
+              _define("OTA_MAX_REGIONS", wn.MAX_REGIONS),
+              _define("OTA_MAX_MAP_DELTA", wn.MAX_MAP_DELTA),
+              _define("OTA_MAP_ENTRY_BYTES", wn.MAP_ENTRY_BYTES),
+              _define("OTA_REGION_ENTRY_BYTES", wn.REGION_ENTRY_BYTES),
+              _define("OTA_MAX_UNIT", wn.MAX_UNIT),
+              "/* RAM of one payload's transform tables (wire_numbers.transform_ram). */",
+              _define("OTA_TRANSFORM_RAM(map_entries, regions)",
+                      "((uint32_t)(map_entries) * OTA_MAP_ENTRY_BYTES + (uint32_t)(regions) * OTA_REGION_ENTRY_BYTES "
+                      "+ 2u * OTA_MAX_UNIT)"), ""]
+    return lines
+
+
 def render() -> str:
     """The complete text of ``ota_wire.h``."""
     out = [
@@ -249,6 +274,7 @@ def render() -> str:
                 "(OTA_STREAM_BOUND_BASE + OTA_STREAM_BOUND_PER_BYTE * ((uint64_t)(target_size) + 1u))"),
         "",
     ]
+    out += _transforms()
     out += _journal()
     out += _checks()
     out += ["#endif /* OTA_WIRE_H */"]

@@ -280,6 +280,40 @@ def max_stream_length(target_size: int) -> int:
     return STREAM_BOUND_BASE + STREAM_BOUND_PER_BYTE * (target_size + 1)
 
 
+# -------------------------------------------------------------- delta v2
+# The transform section of a delta-v2 stream (docs/formats/delta-v2-transforms.md).
+
+#: Transform sets by wire id (the stream header's ``arch``).  0: none, the
+#: stream restores exactly like delta-v1.  An id not listed is refused.
+TRANSFORM_ARCH_IDS = {"none": 0, "thumb2": 1, "aarch64": 2, "arm32": 3}
+#: Address width of each transform set: addresses and offsets wrap modulo 2^bits.
+TRANSFORM_ARCH_BITS = {"thumb2": 32, "aarch64": 64, "arm32": 32}
+#: Each set's kinds in match order; a region mask's bit i is kind i.
+TRANSFORM_KINDS = {
+    "thumb2": ("ptr32", "bl", "b.w", "bcond.w", "ldr.w", "ldr-lit", "adr"),
+    "aarch64": ("ptr64", "b/bl", "adrp-pair", "adrp", "adr", "ldr-lit"),
+    "arm32": ("ptr32", "b/bl", "ldr-lit"),
+}
+#: Table bounds.  The tables are held for the whole partition, so each entry
+#: is priced in RAM (below) at the resources check, before any flash write.
+MAX_MAP_ENTRIES = 4096
+MAX_REGIONS = 4096
+#: Addresses are at most 64 bits; a map delta is a signed 32-bit value.
+MAX_TRANSFORM_ADDRESS = (1 << 64) - 1
+MAX_MAP_DELTA = (1 << 31) - 1
+#: Device RAM per table entry: map (u64 key, i32 delta) and region (u32 start, u32 mask).
+MAP_ENTRY_BYTES = 12
+REGION_ENTRY_BYTES = 8
+#: Longest unit a kind rewrites (AArch64 ADRP pair: 8 bytes): the old-read
+#: look-ahead and the pending buffer that carries a unit across tuples.
+MAX_UNIT = 8
+
+
+def transform_ram(map_entries: int, regions: int) -> int:
+    """RAM the transform tables of one delta-v2 payload need on the device."""
+    return map_entries * MAP_ENTRY_BYTES + regions * REGION_ENTRY_BYTES + 2 * MAX_UNIT
+
+
 # ------------------------------------------------------------ restore journal v1
 # (docs/formats/journal-v1.md): the progress records of a resumable restore.
 
