@@ -18,7 +18,7 @@ For every corpus pair this prints and writes
   bench/peers.py runs them (a PAC pair: each peer's patches of the three
   partitions summed);
 - round trip: every transformed stream applied by the device-side restore
-  (``otapack.core.transforms.restore.apply_delta_v2``) must give NEW byte for
+  (``otapack.core.transforms.restore.apply_delta_v2``, the restore's applier) must give NEW byte for
   byte (the run fails otherwise);
 - LZMA time of the chosen stream, today's and transformed (one compression,
   lc=1/lp=0/pb=0).
@@ -56,7 +56,7 @@ from otapack.core.model import FirmwareImage, Partition  # noqa: E402
 from otapack.core.restore.resources import RamMeter  # noqa: E402
 from otapack.core.transforms import builder  # noqa: E402
 from otapack.core.transforms.restore import apply_delta_v2  # noqa: E402
-from otapack.core.transforms.wire import transform_ram  # noqa: E402
+from otapack.core.formats.wire_numbers import transform_ram  # noqa: E402
 
 #: corpus ``arch`` label -> transform sets tried (the smallest wins)
 ARCH_TRIALS = {
@@ -228,13 +228,13 @@ def measure(case: dict, with_peers: bool, fit=builder.FitOptions()) -> dict:
             stream = result["stream"]
             sink = Sink()
             start = time.perf_counter()
-            transformer = apply_delta_v2(io.BytesIO(stream), lambda p, k: old[p : p + k], len(old), sink,
+            work = apply_delta_v2(io.BytesIO(stream), lambda p, k: old[p : p + k], len(old), sink,
                                          len(new), RamMeter(), f"{case['name']}:{part['name']}")
             info["apply_seconds"] = round(time.perf_counter() - start, 3)
             if bytes(sink.data) != new:
                 raise SystemExit(f"{case['name']}:{part['name']}: the transformed stream does not restore NEW")
             info["roundtrip"] = True
-            info["units"] = transformer.units
+            info["units"] = work.units
             info["transformed_payload"] = len(result["payload"])
             info.update({k: result[k] for k in ("neutral", "coding", "base", "map", "regions")})
             info["arch_used"] = result["arch"]

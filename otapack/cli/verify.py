@@ -58,7 +58,7 @@ def device_settings(model, device_counter, ram_budget, pubkeys, hardware_id, eng
 _PARTIAL_LAYOUT = ("single", "pac", "elf", "ihex", "srec")
 
 #: Operations the device can only run on the partition it holds: they need --old.
-_NEEDS_OLD = ("delta", "keep")
+_NEEDS_OLD = ("delta", "delta-v2", "keep")
 
 
 def _header(data: bytes):

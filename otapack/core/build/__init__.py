@@ -22,8 +22,8 @@ from otapack.core.build.profiles import DEFAULT_PROFILE, get_profile
 from otapack.core.build.reuse import PlanMemo
 from otapack.core.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES
 from otapack.core.formats.wire_numbers import (
-    LZMA2_MAX_LCLP, MAX_ERASE_BLOCK, MAX_STRING_LENGTH, MAX_U32, MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES, MIN_ERASE_BLOCK,
-    MIN_WINDOW_SIZE, MIN_WINDOW_TUPLES, is_power_of_two, max_stream_length,
+    DELTA_OPERATIONS, LZMA2_MAX_LCLP, MAX_ERASE_BLOCK, MAX_STRING_LENGTH, MAX_U32, MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES,
+    MIN_ERASE_BLOCK, MIN_WINDOW_SIZE, MIN_WINDOW_TUPLES, is_power_of_two, max_stream_length,
 )
 from otapack.core.model import FirmwareImage, Partition, Policy
 from otapack.core.parallel import SERIAL, Workers
@@ -366,7 +366,7 @@ def _check_plan(planned: list[PlannedPartition]) -> None:
     """What the restore's table check refuses, on the builder's own plan."""
     for p in planned:
         r = p.record
-        if r.operation == "delta" and r.uncompressed_length > max_stream_length(r.target_size):
+        if r.operation in DELTA_OPERATIONS and r.uncompressed_length > max_stream_length(r.target_size):
             raise PackageLimitError(f"partition {r.name!r}: a {r.uncompressed_length}-byte patch stream exceeds "
                                     f"the bound {max_stream_length(r.target_size)} for a {r.target_size}-byte target")
         if r.operation == "replace" and r.uncompressed_length != r.target_size:
@@ -383,7 +383,7 @@ def payload_ram(p: PlannedPartition, dict_size: int) -> PayloadRam:
     return PayloadRam(
         lzma=r.codec == "lzma2", dictionary=min(dict_size, r.uncompressed_length) if r.codec == "lzma2" else 0,
         lclp=p.lclp, window_tuples=max(MIN_WINDOW_TUPLES, p.stream.max_count) if p.stream else 0,
-        max_extra=p.stream.max_extra if p.stream else 0, delta=r.operation == "delta",
+        max_extra=p.stream.max_extra if p.stream else 0, delta=r.operation in DELTA_OPERATIONS,
     )
 
 
@@ -408,7 +408,7 @@ def finish_package(kind: str, planned: list[PlannedPartition], opts: PackageOpti
         raise ram_budget_error(breakdown, opts)
     # Every delta partition is rebuilt in a staging area while its old copy
     # is still read, and all of them stay staged until commit.
-    scratch = staged_bytes((r.target_size for r in records if r.operation == "delta"), erase_block)
+    scratch = staged_bytes((r.target_size for r in records if r.operation in DELTA_OPERATIONS), erase_block)
     header = replace(header, ram_required=ram, scratch_flash=scratch)
     package = assemble(header, [(p.record, p.payload) for p in planned])
     check_package_size(package, opts.max_size)

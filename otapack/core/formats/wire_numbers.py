@@ -47,11 +47,16 @@ KINDS = {"full": 1, "delta": 2, "minimal-stage1": 3, "minimal-stage2": 4}
 
 #: Partition operations.  ``keep`` carries only the hash the partition must
 #: already have; ``skip`` documents a partition left alone.
-OPERATIONS = {"keep": 0, "replace": 1, "delta": 2, "skip": 3}
+#: ``delta-v2`` is a delta whose stream carries a transform section.
+OPERATIONS = {"keep": 0, "replace": 1, "delta": 2, "skip": 3, "delta-v2": 4}
+#: Patch operations -> their delta stream version (docs/formats/delta-v1.md,
+#: delta-v2-transforms.md): one table, which every reader dispatches through.
+DELTA_VERSIONS = {"delta": 1, "delta-v2": 2}
+DELTA_OPERATIONS = tuple(DELTA_VERSIONS)
 #: Which operations carry a source image ref, a target image ref, a payload.
-HAS_SOURCE = ("delta",)
-HAS_TARGET = ("keep", "replace", "delta")
-HAS_PAYLOAD = ("replace", "delta")
+HAS_SOURCE = DELTA_OPERATIONS
+HAS_TARGET = ("keep", "replace") + DELTA_OPERATIONS
+HAS_PAYLOAD = ("replace",) + DELTA_OPERATIONS
 
 #: Payload codecs (the implementations are in otapack.core.codecs).
 CODEC_IDS = {"none": 0, "lzma2": 1}

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 import otapack.errors as errors
-from otapack.core.formats.wire_numbers import HAS_PAYLOAD, MAX_ERASE_BLOCK, MIN_ERASE_BLOCK
+from otapack.core.formats.wire_numbers import DELTA_OPERATIONS, HAS_PAYLOAD, MAX_ERASE_BLOCK, MIN_ERASE_BLOCK
 from otapack.core.restore import wire
 from otapack.core.restore.checks import Check, CheckStatus, Failure, RestoreResult
 from otapack.core.restore.engine import CHECKS
@@ -221,6 +221,8 @@ def _simulated(device, package: bytes) -> None:
     if device.signature_check is not None and not hasattr(device.signature_check, "public_keys"):
         raise _engine_error("the device's signature check has no public keys the C restore can use")
     header = _header(package)
+    if header and any(e.operation == "delta-v2" for e in header.entries):
+        raise _engine_error("the C restore has no delta-v2 transforms yet: the package restores in Python only")
     grows = device.create_missing or any(p.resizable for p in device.partitions.values())
     if header and grows and any((e.target_size or 0) > _SIMULATED_SLOT for e in header.entries):
         raise _engine_error(f"a slot of unknown size would grow past {_SIMULATED_SLOT} bytes of host memory")
@@ -249,7 +251,7 @@ def run(device, package: bytes) -> RestoreResult:
         if p.resizable and p.name in targets and -(-targets[p.name] // block) * block > p.flash.size:
             p.flash = SimFlash.holding(p.flash.read(0, p.flash.size), targets[p.name], block, device.erased_value,
                                        p.name)
-    staged = sum(-(-e.target_size // block) * block for e in entries if e.operation == "delta")
+    staged = sum(-(-e.target_size // block) * block for e in entries if e.operation in DELTA_OPERATIONS)
     room = sum(p.flash.size for p in parts)
     scratch = staged if header and staged <= min(header.scratch_flash, room) else 0
     declared = wire.fixed_field(package, "ram_required") or 0

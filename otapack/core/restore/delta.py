@@ -1,4 +1,4 @@
-"""Streaming application of a delta-v1 patch, as the device runs it.
+"""Streaming application of a delta-v1 or delta-v2 patch, as the device runs it.
 
 Every bound is checked in subtraction form (``a > limit - b``), which cannot
 overflow in the device's 32-bit arithmetic (CVE-2014-9862, CVE-2020-14315).
@@ -10,7 +10,7 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass
 
-from otapack.errors import CorruptPatchError, OtapackError, ResourceLimitError
+from otapack.errors import CorruptPatchError, OtapackError, ResourceLimitError, UnsupportedVersionError
 from otapack.core.formats.wire_numbers import (
     DIFF_CODINGS,
     MAX_SEEK,
@@ -20,25 +20,12 @@ from otapack.core.formats.wire_numbers import (
     MIN_WINDOW_SIZE,
     MIN_WINDOW_TUPLES,
     TUPLE_ALLOWANCE,
-    VARINT_MAX_BYTES,
+    transform_ram,
 )
 from otapack.core.restore.resources import DECODE_CHUNK, TUPLE_BYTES, RamMeter
-
-
-def read_varint(stream, limit: int, what: str, where: str) -> int:
-    value = 0
-    for index in range(VARINT_MAX_BYTES):
-        byte = stream.read(1)[0]
-        value |= (byte & 0x7F) << (7 * index)
-        if not byte & 0x80:
-            if byte == 0 and index:
-                raise CorruptPatchError(f"{where}: {what} is a non-canonical varint")
-            if value > limit:
-                raise CorruptPatchError(f"{where}: {what} {value} exceeds {limit}")
-            return value
-        if value > limit:
-            raise CorruptPatchError(f"{where}: {what} exceeds {limit}")
-    raise CorruptPatchError(f"{where}: {what} varint longer than {VARINT_MAX_BYTES} bytes")
+from otapack.core.restore.transform import Transformer
+from otapack.core.restore.transform_section import read_counts, read_tables
+from otapack.core.restore.varint import read_varint
 
 
 @dataclass
@@ -48,6 +35,7 @@ class Work:
     windows: int = 0
     tuples: int = 0
     diff_pairs: int = 0
+    units: int = 0  # delta-v2: references re-aimed
 
 
 def tuples_exceed_bound(tuples: int, output: int) -> bool:
@@ -62,16 +50,37 @@ class PatchHeader:
     window_size: int
     max_tuples: int
     zero_runs: bool  # diff bytes coded as (zero run, literal run) pairs
+    version: int = 1
+    #: delta-v2: (arch id, base, map entries, regions) of the transform section; the
+    #: tables follow in the stream and are read by ``apply_delta`` after pricing.
+    transform_counts: tuple[int, int, int, int] | None = None
+
+    @property
+    def transform_ram(self) -> int:
+        """Device RAM of the transform tables (0 without a transform)."""
+        if not self.transform_counts or not self.transform_counts[0]:
+            return 0
+        return transform_ram(self.transform_counts[2], self.transform_counts[3])
 
 
-def read_stream_header(stream, where: str) -> PatchHeader:
+def read_stream_header(stream, where: str, version: int = 1) -> PatchHeader:
+    """The header of a delta stream of ``version`` (DELTA_VERSIONS of the
+    partition's operation): v1's three fields; v2 adds the transform
+    section's counts, which price its tables before they are read."""
+    if version not in STREAM_VERSIONS:
+        raise UnsupportedVersionError(f"{where}: delta stream version {version} is not supported")
     window_size = read_varint(stream, MAX_WINDOW_SIZE, "window size", where)
     max_tuples = read_varint(stream, MAX_WINDOW_TUPLES, "tuples per window", where)
     if window_size < MIN_WINDOW_SIZE or max_tuples < MIN_WINDOW_TUPLES:
         raise CorruptPatchError(f"{where}: window size must be at least {MIN_WINDOW_SIZE} and tuples per window "
                                 f"at least {MIN_WINDOW_TUPLES}")
     coding = read_varint(stream, max(DIFF_CODINGS.values()), "diff coding", where)
-    return PatchHeader(window_size, max_tuples, coding == DIFF_CODINGS["zero-run"])
+    counts = read_counts(stream, where) if STREAM_VERSIONS[version] else None
+    return PatchHeader(window_size, max_tuples, coding == DIFF_CODINGS["zero-run"], version, counts)
+
+
+#: Delta stream versions -> whether the header carries a transform section.
+STREAM_VERSIONS = {1: False, 2: True}
 
 
 class RawDiff:
@@ -161,6 +170,10 @@ def apply_delta(stream, read_old, old_size: int, writer, target_size: int, ram: 
     diff = (ZeroRunDiff if header.zero_runs else RawDiff)(stream, where, work)
     ram.hold("control tuples", max_tuples * TUPLE_BYTES)
     ram.hold("old read", DECODE_CHUNK)
+    transformer = None
+    if header.transform_counts is not None:  # delta-v2: the tables, priced by their counts
+        ram.hold("transform tables", header.transform_ram)
+        transformer = Transformer(read_tables(stream, header.transform_counts, old_size, where))
     out = 0
     old_pos = 0
     window_index = 0
@@ -212,6 +225,7 @@ def apply_delta(stream, read_old, old_size: int, writer, target_size: int, ram: 
             extra = stream.read(copy_total)
             extra_pos = 0
             diff.start_window(window_out - copy_total, at)
+            tuple_out = out
             for index in range(count):
                 tuple_index = index
                 add, copy, seek = tuples[3 * index : 3 * index + 3]
@@ -220,18 +234,21 @@ def apply_delta(stream, read_old, old_size: int, writer, target_size: int, ram: 
                         raise CorruptPatchError(
                             f"{at}, tuple {index}: reads {add} old bytes at {old_pos}, past the {old_size}-byte old partition"
                         )
+                    old_bytes = read_old if transformer is None else _transformed(transformer, read_old, old_size,
+                                                                                   tuple_out - old_pos)
                     position = old_pos
                     for piece in diff.pieces(add):
-                        if isinstance(piece, int):  # a zero run: the old bytes unchanged
+                        if isinstance(piece, int):  # a zero run: the (transformed) old bytes unchanged
                             while piece:
                                 k = min(DECODE_CHUNK, piece)
-                                writer.write(read_old(position, k))
+                                writer.write(old_bytes(position, k))
                                 position += k
                                 piece -= k
                         else:
-                            writer.write(add_bytes(read_old(position, len(piece)), piece))
+                            writer.write(add_bytes(old_bytes(position, len(piece)), piece))
                             position += len(piece)
                     old_pos += add
+                tuple_out += add + copy
                 if copy:
                     writer.write(extra[extra_pos : extra_pos + copy])
                     extra_pos += copy
@@ -246,4 +263,13 @@ def apply_delta(stream, read_old, old_size: int, writer, target_size: int, ram: 
     except OtapackError as exc:
         exc.restore_position = (window_index, tuple_index, out)
         raise
+    if transformer is not None:
+        ram.release("transform tables")
+        work.units += transformer.units
+
+
+def _transformed(transformer: Transformer, read_old, old_size: int, displacement: int):
+    """``read_old`` for one add of a delta-v2 stream: ``old'``, the old bytes
+    with every recognised reference re-aimed (docs/formats/delta-v2-transforms.md)."""
+    return lambda position, n: transformer.transform(read_old, old_size, position, n, displacement)
 

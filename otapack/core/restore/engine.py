@@ -40,19 +40,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from otapack.errors import (
-    IncompatibleDeviceError,
-    IntegrityError,
-    OtapackError,
-    PackageFormatError,
-    PrecursorMismatchError,
-    ResourceLimitError,
-    RollbackError,
-    TargetMismatchError,
-    TruncatedPackageError,
-    UsageError,
-)
-from otapack.core.formats.wire_numbers import HAS_PAYLOAD, TRAILER_CRC_TAIL, max_stream_length
+from otapack.errors import (IncompatibleDeviceError, IntegrityError, OtapackError, PackageFormatError,
+                            PrecursorMismatchError, ResourceLimitError, RollbackError, TargetMismatchError,
+                            TruncatedPackageError, UsageError)
+from otapack.core.formats.wire_numbers import (DELTA_OPERATIONS, DELTA_VERSIONS, HAS_PAYLOAD, TRAILER_CRC_TAIL,
+                                               max_stream_length)
 from otapack.core.restore import chain, resume, slots, wire
 from otapack.core.restore.checks import Check, CheckSpec, CheckStatus, Failure, RestoreResult, at as _at
 from otapack.core.restore.delta import Work, apply_delta, read_stream_header
@@ -415,7 +407,7 @@ class Restore:
                 if e.payload_length > header.body_length - position:
                     raise PackageFormatError(f"partition {e.name!r}: payload runs past the end of the body")
                 position += e.payload_length
-            if e.operation == "delta" and e.uncompressed_length > max_stream_length(e.target_size):
+            if e.operation in DELTA_OPERATIONS and e.uncompressed_length > max_stream_length(e.target_size):
                 # A longer stream cannot be valid; refusing it bounds the work a
                 # tiny, highly compressible payload can cause (decompression bomb).
                 raise PackageFormatError(
@@ -469,12 +461,12 @@ class Restore:
         header = state.header if self.device.resume is None else resume.unwritten(self, state, c)
         checked = 0
         for e in header.entries:
-            if e.operation not in ("delta", "keep"):
+            if e.operation not in DELTA_OPERATIONS + ("keep",):
                 continue
             part = self.device.partitions[e.name]
-            want_size = e.source_size if e.operation == "delta" else e.target_size
-            want_sha = e.source_sha256 if e.operation == "delta" else e.target_sha256
-            what = "base image" if e.operation == "delta" else "kept partition"
+            want_size = e.source_size if e.operation in DELTA_OPERATIONS else e.target_size
+            want_sha = e.source_sha256 if e.operation in DELTA_OPERATIONS else e.target_sha256
+            what = "base image" if e.operation in DELTA_OPERATIONS else "kept partition"
             if want_size > part.size:
                 raise _at(e, PrecursorMismatchError(
                     f"partition {e.name!r}: the device's slot has {part.size} bytes, the package's {what} has {want_size}"
@@ -543,7 +535,7 @@ class Restore:
             self.scratch.hold(f"staging {e.name}", round_up(e.target_size, dev.erase_block))
             staging = SimFlash.holding(b"", e.target_size, dev.erase_block, dev.erased_value, f"{e.name} (staging)")
             writer = _HashingWriter(FlashWriter(staging, e.target_size))
-            patch = read_stream_header(stream, f"partition {e.name!r}")  # the header the resources check priced
+            patch = read_stream_header(stream, f"partition {e.name!r}", DELTA_VERSIONS[e.operation])  # as priced
             # The base is the first source_size bytes of the slot (checked at precondition).
             apply_delta(stream, part.flash.read, e.source_size, writer, e.target_size, self.ram,
                         f"partition {e.name!r}", patch, extra_capacity=priced.extra_capacity, work=self.work)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from otapack.core.formats.wire_numbers import HAS_PAYLOAD
+from otapack.core.formats.wire_numbers import DELTA_OPERATIONS, DELTA_VERSIONS, HAS_PAYLOAD
 from otapack.core.restore import wire
 from otapack.core.restore.delta import PatchHeader, read_stream_header
 from otapack.core.restore.lzma2 import peek_lclp
@@ -51,7 +51,7 @@ def check_declarations(header: wire.Header, ram_budget: int | None) -> tuple[int
     fixed = fixed_ram(header.header_length, header.erase_block)
     if declared < fixed:
         raise ResourceLimitError(f"header declares {declared} bytes of RAM, the restore needs at least {fixed}")
-    staged = staged_bytes((e.target_size for e in payloads if e.operation == "delta"), header.erase_block)
+    staged = staged_bytes((e.target_size for e in payloads if e.operation in DELTA_OPERATIONS), header.erase_block)
     if staged > header.scratch_flash:
         raise ResourceLimitError(f"delta partitions stage {staged} bytes of flash until commit, "
                                  f"the header declares {header.scratch_flash} bytes of scratch flash")
@@ -67,7 +67,8 @@ def price_payload(header: wire.Header, e: wire.Entry, fixed: int, forward: Calla
 
     def need(patch: PatchHeader | None) -> int:
         figures = PayloadRam(lzma=e.codec == "lzma2", dictionary=min(header.lzma_dict_size, e.uncompressed_length),
-                             lclp=lclp, window_tuples=patch.max_tuples if patch else 0, delta=patch is not None)
+                             lclp=lclp, window_tuples=patch.max_tuples if patch else 0, delta=patch is not None,
+                             transform=patch.transform_ram if patch else 0)
         total = known_ram(fixed, figures)
         if total > header.ram_required:
             what = "its decoder and patch windows need" if patch else "its decoder needs"
@@ -76,8 +77,9 @@ def price_payload(header: wire.Header, e: wire.Entry, fixed: int, forward: Calla
 
     known = need(None)  # the decoder alone, before it is made to decode the stream header
     patch = None
-    if e.operation == "delta":
-        patch = read_stream_header(decoder(e, forward(e.payload_offset), lclp), where)
+    if e.operation in DELTA_OPERATIONS:
+        stream = decoder(e, forward(e.payload_offset), lclp)
+        patch = read_stream_header(stream, where, DELTA_VERSIONS[e.operation])
         ram.release("lzma decoder")
         known = need(patch)
     return Priced(lclp, patch, header.ram_required - known)

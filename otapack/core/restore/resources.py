@@ -89,6 +89,7 @@ class PayloadRam:
     window_tuples: int = 0
     max_extra: int = 0
     delta: bool = False
+    transform: int = 0  # delta-v2: RAM of the transform tables (wire_numbers.transform_ram)
 
 
 def known_ram(fixed: int, p: PayloadRam) -> int:
@@ -97,7 +98,7 @@ def known_ram(fixed: int, p: PayloadRam) -> int:
     if p.lzma:
         total += p.dictionary + lzma_model_bytes(p.lclp) + DECODE_CHUNK
     if p.delta:
-        total += p.window_tuples * TUPLE_BYTES + DECODE_CHUNK  # tuple array, old-read piece
+        total += p.window_tuples * TUPLE_BYTES + DECODE_CHUNK + p.transform  # tuple array, old-read piece, tables
     return total
 
 

@@ -35,7 +35,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from otapack.core.formats.wire_numbers import HAS_PAYLOAD
+from otapack.core.formats.wire_numbers import DELTA_OPERATIONS, DELTA_VERSIONS, HAS_PAYLOAD
 from otapack.core.restore import chain
 from otapack.core.restore.delta import apply_delta, read_stream_header
 from otapack.core.restore.flash import FlashFault
@@ -221,7 +221,7 @@ def _placement(restore: "Restore", header) -> dict[int, tuple[int, int]]:
     scratch = restore.device.resume.scratch
     out, base = {}, 0
     for index, e in enumerate(header.entries):
-        if e.operation != "delta":
+        if e.operation not in DELTA_OPERATIONS:
             continue
         end = base + e.target_size
         if end > scratch.size:
@@ -257,7 +257,7 @@ def _decode(restore: "Restore", header, e, sink, c) -> None:
             done += piece
     else:
         part = dev.partitions[e.name]
-        patch = read_stream_header(stream, f"partition {e.name!r}")
+        patch = read_stream_header(stream, f"partition {e.name!r}", DELTA_VERSIONS[e.operation])
         apply_delta(stream, part.flash.read, e.source_size, sink, e.target_size, restore.ram,
                     f"partition {e.name!r}", patch, extra_capacity=priced.extra_capacity, work=restore.work)
     stream.finish()
@@ -315,7 +315,7 @@ def commit(restore: "Restore", state, c) -> None:
             flash = restore._region(part, e.target_size)
             sectors = SectorWriter(flash, 0, flash.size, start, dev.erase_block,
                                    _record(restore, digest, "commit", index), area.fault)
-            if e.operation == "delta":
+            if e.operation in DELTA_OPERATIONS:
                 base = placement[index][0]
                 for position in range(0, e.target_size, dev.erase_block):
                     sectors.write(area.scratch.read(base + position, min(dev.erase_block, e.target_size - position)))

@@ -31,10 +31,10 @@ from otapack.core.codecs import CODECS
 from otapack.core.diff import get_algorithm, literalize_dense_diffs
 from otapack.core.diff.patch_encode import DEFAULT_WINDOW_TUPLES, encode_patch, normalize_ctrl
 from otapack.core.formats.delta import DeltaHeader, DIFF_CODINGS
-from otapack.core.transforms.engine import TransformParams, Transformer
-from otapack.core.transforms.kinds import ARCHES, Arch
+from otapack.core.restore.transform import TransformParams, Transformer
+from otapack.core.restore.transform_kinds import ARCHES, Arch
 from otapack.core.transforms.section import encode_section
-from otapack.core.transforms.wire import MAX_MAP_DELTA, MAX_MAP_ENTRIES, MAX_REGIONS
+from otapack.core.formats.wire_numbers import MAX_MAP_DELTA, MAX_MAP_ENTRIES, MAX_REGIONS
 
 
 # ------------------------------------------------------------------ tuples

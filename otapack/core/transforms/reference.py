@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import io
 
-from otapack.core.restore.delta import read_varint
-from otapack.core.transforms.kinds import ARCHES
-from otapack.core.transforms.section import read_section
+from otapack.core.restore.varint import read_varint
+from otapack.core.restore.transform_kinds import ARCHES
+from otapack.core.restore.transform_section import read_section
 
 
 def _zero_runs(stream, total: int) -> bytes:

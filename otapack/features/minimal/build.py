@@ -10,6 +10,7 @@ from otapack.core.build import (
     PlanMemo, keep_partition, map_partitions, plan_full_partition, plan_shared, skip_partition,
 )
 from otapack.core.container import read_package
+from otapack.core.formats.wire_numbers import DELTA_OPERATIONS
 from otapack.core.model import FirmwareImage, Partition, Policy
 from otapack.core.parallel import Workers
 from otapack.features.minimal.budget import StageFigures, budget_error
@@ -87,12 +88,12 @@ def _within_budget(make: Callable[[list[PlannedPartition]], tuple[bytes, StageFi
     """Per partition, delta or full by size; if the stage then misses its
     budget because delta partitions need staging, carry them in full."""
     package, figures = make(planned)
-    if figures.fits or not any(p.record.operation == "delta" for p in planned):
+    if figures.fits or not any(p.record.operation in DELTA_OPERATIONS for p in planned):
         return package, figures
-    alt = [_as_full(p, news[p.record.name], opts, workers) if p.record.operation == "delta" else p for p in planned]
+    alt = [_as_full(p, news[p.record.name], opts, workers) if p.record.operation in DELTA_OPERATIONS else p for p in planned]
     package2, figures2 = make(alt)
     if figures2.flash_needed < figures.flash_needed:
-        moved = tuple(p.record.name for p in planned if p.record.operation == "delta")
+        moved = tuple(p.record.name for p in planned if p.record.operation in DELTA_OPERATIONS)
         return package2, replace(figures2, fallback=moved)
     return package, figures
 

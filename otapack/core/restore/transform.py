@@ -21,8 +21,8 @@ import struct
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from otapack.core.transforms.kinds import ARCHES, Arch
-from otapack.core.transforms.wire import MAX_UNIT
+from otapack.core.formats.wire_numbers import MAX_UNIT
+from otapack.core.restore.transform_kinds import ARCHES, Arch
 
 
 @dataclass(frozen=True)
