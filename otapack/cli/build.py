@@ -19,7 +19,7 @@ from otapack.errors import InputError, VerificationError
 BUILD_FIELDS = ("model", "target_version", "security_counter", "profile", "lzma_dict_size", "ram_budget", "max_size",
                 "jobs", "hardware_id")
 #: ... and those of the commands that build deltas.
-DELTA_FIELDS = ("source_version", "diff_algorithm", "window_size") + BUILD_FIELDS
+DELTA_FIELDS = ("source_version", "diff_algorithm", "window_size", "transform_arch", "transform_table_ram") + BUILD_FIELDS
 
 
 def load_new_image(ctx, path: str, layout, fs, what: str = "new image"):

@@ -188,7 +188,7 @@ def _header_container(header: PackageHeader, records: list[PartitionRecord]) -> 
             dict(
                 name=r.name,
                 address=r.address,
-                operation=r.operation,
+                operation=_wire(r.operation),
                 codec=CODECS[r.codec].wire_id,
                 reason=_wire(r.reason),
                 source=dict(size=r.source_size, sha256=r.source_sha256) if r.operation in fmt._HAS_SOURCE else None,
@@ -331,7 +331,7 @@ def _record(entry: Any) -> PartitionRecord:
     return PartitionRecord(
         name=entry.name,
         address=entry.address,
-        operation=str(entry.operation),
+        operation=_unwire(entry.operation),
         reason=_unwire(entry.reason),
         codec=codec.name,
         source_size=entry.source.size if entry.source else None,

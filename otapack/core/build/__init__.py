@@ -22,8 +22,9 @@ from otapack.core.build.profiles import DEFAULT_PROFILE, get_profile
 from otapack.core.build.reuse import PlanMemo
 from otapack.core.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES
 from otapack.core.formats.wire_numbers import (
-    DELTA_OPERATIONS, LZMA2_MAX_LCLP, MAX_ERASE_BLOCK, MAX_STRING_LENGTH, MAX_U32, MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES,
-    MIN_ERASE_BLOCK, MIN_WINDOW_SIZE, MIN_WINDOW_TUPLES, is_power_of_two, max_stream_length,
+    DELTA_OPERATIONS, DELTA_VERSIONS, LZMA2_MAX_LCLP, MAX_ERASE_BLOCK, MAX_STRING_LENGTH, MAX_U32, MAX_WINDOW_SIZE,
+    MAX_WINDOW_TUPLES, MIN_ERASE_BLOCK, MIN_WINDOW_SIZE, MIN_WINDOW_TUPLES, TRANSFORM_ARCH_IDS, is_power_of_two,
+    max_stream_length,
 )
 from otapack.core.model import FirmwareImage, Partition, Policy
 from otapack.core.parallel import SERIAL, Workers
@@ -96,6 +97,11 @@ class PackageOptions:
     max_size: int | None = None
     #: Largest lc+lp the LZMA2 payloads may use (their model is 2*(1846+768*2^(lc+lp)) bytes of RAM).
     max_lzma_lclp: int = LZMA2_MAX_LCLP
+    #: Instruction set whose branch and pointer operands a delta-v2 patch re-aims
+    #: (TRANSFORM_ARCH_IDS; "none": delta-v1 only).  Kept per partition only where smaller.
+    transform_arch: str = "none"
+    #: Device RAM the transform tables of one partition may take.
+    transform_table_ram: int = 4096
 
     def __post_init__(self) -> None:
         for name in ("model", "target_version", "source_version", "hardware_id"):
@@ -116,6 +122,12 @@ class PackageOptions:
             raise UsageError(f"maximum package size {self.max_size} must be at least 1 byte", option="max_size")
         if not 0 <= self.max_lzma_lclp <= LZMA2_MAX_LCLP:
             raise UsageError(f"lc+lp limit {self.max_lzma_lclp} outside 0..{LZMA2_MAX_LCLP}", option="max_lzma_lclp")
+        if self.transform_arch not in TRANSFORM_ARCH_IDS:
+            raise UsageError(f"unknown transform arch {self.transform_arch!r}; choose from "
+                             f"{', '.join(TRANSFORM_ARCH_IDS)}", option="transform_arch")
+        if not 0 <= self.transform_table_ram <= MAX_U32:
+            raise UsageError(f"transform table RAM {self.transform_table_ram} outside 0..{MAX_U32}",
+                             option="transform_table_ram")
 
     @classmethod
     def for_profile(cls, profile: str | None = None, **fields) -> "PackageOptions":
@@ -270,6 +282,8 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
         step(0.5)
     figured = [(stream, stream_figures(stream, new.size)) for stream in raw_streams]
     streams = {tighten(stream, fig): fig for stream, fig in figured if fig.within_work_bound}
+    transformed = _transformed_streams(old, new, opts, window)
+    streams.update(transformed)
     full_dict = dict_for(new.size, opts.lzma_dict_size)
     if not streams:
         full = _replace(new, "full-smaller", opts, workers)
@@ -294,11 +308,28 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
         if len(patch) >= len(full.payload):
             return replace(full, candidates=candidates)
     record = PartitionRecord(
-        name=new.name, address=new.address, operation="delta", reason="delta-smaller", codec="lzma2",
+        name=new.name, address=new.address, operation="delta-v2" if stream in transformed else "delta",
+        reason="delta-smaller", codec="lzma2",
         source_size=old.size, source_sha256=old.sha256(), target_size=new.size, target_sha256=new.sha256(),
         uncompressed_length=len(stream),
     )
     return PlannedPartition(record, patch, candidates, window, lclp=payload_lclp(patch), stream=streams[stream])
+
+
+def _transformed_streams(old: Partition, new: Partition, opts: PackageOptions, window: int) -> dict:
+    """delta-v2 candidates (stream -> figures) for ``opts.transform_arch``, within the work bound."""
+    if opts.transform_arch == "none":
+        return {}
+    from otapack.core.transforms.builder import candidate_streams
+
+    out = {}
+    for stream in candidate_streams(old.data, new.data, opts.transform_arch, base=new.address or None,
+                                    window_size=window, max_window_tuples=opts.max_window_tuples,
+                                    max_table_ram=opts.transform_table_ram):
+        fig = stream_figures(stream, new.size, DELTA_VERSIONS["delta-v2"])
+        if fig.within_work_bound:
+            out[tighten(stream, fig)] = fig
+    return out
 
 
 def check_sizes(image: FirmwareImage) -> None:
@@ -384,6 +415,7 @@ def payload_ram(p: PlannedPartition, dict_size: int) -> PayloadRam:
         lzma=r.codec == "lzma2", dictionary=min(dict_size, r.uncompressed_length) if r.codec == "lzma2" else 0,
         lclp=p.lclp, window_tuples=max(MIN_WINDOW_TUPLES, p.stream.max_count) if p.stream else 0,
         max_extra=p.stream.max_extra if p.stream else 0, delta=r.operation in DELTA_OPERATIONS,
+        transform=p.stream.transform_ram if p.stream else 0,
     )
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from otapack.core.formats.varint import encode_varint
-from otapack.core.formats.wire_numbers import DIFF_CODINGS, MIN_WINDOW_TUPLES
+from otapack.core.formats.wire_numbers import DIFF_CODINGS, MIN_WINDOW_TUPLES, transform_ram
 from otapack.core.restore.delta import tuples_exceed_bound
 from otapack.core.restore.lzma2 import ChunkWalker
 
@@ -36,6 +36,7 @@ class StreamFigures:
     max_count: int  # the most tuples in one window
     max_extra: int  # the most extra (copy) bytes in one window
     within_work_bound: bool  # the restore's tuples-per-output bound holds at every tuple
+    transform_ram: int = 0  # delta-v2: device RAM of the transform tables
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -49,13 +50,22 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def stream_figures(stream: bytes, target_size: int) -> StreamFigures:
-    """The figures of a delta-v1 stream the builder encoded (trusted input:
-    the restore, not this, validates streams)."""
+def stream_figures(stream: bytes, target_size: int, version: int = 1) -> StreamFigures:
+    """The figures of a delta stream of ``version`` the builder encoded
+    (trusted input: the restore, not this, validates streams)."""
     window_size, pos = _varint(stream, 0)
     max_tuples, pos = _varint(stream, pos)
     coding, pos = _varint(stream, pos)
     header_bytes = pos
+    tables = 0
+    if version == 2:  # the transform section: arch, base, two counts, then two varints an entry
+        arch, pos = _varint(stream, pos)
+        _, pos = _varint(stream, pos)
+        map_count, pos = _varint(stream, pos)
+        region_count, pos = _varint(stream, pos)
+        for _ in range(2 * (map_count + region_count)):
+            _, pos = _varint(stream, pos)
+        tables = transform_ram(map_count, region_count) if arch else 0
     zero_runs = coding == DIFF_CODINGS["zero-run"]
     out = windows = tuples = max_count = max_extra = 0
     bounded = True
@@ -93,7 +103,7 @@ def stream_figures(stream: bytes, target_size: int) -> StreamFigures:
             pos += literals
             left -= zeros + literals
         out += window_out
-    return StreamFigures(window_size, max_tuples, header_bytes, windows, tuples, max_count, max_extra, bounded)
+    return StreamFigures(window_size, max_tuples, header_bytes, windows, tuples, max_count, max_extra, bounded, tables)
 
 
 def tighten(stream: bytes, figures: StreamFigures) -> bytes:

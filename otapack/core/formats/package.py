@@ -94,9 +94,14 @@ _ENTRY = dict(wn.ENTRY_FIELDS)
 Operation = _enum(OPERATIONS, _ENTRY["operation"])
 Reason = _enum(REASONS, _ENTRY["reason"])
 
-_HAS_SOURCE = wn.HAS_SOURCE
-_HAS_TARGET = wn.HAS_TARGET
-_HAS_PAYLOAD = wn.HAS_PAYLOAD
+def _both_spellings(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Operation names as the tables spell them ("delta-v2") and as construct's enum does ("delta_v2")."""
+    return tuple(dict.fromkeys(names + tuple(n.replace("-", "_") for n in names)))
+
+
+_HAS_SOURCE = _both_spellings(wn.HAS_SOURCE)
+_HAS_TARGET = _both_spellings(wn.HAS_TARGET)
+_HAS_PAYLOAD = _both_spellings(wn.HAS_PAYLOAD)
 
 ImageRef = Struct(*_fields(wn.IMAGE_REF_FIELDS, sha256=Bytes(wn.SHA256_SIZE)))
 

@@ -27,14 +27,15 @@ import struct
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from otapack.core.codecs import CODECS
+from otapack.core.codecs import CODECS, grid_at_least
 from otapack.core.diff import get_algorithm, literalize_dense_diffs
 from otapack.core.diff.patch_encode import DEFAULT_WINDOW_TUPLES, encode_patch, normalize_ctrl
 from otapack.core.formats.delta import DeltaHeader, DIFF_CODINGS
 from otapack.core.restore.transform import TransformParams, Transformer
 from otapack.core.restore.transform_kinds import ARCHES, Arch
 from otapack.core.transforms.section import encode_section
-from otapack.core.formats.wire_numbers import MAX_MAP_DELTA, MAX_MAP_ENTRIES, MAX_REGIONS
+from otapack.core.formats.wire_numbers import (MAP_ENTRY_BYTES, MAX_MAP_DELTA, MAX_MAP_ENTRIES, MAX_REGIONS, MAX_UNIT,
+                                               REGION_ENTRY_BYTES)
 
 
 # ------------------------------------------------------------------ tuples
@@ -394,13 +395,34 @@ def neutral(data: bytes, arch: Arch, base: int) -> bytes:
 
 
 def stream_bytes(ctrl, diff: bytes, extra: bytes, params: TransformParams | None, window_size: int,
-                 coding: str) -> bytes:
+                 coding: str, max_window_tuples: int = DEFAULT_WINDOW_TUPLES) -> bytes:
     """A delta-v2 stream: v1 header fields, transform section, v1 windows."""
-    v1 = encode_patch(ctrl, diff, extra, window_size=window_size, max_window_tuples=DEFAULT_WINDOW_TUPLES,
+    v1 = encode_patch(ctrl, diff, extra, window_size=window_size, max_window_tuples=max_window_tuples,
                       diff_coding=coding)
-    head = len(DeltaHeader.build({"window_size": window_size, "max_window_tuples": DEFAULT_WINDOW_TUPLES,
+    head = len(DeltaHeader.build({"window_size": window_size, "max_window_tuples": max_window_tuples,
                                   "diff_coding": DIFF_CODINGS[coding]}))
     return v1[:head] + encode_section(params) + v1[head:]
+
+
+def table_caps(max_table_ram: int) -> tuple[int, int]:
+    """Map and region caps whose tables fit ``max_table_ram`` bytes of device RAM (half each)."""
+    room = max(0, max_table_ram - 2 * MAX_UNIT)
+    return (min(MAX_MAP_ENTRIES, room // 2 // MAP_ENTRY_BYTES), min(MAX_REGIONS, room // 2 // REGION_ENTRY_BYTES))
+
+
+def candidate_streams(old: bytes, new: bytes, arch_name: str, *, base: int | None, window_size: int,
+                      max_window_tuples: int, max_table_ram: int) -> list[bytes]:
+    """The delta-v2 streams (both diff codings) the builder offers beside the
+    v1 ones for a partition; none when the arch recognises nothing to re-aim
+    (the stream would be v1's plus an empty section)."""
+    max_map, max_regions = table_caps(max_table_ram)
+    if max_map < 1 or max_regions < 1:
+        return []
+    found = plan(old, new, arch_name, base=base, opts=FitOptions(max_map=max_map, max_regions=max_regions))
+    if not found.params.region_starts or not found.params.map_keys:
+        return []
+    return [stream_bytes(found.ctrl, found.diff, found.extra, found.params, window_size, coding, max_window_tuples)
+            for coding in ("raw", "zero-run")]
 
 
 @dataclass
@@ -455,9 +477,7 @@ def plan(old: bytes, new: bytes, arch_name: str, *, base: int | None = None, opt
 
 
 def _packed_size(stream: bytes) -> int:
-    from otapack.core.build import dict_for
-
-    return len(CODECS["lzma2"].compress(stream, dict_for(len(stream), 1 << 20), ((1, 0, 0),)))
+    return len(CODECS["lzma2"].compress(stream, min(grid_at_least(len(stream)), 1 << 20), ((1, 0, 0),)))
 
 
 def _finish(old: bytes, new: bytes, ctrl, params: TransformParams) -> Plan:
