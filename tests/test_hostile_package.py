@@ -294,7 +294,10 @@ def _expected(pkg: bytes, name: str, value: int):
         return E.UnsupportedVersionError, f"unsupported package format version {value} (this otapack reads 1)", "header"
     if name == "0.operation":
         at = fm["0.operation"][0]
-        if value > 3:
+        if value == 4:  # delta-v2: the v1 stream's first window is read as a transform section
+            return E.CorruptPatchError, f"{P}: map entry 1: non-canonical map (repeats the previous entry or " \
+                                        f"starts with a hole)", "restore:image"
+        if value > 4:
             return E.PackageFormatError, f"{P}: unknown operation {value} (at offset {at})", "header"
         end = at + 3 + {0: 36, 1: 48, 3: 0}[value]
         return E.PackageFormatError, f"{H - end} unexplained bytes after the partition table (at offset {end})", "header"

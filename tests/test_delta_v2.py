@@ -1,0 +1,104 @@
+"""delta-v2 (operand-aware add) in packages: built by ``--arch``, kept only where
+smaller, restored by the Python restore with its tables priced at `resources`
+(docs/formats/delta-v2-transforms.md)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from otapack import FirmwareImage, verify_package
+from otapack.core.build import PackageOptions, build_delta, plan_delta_partition
+from otapack.core.container import read_package
+from otapack.core.formats.wire_numbers import transform_ram
+from otapack.core.verify import DeviceOptions
+from otapack.errors import ResourceLimitError, UsageError
+
+import hostile_builders as hb
+from conftest import FIXTURES, error_line, run
+
+OPTS = dict(model="M", source_version="1", target_version="2", build_time=0)
+
+
+@pytest.fixture(scope="module")
+def synth():
+    old = (FIXTURES / "corpus" / "synthesizer-1.bin").read_bytes()
+    new = (FIXTURES / "corpus" / "synthesizer-2.bin").read_bytes()
+    return FirmwareImage.single(old), FirmwareImage.single(new)
+
+
+@pytest.fixture(scope="module")
+def v2_package(synth):
+    return build_delta(*synth, PackageOptions(transform_arch="thumb2", **OPTS))
+
+
+def test_thumb2_package_is_smaller_and_restores(synth, v2_package):
+    plain = build_delta(*synth, PackageOptions(**OPTS))
+    pkg = read_package(v2_package)
+    assert [r.operation for r in pkg.partitions] == ["delta-v2"]
+    assert len(v2_package) < 0.6 * len(plain)  # measured 445 B against 1,009 B
+    report = verify_package(v2_package, *synth, DeviceOptions())
+    assert report.ok, report.error
+    assert [c.status.value for c in report.checks if c.name == "restore:image"] == ["pass"]
+
+
+def test_deterministic_for_any_jobs(synth, v2_package):
+    assert build_delta(*synth, PackageOptions(transform_arch="thumb2", jobs=2, **OPTS)) == v2_package
+
+
+def test_tables_are_in_ram_required_and_refused_below_it(synth, v2_package):
+    """The header prices the tables; a declaration one byte short of what the
+    restore knows before decoding a window (decoder, tuple array, old-read
+    piece, transform tables) is refused at `resources`, before any flash write."""
+    planned = plan_delta_partition(synth[0].partitions[0], synth[1].partitions[0],
+                                   PackageOptions(transform_arch="thumb2", **OPTS))
+    assert planned.record.operation == "delta-v2" and planned.stream.transform_ram > 2 * 8
+    declared = hb.field_value(v2_package, "ram_required")
+    known = declared - planned.stream.max_extra  # the rest is one window's extra bytes
+    report = verify_package(hb.with_field(v2_package, "ram_required", known), *synth, DeviceOptions())
+    assert report.restore.failure.check == "restore"  # priced; only the window's extra bytes do not fit
+    short = hb.with_field(v2_package, "ram_required", known - 1)
+    report = verify_package(short, *synth, DeviceOptions())
+    assert isinstance(report.error, ResourceLimitError)
+    assert report.restore.failure.check == "resources"
+    assert report.restore.blocks_erased == 0 and report.restore.bytes_written == 0
+
+
+def test_a_transform_that_does_not_pay_is_not_kept(synth):
+    """aarch64 kinds on Thumb-2 code: whatever they find, the builder keeps v1 unless smaller."""
+    pkg = build_delta(*synth, PackageOptions(transform_arch="aarch64", **OPTS))
+    plain = build_delta(*synth, PackageOptions(**OPTS))
+    op = read_package(pkg).partitions[0].operation
+    assert (op == "delta" and pkg == plain) or (op == "delta-v2" and len(pkg) < len(plain))
+
+
+def test_no_table_ram_means_delta_v1(synth):
+    pkg = build_delta(*synth, PackageOptions(transform_arch="thumb2", transform_table_ram=0, **OPTS))
+    assert read_package(pkg).partitions[0].operation == "delta"
+
+
+def test_table_ram_cap_bounds_the_declaration(synth):
+    small = build_delta(*synth, PackageOptions(transform_arch="thumb2", transform_table_ram=256, **OPTS))
+    part = read_package(small).partitions[0]
+    if part.operation == "delta-v2":
+        assert hb.field_value(small, "ram_required") <= hb.field_value(
+            build_delta(*synth, PackageOptions(**OPTS)), "ram_required") + transform_ram(12, 16)
+
+
+def test_unknown_arch_is_a_usage_error():
+    with pytest.raises(UsageError, match="unknown transform arch 'mips'"):
+        PackageOptions(transform_arch="mips")
+
+
+def test_cli_arch_and_c_engine_refusal(tmp_path, capsys):
+    old, new = FIXTURES / "corpus" / "synthesizer-1.bin", FIXTURES / "corpus" / "synthesizer-2.bin"
+    out = tmp_path / "v2.pack"
+    code, stdout, _ = run(capsys, "diff", old, new, "--arch", "thumb2", "--json", "-o", out)
+    assert code == 0
+    assert "delta-v2" in json.dumps(json.loads(stdout))
+    code, _, err = run(capsys, "verify", out, "--old", old, "--engine", "c")
+    assert code == 2
+    assert "no delta-v2 transforms yet" in error_line(err)
+    code, _, err = run(capsys, "diff", old, new, "--arch", "mips", "-o", tmp_path / "x.pack")
+    assert code == 2 and not (tmp_path / "x.pack").exists()
