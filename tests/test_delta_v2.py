@@ -102,3 +102,15 @@ def test_cli_arch_and_c_engine_refusal(tmp_path, capsys):
     assert "no delta-v2 transforms yet" in error_line(err)
     code, _, err = run(capsys, "diff", old, new, "--arch", "mips", "-o", tmp_path / "x.pack")
     assert code == 2 and not (tmp_path / "x.pack").exists()
+
+
+def test_info_says_what_each_partition_re_aims(tmp_path, capsys, v2_package):
+    path = tmp_path / "v2.pack"
+    path.write_bytes(v2_package)
+    code, stdout, _ = run(capsys, "info", path, "--json")
+    assert code == 0
+    t = json.loads(stdout)["transforms"]["image"]
+    assert t["arch"] == "thumb2" and t["base"] == 0x80000  # SAM3X flash: the builder's base guess
+    assert t["table_ram"] == transform_ram(t["map_entries"], t["regions"]) and "bl" in t["kinds"]
+    code, stdout, _ = run(capsys, "info", path)
+    assert f"transform thumb2 base 0x80000, map {t['map_entries']}, regions {t['regions']}" in stdout

@@ -37,9 +37,12 @@ def info_cmd(package, as_json):
         document = parsed.to_dict()
         if parsed.header.kind in api.STAGE_KINDS:
             document["minimal_system"] = _minimal_system(parsed)
+        transforms = api.transform_summary(parsed)
+        if transforms:
+            document["transforms"] = transforms
         emit_json(document)
     else:
-        click.echo(render_info(parsed, _minimal_system(parsed)))
+        click.echo(render_info(parsed, _minimal_system(parsed), api.transform_summary(parsed)))
 
 
 COMMANDS = [info_cmd]

@@ -99,8 +99,9 @@ def render_build_time(seconds: int) -> str:
         return f"{seconds} s after 1970 (past year 9999)"
 
 
-def render_info(package, minimal_system: dict) -> str:
-    """``otapack info``: a parsed ``Package`` and its decoded minimal-system extensions."""
+def render_info(package, minimal_system: dict, transforms: dict | None = None) -> str:
+    """``otapack info``: a parsed ``Package``, its decoded minimal-system extensions
+    and what its delta-v2 partitions re-aim (``transform_summary``)."""
     h = package.header
     built = render_build_time(h.build_time)
     lines = [
@@ -126,6 +127,11 @@ def render_info(package, minimal_system: dict) -> str:
             lines.append(f"{'':<16} source {p.source_size} B sha256 {p.source_sha256.hex()}")
         if p.target_sha256 is not None:
             lines.append(f"{'':<16} target {p.target_size} B sha256 {p.target_sha256.hex()}")
+        t = (transforms or {}).get(p.name)
+        if t:
+            lines.append(f"{'':<16} transform " + (t["error"] if "error" in t else
+                         f"{t['arch']} base {t['base']:#x}, map {t['map_entries']}, regions {t['regions']} "
+                         f"({_size(t['table_ram'])} RAM), kinds {', '.join(t['kinds']) or '-'}"))
     lines.append("")
     lines.append(f"footer         sha256 {package.body_sha256.hex()}")
     lines.append(f"               crc32 {package.crc32:08x}, signature "
