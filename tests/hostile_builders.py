@@ -20,6 +20,7 @@ from pathlib import Path
 from otapack.core.codecs import compress_lzma2
 from otapack.core.formats import package as fmt
 from otapack.core.formats.delta import MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES
+from otapack.core.formats.wire_numbers import DELTA_OPERATIONS, HAS_PAYLOAD, MAX_MAP_ENTRIES, MAX_REGIONS, transform_ram
 from otapack.core.formats.varint import encode_varint, zigzag
 from otapack.core.model import FirmwareImage
 from otapack.core.container import PackageHeader, PartitionRecord, assemble, header_size, seal
@@ -88,9 +89,11 @@ def generous_ram(header: PackageHeader, records, *, lzma: bool, window_size: int
     the largest LZMA model and a whole window of extra bytes, so hand-made
     streams reach the patch rules instead of the RAM checks."""
     payloads = [PayloadRam(lzma=lzma, dictionary=min(header.lzma_dict_size, r.uncompressed_length), lclp=4,
-                           window_tuples=max_tuples if r.operation == "delta" else 0,
-                           max_extra=window_size if r.operation == "delta" else 0, delta=r.operation == "delta")
-                for r in records if r.operation in ("replace", "delta")]
+                           window_tuples=max_tuples if r.operation in DELTA_OPERATIONS else 0,
+                           max_extra=window_size if r.operation in DELTA_OPERATIONS else 0,
+                           delta=r.operation in DELTA_OPERATIONS, transform=transform_ram(MAX_MAP_ENTRIES, MAX_REGIONS)
+                           if r.operation == "delta-v2" else 0)
+                for r in records if r.operation in HAS_PAYLOAD]
     return ram_requirement(header_length=header_size(header, records), erase_block=header.erase_block,
                            payloads=payloads)
 
@@ -98,7 +101,7 @@ def generous_ram(header: PackageHeader, records, *, lzma: bool, window_size: int
 def _header(kind: str, records, *, lzma: bool, window_size: int, max_tuples: int, **kw) -> PackageHeader:
     header = PackageHeader(kind=kind, model=MODEL, lzma_dict_size=DICT if lzma else 0, erase_block=4096)
     header = replace(header, **{k: v for k, v in kw.items() if k != "ram_required"})
-    scratch = staged_bytes((r.target_size for r in records if r.operation == "delta"), header.erase_block)
+    scratch = staged_bytes((r.target_size for r in records if r.operation in DELTA_OPERATIONS), header.erase_block)
     if "scratch_flash" not in kw:  # what the staged targets take (a u32 field: at most 2^32 - 1)
         header = replace(header, scratch_flash=min(scratch, (1 << 32) - 1))
     ram = generous_ram(header, records, lzma=lzma, window_size=window_size, max_tuples=max_tuples)
@@ -117,6 +120,7 @@ def delta_package(
     source: bytes | None = None,
     address: int = 0,
     name: str = NAME,
+    operation: str = "delta",
     **header_kw,
 ) -> bytes:
     """A delta package whose only partition is restored by ``patch`` (raw stream).
@@ -130,7 +134,7 @@ def delta_package(
         payload = lzma2(patch) if codec == "lzma2" else patch
     base = old if source is None else source
     record = PartitionRecord(
-        name=name, address=address, operation="delta", reason="delta-smaller", codec=codec,
+        name=name, address=address, operation=operation, reason="delta-smaller", codec=codec,
         source_size=len(base), source_sha256=sha(base),
         target_size=len(target) if target_size is None else target_size, target_sha256=sha(target),
         uncompressed_length=len(patch) if uncompressed_length is None else uncompressed_length,

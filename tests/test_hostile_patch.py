@@ -368,3 +368,48 @@ def test_erase_block_outside_the_limits_on_blank_device(erase_block):
     assert [c.name for c in report.checks if c.status == "fail"] == ["resources"]
     assert report.restore.bytes_written == 0 and report.restore.blocks_erased == 0
     assert report.restore.decompress_calls == 0 and peak < 4 << 20
+
+
+# ------------------------------------------------------------------ delta-v2: the transform section in a package
+
+def _v2(*section: int, windows=(window([(5, 0, 0)]),)) -> bytes:
+    """A delta-v2 stream: v1's header fields, the section's varints, the windows."""
+    return varint(4096) + varint(16) + varint(0) + b"".join(varint(v) for v in section) + b"".join(windows)
+
+
+def restore_v2(patch: bytes, target: bytes):
+    return verify_package(delta_package(OLD, patch, target, operation="delta-v2"), single(OLD), single(target))
+
+
+V2_CASES = [
+    ("v2-unknown-arch", _v2(9, 0, 0, 0), f"{P}: transform arch 9 exceeds 3", "resources"),
+    ("v2-none-with-tables", _v2(0, 0, 1, 0), f"{P}: transform arch none with a base or tables", "resources"),
+    ("v2-base-past-32-bits", _v2(1, 1 << 32, 0, 0), f"{P}: transform base 4294967296 exceeds 4294967295", "resources"),
+    ("v2-map-over-limit", _v2(1, 0, 4097, 0), f"{P}: map entries 4097 exceeds 4096", "resources"),
+    ("v2-regions-over-limit", _v2(1, 0, 0, 4097), f"{P}: transform regions 4097 exceeds 4096", "resources"),
+    ("v2-leading-hole", _v2(1, 0, 1, 0, 16, 0),
+     f"{P}: map entry 0: non-canonical map (repeats the previous entry or starts with a hole)", "restore:image"),
+    ("v2-key-repeats", _v2(1, 0, 2, 0, 16, 9, 0, 3), f"{P}: map entry 1: key does not increase", "restore:image"),
+    ("v2-region-outside-old", _v2(1, 0, 1, 1, 16, 3, 5000, 1),
+     f"{P}: region 0: region starts past the 4096-byte old partition", "restore:image"),
+    ("v2-mask-past-kinds", _v2(1, 0, 1, 1, 16, 3, 4, 1 << 7), f"{P}: region 0: region mask 128 exceeds 127",
+     "restore:image"),
+]
+
+
+@pytest.mark.parametrize("name,patch,message,check", V2_CASES, ids=[c[0] for c in V2_CASES])
+def test_hostile_v2_section(name, patch, message, check):
+    """Every section rule through the package restore: the exact error, the
+    check it fails at, and nothing written to the partition."""
+    assert_rejected(restore_v2(patch, OLD[:5]), None, CorruptPatchError, message, check)
+
+
+def test_v2_with_arch_none_restores_as_v1():
+    report = restore_v2(_v2(0, 0, 0, 0), OLD[:5])
+    assert report.ok, report.error
+
+
+def test_v2_tables_that_match_nothing_restore_the_old_bytes():
+    """A valid section whose map covers no target in OLD: old' = old."""
+    report = restore_v2(_v2(1, 0, 1, 1, 1 << 30, 3, 0, 1), OLD[:5])
+    assert report.ok, report.error

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import lzma
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -31,7 +32,7 @@ from otapack.core.build import PackageOptions, build_delta, build_full
 from otapack.core.diff import decode_patch, make_patch
 from otapack.errors import CorruptPatchError, OtapackError, PackageFormatError, TargetMismatchError
 from otapack.core.model import FirmwareImage, Partition, PartitionType, Policy
-from otapack.core.container import seal
+from otapack.core.container import read_package, seal
 from otapack.core.verify import apply_package, verify_package
 
 OPTS = PackageOptions(model=MODEL, security_counter=2, lzma_dict_size=1 << 16)
@@ -67,6 +68,9 @@ def seeds():
     ]
     old, new = _layout(prog, s1[:20000]), _layout(prog2, s2[:20000])
     out.append(("layout-delta", build_delta(old, new, OPTS), old, new))
+    v2 = build_delta(single(s1), single(s2), replace(OPTS, transform_arch="thumb2"))
+    assert [r.operation for r in read_package(v2).partitions] == ["delta-v2"]
+    out.append(("synth-delta-v2", v2, single(s1), single(s2)))
     for name, pkg, o, n in out:
         report = verify_package(pkg, o, n)
         assert report.ok, (name, report.error)
@@ -88,7 +92,7 @@ def _run(pkg, old, new):
     return report
 
 
-@pytest.mark.parametrize("index", [0, 1, 2], ids=["synth-delta", "programmer-full", "layout-delta"])
+@pytest.mark.parametrize("index", [0, 1, 2, 3], ids=["synth-delta", "programmer-full", "layout-delta", "synth-delta-v2"])
 def test_mutants_as_is_fail_integrity(seeds, index):
     name, pkg, old, new = seeds[index]
     rnd = random.Random(1000 + index)
@@ -107,7 +111,7 @@ def test_mutants_as_is_fail_integrity(seeds, index):
     assert outcomes["rejected"] > 2900
 
 
-@pytest.mark.parametrize("index", [0, 1, 2], ids=["synth-delta", "programmer-full", "layout-delta"])
+@pytest.mark.parametrize("index", [0, 1, 2, 3], ids=["synth-delta", "programmer-full", "layout-delta", "synth-delta-v2"])
 def test_resealed_mutants_typed_errors_only(seeds, index):
     name, pkg, old, new = seeds[index]
     body = body_of(pkg)
