@@ -44,6 +44,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     **_names("otapack.core.parallel", "DEFAULT_JOBS"),
     **_names("otapack.core.diff", "DEFAULT_ALGORITHM", "DIFF_ALGORITHMS"),
     **_names("otapack.core.formats.wire_numbers", "TRANSFORM_ARCH_IDS"),
+    **_names("otapack.core.build", "TRANSFORM_CHOICES"),
     **_names("otapack.core.transforms.summary", "transform_summary"),
     **_names("otapack.core.container", "Package", "package_report", "read_package"),
     **_names("otapack.core.formats.extensions", "layout_digest"),

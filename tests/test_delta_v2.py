@@ -114,3 +114,41 @@ def test_info_says_what_each_partition_re_aims(tmp_path, capsys, v2_package):
     assert t["table_ram"] == transform_ram(t["map_entries"], t["regions"]) and "bl" in t["kinds"]
     code, stdout, _ = run(capsys, "info", path)
     assert f"transform thumb2 base 0x80000, map {t['map_entries']}, regions {t['regions']}" in stdout
+
+
+# ------------------------------------------------------------------ choosing the arch
+
+def test_elf_machine_says_the_arch():
+    from elf_builder import EM_ARM, Segment, build_elf
+    from otapack.core.inputs import read_firmware_bytes
+    from otapack.core.inputs.elf import elf_arch
+
+    assert (elf_arch("EM_ARM", 0x8000101), elf_arch("EM_ARM", 0x8000100), elf_arch("EM_AARCH64", 0),
+            elf_arch("EM_XTENSA", 0)) == ("thumb2", "arm32", "aarch64", None)
+    code = (FIXTURES / "corpus" / "synthesizer-1.bin").read_bytes()[:4096]
+    image = read_firmware_bytes(build_elf([Segment(0x80000, code, ".text", "RX")], entry=0x80101, machine=EM_ARM),
+                                label="fw.elf")
+    assert [p.arch for p in image.partitions] == ["thumb2"]
+
+
+def test_layout_arch_key(tmp_path):
+    from otapack.core.inputs.image import split_by_layout
+    from otapack.core.inputs.layout import load_layout
+    from otapack.errors import LayoutError
+
+    text = '[[partitions]]\nname = "app"\noffset = 0\nsize = 0x1000\narch = "aarch64"\n'
+    image = split_by_layout(b"\x00" * 4096, load_layout(text, source="l.toml"), label="fw.bin")
+    assert image.partitions[0].arch == "aarch64"
+    with pytest.raises(LayoutError, match="unknown arch 'mips'"):
+        load_layout(text.replace("aarch64", "mips"), source="l.toml")
+
+
+def test_auto_tries_the_module_families_where_the_partition_does_not_say(synth, v2_package):
+    from otapack.core.build import AUTO_TRIALS, transform_arches
+    from otapack.core.model import Partition, PartitionType
+
+    assert transform_arches(synth[1].partitions[0], "auto") == AUTO_TRIALS
+    assert transform_arches(Partition("fs", 0, b"", type=PartitionType.FILESYSTEM), "auto") == ()
+    assert transform_arches(Partition("app", 0, b"", arch="arm32"), "auto") == ("arm32",)
+    auto = build_delta(*synth, PackageOptions(transform_arch="auto", **OPTS))
+    assert read_package(auto).partitions[0].operation == "delta-v2" and len(auto) <= len(v2_package)

@@ -218,10 +218,11 @@ def _package_specs() -> dict[str, Spec]:
             help="Threads the build may compute in at once (partitions, matcher settings, LZMA passes; default: "
                  "the CPUs this process may use); output is identical for any value.")),
         "transform_arch": (("--arch", "transform_arch"), dict(
-            type=click.Choice(list(api.TRANSFORM_ARCH_IDS)), default=None,
+            type=click.Choice(list(api.TRANSFORM_CHOICES)), default=None,
             help="Instruction set of the code partitions (delta-v2): the patch re-aims its branch and pointer "
-                 "operands, kept per partition only where the package is smaller; the device's restore must "
-                 "support delta-v2 (default: none, delta-v1 only).")),
+                 "operands, kept per partition only where the package is smaller; auto: each partition's "
+                 "arch (layout key, ELF e_machine), else a trial of thumb2 and aarch64. The device's restore "
+                 "must support delta-v2 (default: none, delta-v1 only).")),
         "transform_table_ram": (("--transform-ram", "transform_table_ram"), dict(
             type=SIZE, default=None,
             help="Device RAM the delta-v2 tables of one partition may take (default 4K).")),

@@ -63,6 +63,9 @@ class Partition:
     policy: Policy = Policy.DELTA
     #: Size of the partition slot in flash; the data may be shorter.
     slot_size: int | None = None
+    #: Instruction set of the code, when known (a layout's ``arch`` key, an
+    #: ELF's e_machine): what ``--arch auto`` re-aims in a delta-v2 patch.
+    arch: str | None = None
 
     @property
     def size(self) -> int:

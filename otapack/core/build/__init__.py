@@ -26,7 +26,7 @@ from otapack.core.formats.wire_numbers import (
     MAX_WINDOW_TUPLES, MIN_ERASE_BLOCK, MIN_WINDOW_SIZE, MIN_WINDOW_TUPLES, TRANSFORM_ARCH_IDS, is_power_of_two,
     max_stream_length,
 )
-from otapack.core.model import FirmwareImage, Partition, Policy
+from otapack.core.model import FirmwareImage, Partition, PartitionType, Policy
 from otapack.core.parallel import SERIAL, Workers
 from otapack.core.container import PackageHeader, PartitionRecord, assemble, header_size
 from otapack.core.package_limits import check_limits
@@ -41,6 +41,13 @@ THOROUGH_TUNINGS = ((1, 0, 0), (0, 0, 0), (2, 0, 0))
 #: Latest build time the builder records: the last second a date can show (9999-12-31 23:59:59 UTC).
 #: Not a wire limit (the field is 64-bit and readers take any value): a date nobody can read is refused.
 MAX_BUILD_TIME = 253402300799
+
+
+#: ``--arch`` values: a transform set, ``none`` or ``auto``.
+TRANSFORM_CHOICES = tuple(TRANSFORM_ARCH_IDS) + ("auto",)
+#: What ``auto`` tries on a code partition that does not say its arch: the
+#: module families' instruction sets, most common first.
+AUTO_TRIALS = ("thumb2", "aarch64")
 
 
 def resolve_build_time(explicit: int | None = None) -> int:
@@ -98,7 +105,9 @@ class PackageOptions:
     #: Largest lc+lp the LZMA2 payloads may use (their model is 2*(1846+768*2^(lc+lp)) bytes of RAM).
     max_lzma_lclp: int = LZMA2_MAX_LCLP
     #: Instruction set whose branch and pointer operands a delta-v2 patch re-aims
-    #: (TRANSFORM_ARCH_IDS; "none": delta-v1 only).  Kept per partition only where smaller.
+    #: (TRANSFORM_CHOICES; "none": delta-v1 only; "auto": the partition's own
+    #: ``arch`` (layout key, ELF e_machine), else a trial of AUTO_TRIALS).
+    #: Kept per partition only where smaller.
     transform_arch: str = "none"
     #: Device RAM the transform tables of one partition may take.
     transform_table_ram: int = 4096
@@ -122,9 +131,9 @@ class PackageOptions:
             raise UsageError(f"maximum package size {self.max_size} must be at least 1 byte", option="max_size")
         if not 0 <= self.max_lzma_lclp <= LZMA2_MAX_LCLP:
             raise UsageError(f"lc+lp limit {self.max_lzma_lclp} outside 0..{LZMA2_MAX_LCLP}", option="max_lzma_lclp")
-        if self.transform_arch not in TRANSFORM_ARCH_IDS:
+        if self.transform_arch not in TRANSFORM_CHOICES:
             raise UsageError(f"unknown transform arch {self.transform_arch!r}; choose from "
-                             f"{', '.join(TRANSFORM_ARCH_IDS)}", option="transform_arch")
+                             f"{', '.join(TRANSFORM_CHOICES)}", option="transform_arch")
         if not 0 <= self.transform_table_ram <= MAX_U32:
             raise UsageError(f"transform table RAM {self.transform_table_ram} outside 0..{MAX_U32}",
                              option="transform_table_ram")
@@ -316,19 +325,32 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
     return PlannedPartition(record, patch, candidates, window, lclp=payload_lclp(patch), stream=streams[stream])
 
 
+def transform_arches(new: Partition, choice: str) -> tuple[str, ...]:
+    """The transform sets the builder tries on ``new`` for ``--arch choice``."""
+    if choice == "none":
+        return ()
+    if choice != "auto":
+        return (choice,)
+    if new.arch:
+        return (new.arch,)
+    return AUTO_TRIALS if new.type in (PartitionType.CODE, PartitionType.BOOTLOADER, PartitionType.UNKNOWN) else ()
+
+
 def _transformed_streams(old: Partition, new: Partition, opts: PackageOptions, window: int) -> dict:
     """delta-v2 candidates (stream -> figures) for ``opts.transform_arch``, within the work bound."""
-    if opts.transform_arch == "none":
+    arches = transform_arches(new, opts.transform_arch)
+    if not arches:
         return {}
     from otapack.core.transforms.builder import candidate_streams
 
     out = {}
-    for stream in candidate_streams(old.data, new.data, opts.transform_arch, base=new.address or None,
-                                    window_size=window, max_window_tuples=opts.max_window_tuples,
-                                    max_table_ram=opts.transform_table_ram):
-        fig = stream_figures(stream, new.size, DELTA_VERSIONS["delta-v2"])
-        if fig.within_work_bound:
-            out[tighten(stream, fig)] = fig
+    for arch in arches:
+        for stream in candidate_streams(old.data, new.data, arch, base=new.address or None,
+                                        window_size=window, max_window_tuples=opts.max_window_tuples,
+                                        max_table_ram=opts.transform_table_ram):
+            fig = stream_figures(stream, new.size, DELTA_VERSIONS["delta-v2"])
+            if fig.within_work_bound:
+                out[tighten(stream, fig)] = fig
     return out
 
 

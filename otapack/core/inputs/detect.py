@@ -132,6 +132,7 @@ def classify(
     slot_size: int | None = None,
     erased_value: int = 0xFF,
     fallback: PartitionType = PartitionType.UNKNOWN,
+    arch: str | None = None,
 ) -> tuple[Partition, str | None]:
     """A ``Partition`` plus the name of the content detector that matched.
 
@@ -147,6 +148,6 @@ def classify(
         policy = NAME_POLICIES.get(name.lower(), DEFAULT_POLICY[type])
     return (
         Partition(name=name, address=address, data=bytes(data), type=type, policy=policy,
-                  slot_size=slot_size),
+                  slot_size=slot_size, arch=arch),
         content,
     )

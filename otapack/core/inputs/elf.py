@@ -14,12 +14,13 @@ decided by ``kinds.elf_is_firmware`` (content only).
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from otapack.errors import ImageFormatError
-from otapack.core.model import FirmwareImage
+from otapack.core.model import FirmwareImage, PartitionType
 from otapack.core.inputs.layout import Layout
 from otapack.core.inputs.image import check_segments, image_from_segments
 
@@ -61,4 +62,17 @@ def read_elf(data: bytes, *, label: str, layout: Layout | None = None) -> Firmwa
     image = image_from_segments(segments, layout=layout, label=label, kind="elf")
     image.details.update(entry=elf.header["e_entry"], machine=elf.header["e_machine"],
                          segments=[[address, len(chunk)] for address, chunk in sorted(segments)])
-    return image
+    arch = elf_arch(elf.header["e_machine"], elf.header["e_entry"])
+    if arch is None:
+        return image
+    return replace(image, partitions=tuple(
+        replace(p, arch=p.arch or arch) if p.type in (PartitionType.CODE, PartitionType.BOOTLOADER) else p
+        for p in image.partitions))
+
+
+def elf_arch(machine: str, entry: int) -> str | None:
+    """The delta-v2 transform set of an ELF's code: ARM with a Thumb entry
+    point (bit 0 set) is Thumb-2, else A32; AArch64; None for the rest."""
+    if machine == "EM_ARM":
+        return "thumb2" if entry & 1 else "arm32"
+    return "aarch64" if machine == "EM_AARCH64" else None

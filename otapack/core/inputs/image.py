@@ -117,7 +117,7 @@ def split_by_layout(data: bytes, layout: Layout, *, label: str, kind: str = "raw
             lp.name, layout.address(lp), data[lp.offset:lp.end],
             type=lp.type if lp.type_given else None,
             policy=lp.policy if lp.policy_given else None,
-            slot_size=lp.size, erased_value=layout.erased_value,
+            slot_size=lp.size, erased_value=layout.erased_value, arch=lp.extras.get("arch"),
         )
         partitions.append(part)
         contents[lp.name] = content
@@ -180,7 +180,7 @@ def image_from_segments(
                 lp.name, layout.address(lp), bytes(buffers[lp.name]),
                 type=lp.type if lp.type_given else None,
                 policy=lp.policy if lp.policy_given else None,
-                slot_size=lp.size, erased_value=fill,
+                slot_size=lp.size, erased_value=fill, arch=lp.extras.get("arch"),
             )
             partitions.append(part)
             contents[lp.name] = content

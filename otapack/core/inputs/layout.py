@@ -25,7 +25,7 @@ from typing import Any, Union
 
 from otapack.core.fileio import read_input
 from otapack.core.formats import littlefs
-from otapack.core.formats.wire_numbers import MAX_PARTITION_NAME_LENGTH, MAX_PARTITIONS
+from otapack.core.formats.wire_numbers import MAX_PARTITION_NAME_LENGTH, MAX_PARTITIONS, TRANSFORM_KINDS
 from otapack.errors import InputError, LayoutError
 from otapack.core.model import DEFAULT_POLICY, PartitionType, Policy
 
@@ -53,7 +53,7 @@ MINIMAL_DOWNLOAD_KEYS = ("stage1_download", "stage2_download")
 #: Per-partition littlefs geometry, read by otapack.features.cloud.fs (``fs build``, ``--fs``).
 FS_PARTITION_KEYS = ("fs_block_size", "fs_lfs_version", "fs_read_size", "fs_prog_size")
 PARTITION_KEYS: frozenset[str] = frozenset(
-    {"name", "offset", "size", "type", "policy", "description", *FS_PARTITION_KEYS}
+    {"name", "offset", "size", "type", "policy", "description", "arch", *FS_PARTITION_KEYS}
 )
 #: The keys this module itself interprets.
 CORE_LAYOUT_KEYS = frozenset(
@@ -266,6 +266,9 @@ def _partition_from_dict(src: str, entry: dict, index: int) -> LayoutPartition:
             )
         policy = POLICY_NAMES[text]
     _check_fs_keys(src, entry, where, label)
+    if "arch" in entry and _str(src, entry, "arch", where) not in TRANSFORM_KINDS:
+        raise LayoutError(f"{src}: {label} has unknown arch {entry['arch']!r} "
+                          f"(choose from: {', '.join(TRANSFORM_KINDS)})")
     return LayoutPartition(
         name=name,
         offset=offset,
