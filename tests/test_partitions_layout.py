@@ -152,7 +152,7 @@ def test_unknown_key_in_unnamed_partition():
 
 def test_unknown_nested_key_lists_allowed():
     assert error(part("app", extra="[partitions.flags]\nx = 1")) == (
-        "layout.toml: unknown key 'flags' in partition 'app' (allowed: description, fs_block_size, "
+        "layout.toml: unknown key 'flags' in partition 'app' (allowed: arch, description, fs_block_size, "
         "fs_lfs_version, fs_prog_size, fs_read_size, name, offset, policy, size, type)"
     )
 
