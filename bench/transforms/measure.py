@@ -82,9 +82,8 @@ class Sink:
         self.data += chunk
 
 
-def slot_package(parts: list[dict]) -> bytes:
-    """A delta package of ``parts`` (raw partitions at their addresses), built
-    through the API as ``otapack diff`` builds it."""
+def slot_images(parts: list[dict]) -> tuple[FirmwareImage, FirmwareImage]:
+    """Old and new images of ``parts`` (raw partitions at their addresses, erase-block slots)."""
     def image(which: str) -> FirmwareImage:
         partitions = []
         for part in parts:
@@ -93,7 +92,12 @@ def slot_package(parts: list[dict]) -> bytes:
                                         slot_size=slot))
         return FirmwareImage(partitions=tuple(partitions), erase_block=ERASE_BLOCK)
 
-    return build_delta(image("old"), image("new"), PackageOptions())
+    return image("old"), image("new")
+
+
+def slot_package(parts: list[dict], opts: PackageOptions = PackageOptions()) -> bytes:
+    """A delta package of ``parts``, built through the API as ``otapack diff`` builds it."""
+    return build_delta(*slot_images(parts), opts)
 
 
 def today_package(case: dict, work: Path) -> tuple[bytes, dict[str, int]]:
