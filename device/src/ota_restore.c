@@ -346,7 +346,7 @@ static enum ota_status parse_entry(struct cursor *c, struct ota_restore_entry *e
         st = take_u(c, OTA_ENTRY_OPERATION_SIZE, &op);
     if (st != OTA_OK)
         return st;
-    if (op > OTA_OPERATION_SKIP)
+    if (op > OTA_OPERATION_DELTA_V2)
         return ota_r_fail(c->r, OTA_ERR_FORMAT, OTA_ERR_FORMAT);
     st = take_u(c, OTA_ENTRY_CODEC_SIZE, &codec);
     if (st != OTA_OK)

@@ -427,6 +427,8 @@ static enum ota_status price(struct ota_restore *r, struct ota_restore_entry *e,
     size_t used;
     enum ota_status st;
     r->priced_lclp[e->area] = OTA_R_NO_LCLP;
+    if (e->operation == OTA_OPERATION_DELTA_V2) /* parsed, not applied yet: refused before any write */
+        return ota_r_fail(r, OTA_ERR_FORMAT, OTA_ERR_UNSUPPORTED);
     if (e->codec == OTA_CODEC_LZMA2) {
         st = peek_lclp(r, e, &lclp);
         if (st != OTA_OK)
