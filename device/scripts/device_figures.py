@@ -370,6 +370,8 @@ def collect(build: Path, subset: bool) -> dict:
 def validate(fig: dict) -> None:
     """What --check holds: every figure present and plausible (no timings)."""
     assert fig["sizes"] and all(s["core"] > 0 and s["data"] == 0 and s["bss"] == 0 for s in fig["sizes"].values())
+    # a link keeps at most the objects' bytes (+ alignment), and dropping the names only removes
+    assert all(0 < s["linked_no_names"] < s["linked"] <= s["core"] + 16 for s in fig["sizes"].values())
     for w in fig["workspace"]:
         assert 0 < w["c_minimum"] <= w["c_documented"], w
     for r in fig["decoder_icount"]:
