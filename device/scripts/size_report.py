@@ -35,6 +35,34 @@ def sizes(obj_dir: Path) -> dict:
     return out
 
 
+#: What an integrator calls; everything else is reached from these or dropped.
+PUBLIC = ("ota_restore_begin", "ota_restore_step", "ota_restore_run", "ota_check_name", "ota_status_name")
+
+
+def linked(obj_dir: Path, objects, cpu: str, entries=PUBLIC) -> dict:
+    """`.text` (+ `.rodata`) per object that survives a link of `objects` with
+    --gc-sections from the public entry points. Symbols outside (string.h,
+    the SHA-256 and signature ports) stay unresolved: they are the
+    integrator's, and are not counted. `entries` without the two name
+    functions is an integrator that only logs numbers."""
+    elf = obj_dir / "linked.elf"
+    files = [obj_dir / f"{o}.o" for o in objects]
+    cmd = ["arm-none-eabi-gcc", f"-mcpu={cpu}", "-mthumb", "-nostdlib", "-nostartfiles", "-Wl,--gc-sections",
+           "-Wl,--print-gc-sections", f"-Wl,-e,{entries[0]}", *(f"-Wl,-u,{p}" for p in entries[1:]),
+           "-Wl,--unresolved-symbols=ignore-all", *files, "-o", elf]
+    removed = set(re.findall(r"removing unused section '([^']+)' in file '([^']+)'", otadev.run(cmd).stderr))
+    out = {}
+    for o, f in zip(objects, files):
+        kept = 0
+        for line in otadev.run(["arm-none-eabi-readelf", "-S", "-W", f]).stdout.splitlines():
+            m = re.match(r"\s*\[\s*\d+\]\s+(\S+)\s+\S+\s+\S+\s+\S+\s+([0-9a-f]+)\s+\S+\s+(\S*)", line)
+            if m and "A" in m.group(3) and (m.group(1).startswith(".text") or m.group(1).startswith(".rodata")):
+                if (m.group(1), str(f)) not in removed:
+                    kept += int(m.group(2), 16)
+        out[o] = kept
+    return out
+
+
 def stack(obj_dir: Path) -> dict:
     """Worst stack per entry point: frame sizes from .su, calls from relocations."""
     frames, calls = {}, {}

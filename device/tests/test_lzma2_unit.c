@@ -193,6 +193,14 @@ static void test_names(void)
     CHECK(!strcmp(ota_status_name(OTA_ERR_LZMA_DATA), "lzma-data"));
     CHECK(!strcmp(ota_status_name(OTA_ERR_LZMA_LCLP), "lzma-lclp"));
     CHECK(!strcmp(ota_status_name((enum ota_status)-99), "unknown"));
+    /* the compact table: first, last and a name after each group boundary */
+    CHECK(!strcmp(ota_status_name(OTA_END), "end"));
+    CHECK(!strcmp(ota_status_name(OTA_ERR_FLASH_POWER_CUT), "flash-power-cut"));
+    CHECK(!strcmp(ota_status_name(OTA_ERR_SIGNATURE_NOT_CANONICAL), "signature-not-canonical"));
+    CHECK(!strcmp(ota_status_name(OTA_ERR_TRUNCATED), "truncated"));
+    CHECK(!strcmp(ota_status_name(OTA_ERR_RESOURCE), "resource"));
+    CHECK(!strcmp(ota_status_name((enum ota_status)2), "unknown"));
+    CHECK(!strcmp(ota_status_name((enum ota_status)-5), "unknown"));
 }
 
 int main(void)

@@ -3,8 +3,8 @@
  *
  * Incremental in zlib's style: start with crc = 0 and pass the previous
  * result back in, so ota_crc32(ota_crc32(0, a), b) = crc of a||b, equal to
- * Python's zlib.crc32. Table driven (1 KiB const table in flash); define
- * OTA_CRC32_SMALL for a 64-byte nibble table at about half the speed.
+ * Python's zlib.crc32. Table driven: a 64-byte nibble table by default at
+ * -Os (OTA_CRC32_SMALL, about half the speed), else a 1 KiB const table.
  */
 #ifndef OTA_CRC32_H
 #define OTA_CRC32_H
