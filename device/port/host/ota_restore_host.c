@@ -17,6 +17,7 @@ struct watch {
     const struct ota_restore *r;
     unsigned partitions, scratch;
     struct ota_host_result *res;
+    uint32_t step_erased, step_programmed; /* in the step running now */
 };
 
 /* Every program/erase: which check runs, and whether it targets an area a
@@ -26,6 +27,10 @@ static enum ota_status watch_op(void *user, const struct ota_sim_op *op)
     struct watch *w = (struct watch *)user;
     if (op->kind == OTA_SIM_READ)
         return OTA_OK;
+    if (op->kind == OTA_SIM_ERASE)
+        w->step_erased += (uint32_t)op->len;
+    else
+        w->step_programmed += (uint32_t)op->len;
     if (!w->res->flash_ops++)
         w->res->first_write_check = (int32_t)w->r->check;
     if (w->r->check < OTA_CHECK_RESTORE)
@@ -127,8 +132,14 @@ int ota_host_restore(const struct ota_host_request *req, struct ota_host_result 
 
     st = ota_restore_begin(r, &cfg, ws, req->workspace_size);
     if (st == OTA_OK) {
-        while ((st = ota_restore_step(r)) == OTA_OK)
-            res->steps++;
+        do {
+            w.step_erased = w.step_programmed = 0;
+            st = ota_restore_step(r);
+            if (w.step_erased > res->max_step_erased)
+                res->max_step_erased = w.step_erased;
+            if (w.step_programmed > res->max_step_programmed)
+                res->max_step_programmed = w.step_programmed;
+        } while (st == OTA_OK && ++res->steps);
     }
     res->status = st;
     res->failure_check = (int32_t)r->failure.check;

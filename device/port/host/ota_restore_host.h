@@ -53,6 +53,8 @@ struct ota_host_result {
      * first of them, any before `restore`, any outside partitions and staging */
     uint32_t flash_ops, writes_before_restore, writes_outside, violations;
     int32_t first_write_check;
+    /* the bounded-step claim: most bytes erased, and programmed, by one ota_restore_step() */
+    uint32_t max_step_erased, max_step_programmed;
 };
 
 int ota_host_restore(const struct ota_host_request *req, struct ota_host_result *res);

@@ -106,7 +106,8 @@ class _Result(ctypes.Structure):
                 ("has_next", ctypes.c_int32), ("next_package", ctypes.c_uint8 * 32),
                 ("body_sha256", ctypes.c_uint8 * 32), ("flash_ops", ctypes.c_uint32),
                 ("writes_before_restore", ctypes.c_uint32), ("writes_outside", ctypes.c_uint32),
-                ("violations", ctypes.c_uint32), ("first_write_check", ctypes.c_int32)]
+                ("violations", ctypes.c_uint32), ("first_write_check", ctypes.c_int32),
+                ("max_step_erased", ctypes.c_uint32), ("max_step_programmed", ctypes.c_uint32)]
 
 
 def _engine_error(message: str) -> errors.UsageError:
@@ -314,7 +315,8 @@ def _result(res: _Result, header: wire.Header | None, device, parts) -> RestoreR
                            diff_pairs=res.diff_pairs)
     # What the simulated flash saw (the fuzz and differential invariants) and the library status underneath.
     result.c_flash = {"operations": res.flash_ops, "before_restore": res.writes_before_restore,
-                      "outside": res.writes_outside, "violations": res.violations, "steps": res.steps}
+                      "outside": res.writes_outside, "violations": res.violations, "steps": res.steps,
+                      "max_step_erased": res.max_step_erased, "max_step_programmed": res.max_step_programmed}
     result.c_cause = status_name(res.failure_cause) if res.status < 0 else None
     failed = res.status < 0
     fcheck = CHECKS[res.failure_check].name if failed else None
