@@ -111,6 +111,9 @@ def vectors():
     yield "compatibility-model", full, old, dict(dev, model="OTHER-MODEL"), "compatibility"
     yield "compatibility-hardware-id", full, old, dict(dev, hardware_id="board-rev-a"), "compatibility"
     yield "compatibility-security-counter", full, old, dict(dev, security_counter=6), "compatibility"
+    # built for 8 KiB erase blocks, installed on a device with 4 KiB ones: refused before any write
+    yield "compatibility-erase-block", _reassemble(full, header_edit=lambda h: replace(h, erase_block=8192)), old, \
+        dev, "compatibility"
     # A device that knows its slots compares the package's layout-digest with its own.
     slot = 16384
     lo, ln = _slotted(old, slot), _slotted(new, slot)
