@@ -111,6 +111,9 @@ def vectors():
     yield "compatibility-model", full, old, dict(dev, model="OTHER-MODEL"), "compatibility"
     yield "compatibility-hardware-id", full, old, dict(dev, hardware_id="board-rev-a"), "compatibility"
     yield "compatibility-security-counter", full, old, dict(dev, security_counter=6), "compatibility"
+    # built for 8 KiB erase blocks, installed on a device with 4 KiB ones: refused before any write
+    yield "compatibility-erase-block", _reassemble(full, header_edit=lambda h: replace(h, erase_block=8192)), old, \
+        dev, "compatibility"
     # A device that knows its slots compares the package's layout-digest with its own.
     slot = 16384
     lo, ln = _slotted(old, slot), _slotted(new, slot)
@@ -127,6 +130,14 @@ def vectors():
         (replace(r, target_sha256=hashlib.sha256(b"not the image").digest()), pl) for r, pl in parts]), \
         old, dev, "target"
 
+    # two partitions: a boot kept as it is, an app patched (the old image is both, concatenated)
+    parts = [["boot", 0, 4096], ["app", 4096, 12288]]
+    mo, mn = _multi(old[:4096] + old, parts), _multi(old[:4096] + new, parts)
+    multi = build_delta(mo, mn, _opts())
+    yield "pass-delta-multi-partition", multi, old[:4096] + old, dict(dev, partitions=parts), None
+    yield "precondition-multi-partition-wrong-app", multi, old[:4096] + other_old, dict(dev, partitions=parts), \
+        "precondition"
+
     from otapack.features import signing
     key = _signing_key()
     signed = signing.sign_package(full, key)
@@ -140,6 +151,12 @@ def vectors():
 
 def _slotted(data: bytes, slot: int) -> FirmwareImage:
     return FirmwareImage((Partition("image", 0, data, slot_size=slot),))
+
+
+def _multi(data: bytes, parts) -> FirmwareImage:
+    """``data`` cut into the partitions [name, address, slot size], each partition a whole slot."""
+    return FirmwareImage(tuple(Partition(name, address, data[address:address + size], slot_size=size)
+                               for name, address, size in parts))
 
 
 def _bad_delta_payload() -> bytes:
@@ -178,6 +195,8 @@ def run_vector(package: bytes, old: bytes | None, settings: dict, directory: Pat
     """Outcome of one restore: verdict, failing check and error class, flash SHA-256 per partition."""
     if old is None:
         image = None
+    elif settings.get("partitions"):
+        image = _multi(old, settings["partitions"])
     elif settings.get("slot_size"):
         image = _slotted(old, settings["slot_size"])
     else:

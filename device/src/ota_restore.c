@@ -268,7 +268,12 @@ static enum ota_status check_crc32(struct ota_restore *r)
 {
     uint32_t end = r->cfg->package_length - OTA_TRAILER_CRC_TAIL, at = 0, crc = 0;
     uint8_t stored[4];
+    const struct ota_receive_result *rv = r->cfg->received;
+    int prehashed = rv && rv->check == OTA_CHECK_COUNT && rv->length == r->cfg->package_length &&
+                    rv->body_length == r->body_length; /* hashed on the way in (ota_receive.h) */
     enum ota_status st = ota_r_hash_start(r, 0);
+    if (prehashed)
+        crc = rv->crc32, at = end;
     while (st == OTA_OK && at < end) {
         const uint8_t *p;
         uint32_t n;
@@ -284,6 +289,8 @@ static enum ota_status check_crc32(struct ota_restore *r)
     }
     if (st == OTA_OK)
         st = ota_r_hash_finish(r, 0, r->body_sha256);
+    if (st == OTA_OK && prehashed)
+        memcpy(r->body_sha256, rv->body_sha256, OTA_SHA256_SIZE);
     if (st == OTA_OK)
         st = ota_r_pkg(r, end - (OTA_TRAILER_SIZE - OTA_TRAILER_CRC_TAIL) + OTA_TRL_CRC32_OFFSET, stored, 4);
     if (st != OTA_OK)

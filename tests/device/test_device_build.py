@@ -26,7 +26,7 @@ def test_toolchains_installed(toolchains):
 def test_host_build_warning_free(builds, config):
     # -std=c99 -Wall -Wextra -Werror -pedantic and more: any warning fails the build
     out = builds.host(config)
-    for prog in ("test_lzma2_oracle", "test_lzma2_unit", "test_hashes", "test_flash", "test_port_openssl",
+    for prog in ("test_lzma2_oracle", "test_lzma2_unit", "test_hashes", "test_flash", "test_receive", "test_port_openssl",
                  "bench_lzma2"):
         assert (out / prog).is_file()
 

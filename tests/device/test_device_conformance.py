@@ -32,7 +32,7 @@ def test_every_failure_class_has_a_vector():
                       "resources", "precondition", "restore", "target"}
     compatibility = {v["name"] for v in MANIFEST if v["expected"]["check"] == "compatibility"}
     assert compatibility == {"compatibility-model", "compatibility-hardware-id", "compatibility-security-counter",
-                             "compatibility-layout"}
+                             "compatibility-layout", "compatibility-erase-block"}
 
 
 @pytest.mark.parametrize("engine", ["python", "c"])

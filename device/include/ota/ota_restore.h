@@ -37,6 +37,7 @@
 #include "ota/ota_crypto.h"
 #include "ota/ota_decoder.h"
 #include "ota/ota_flash.h"
+#include "ota/ota_receive.h"
 #include "ota/ota_status.h"
 #include "ota_wire.h"
 
@@ -86,6 +87,11 @@ struct ota_restore_config {
     const struct ota_hash_port *hash;     /* NULL: ota_sha256_soft_port */
     const struct ota_decoder *decoder;    /* NULL: the built-in LZMA2 decoder */
     unsigned disabled_checks;             /* bit per enum ota_check; only OTA_CHECK_CAN_DISABLE ones */
+    /* NULL (default): `crc32` reads and hashes the whole package. Else an
+     * intact ota_receive_finish() result for this package_length: its CRC
+     * and body SHA-256 stand in for the rehash (trusting the flash to hold
+     * what was received); the stored CRC and digest are still compared. */
+    const struct ota_receive_result *received;
 };
 
 /* Where a restore failed, field by field as otapack's Python RestoreResult.failure. */

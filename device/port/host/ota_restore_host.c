@@ -11,12 +11,14 @@
 
 #include "ota_port_openssl.h"
 #include "ota_restore_host.h"
+#include "ota/ota_receive.h"
 #include "ota_simflash.h"
 
 struct watch {
     const struct ota_restore *r;
-    unsigned partitions, scratch;
+    unsigned partitions, scratch, package;
     struct ota_host_result *res;
+    uint32_t step_erased, step_programmed; /* in the step running now */
 };
 
 /* Every program/erase: which check runs, and whether it targets an area a
@@ -24,8 +26,15 @@ struct watch {
 static enum ota_status watch_op(void *user, const struct ota_sim_op *op)
 {
     struct watch *w = (struct watch *)user;
-    if (op->kind == OTA_SIM_READ)
+    if (op->kind == OTA_SIM_READ) {
+        if (op->area == w->package)
+            w->res->package_bytes_read += (uint32_t)op->len;
         return OTA_OK;
+    }
+    if (op->kind == OTA_SIM_ERASE)
+        w->step_erased += (uint32_t)op->len;
+    else
+        w->step_programmed += (uint32_t)op->len;
     if (!w->res->flash_ops++)
         w->res->first_write_check = (int32_t)w->r->check;
     if (w->r->check < OTA_CHECK_RESTORE)
@@ -49,6 +58,7 @@ int ota_host_restore(const struct ota_host_request *req, struct ota_host_result 
     struct ota_restore_config cfg;
     struct ota_restore *r;
     struct watch w;
+    struct ota_receive_result received;
     void *ws;
     unsigned i, n = req->partition_count, package_area, scratch_area = OTA_RESTORE_NO_AREA, count;
     enum ota_status st;
@@ -82,8 +92,29 @@ int ota_host_restore(const struct ota_host_request *req, struct ota_host_result 
     for (i = 0; i < n && st == OTA_OK; i++)
         if (req->partitions[i].data_length)
             st = ota_simflash_load(&sim, i, 0, req->partitions[i].data, req->partitions[i].data_length);
-    if (st == OTA_OK && req->package_length)
+    res->receive_check = -1;
+    if (st == OTA_OK && req->package_length && !req->receive)
         st = ota_simflash_load(&sim, package_area, 0, req->package, req->package_length);
+    if (st == OTA_OK && req->receive) {
+        /* the download as a device takes it: through the receive API */
+        struct ota_receive rx;
+        struct ota_receive_config rcfg;
+        uint8_t rbuf[512];
+        uint32_t at = 0, piece = req->receive_piece ? req->receive_piece : 1024;
+        memset(&rcfg, 0, sizeof rcfg);
+        rcfg.flash = &sim.port;
+        rcfg.area = package_area;
+        rcfg.capacity = OTA_RECEIVE_WHOLE_AREA;
+        st = ota_receive_begin(&rx, &rcfg, rbuf, sizeof rbuf);
+        while (st == OTA_OK && at < req->package_length) {
+            uint32_t k = req->package_length - at < piece ? req->package_length - at : piece;
+            st = ota_receive_write(&rx, req->package + at, k);
+            at += k;
+        }
+        if (st == OTA_OK)
+            st = ota_receive_finish(&rx, &received);
+        res->receive_check = (int32_t)received.check;
+    }
     r = (struct ota_restore *)malloc(sizeof *r);
     ws = malloc(req->workspace_size ? req->workspace_size : 1);
     if (st != OTA_OK || !r || !ws) {
@@ -118,6 +149,8 @@ int ota_host_restore(const struct ota_host_request *req, struct ota_host_result 
     cfg.hash = req->openssl_hash ? &ota_sha256_openssl_port : NULL;
     cfg.disabled_checks = req->disabled_checks;
 
+    cfg.received = req->receive == 2 ? &received : NULL;
+    w.package = package_area;
     w.r = r;
     w.partitions = n;
     w.scratch = scratch_area;
@@ -127,8 +160,14 @@ int ota_host_restore(const struct ota_host_request *req, struct ota_host_result 
 
     st = ota_restore_begin(r, &cfg, ws, req->workspace_size);
     if (st == OTA_OK) {
-        while ((st = ota_restore_step(r)) == OTA_OK)
-            res->steps++;
+        do {
+            w.step_erased = w.step_programmed = 0;
+            st = ota_restore_step(r);
+            if (w.step_erased > res->max_step_erased)
+                res->max_step_erased = w.step_erased;
+            if (w.step_programmed > res->max_step_programmed)
+                res->max_step_programmed = w.step_programmed;
+        } while (st == OTA_OK && ++res->steps);
     }
     res->status = st;
     res->failure_check = (int32_t)r->failure.check;

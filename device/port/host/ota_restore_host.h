@@ -39,6 +39,11 @@ struct ota_host_request {
     const struct ota_restore_key *keys;
     uint32_t disabled_checks;
     int32_t openssl_hash; /* hash with the OpenSSL port instead of the software one */
+    /* 0: the package is loaded into the download area; 1: it arrives through
+     * ota_receive_write() in pieces of receive_piece bytes; 2: and the receive
+     * result is handed to the restore (ota_restore_config.received) */
+    int32_t receive;
+    uint32_t receive_piece;
 };
 
 struct ota_host_result {
@@ -53,6 +58,10 @@ struct ota_host_result {
      * first of them, any before `restore`, any outside partitions and staging */
     uint32_t flash_ops, writes_before_restore, writes_outside, violations;
     int32_t first_write_check;
+    /* the bounded-step claim: most bytes erased, and programmed, by one ota_restore_step() */
+    uint32_t max_step_erased, max_step_programmed;
+    uint32_t package_bytes_read;      /* by the restore, from the download area */
+    int32_t receive_check;            /* the receiver's verdict (OTA_CHECK_COUNT: intact), -1 unused */
 };
 
 int ota_host_restore(const struct ota_host_request *req, struct ota_host_result *res);

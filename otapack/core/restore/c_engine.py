@@ -34,7 +34,7 @@ from otapack.core.restore.flash import SimFlash
 DEVICE = Path(__file__).resolve().parents[3] / "device"
 _SOURCES = ("src/ota_lzma2.c", "src/ota_decoder_lzma2.c", "src/ota_sha256.c", "src/ota_crc32.c",
             "src/ota_crypto.c", "src/ota_flash.c", "src/ota_status.c", "src/ota_restore.c",
-            "src/ota_restore_apply.c", "port/host/ota_port_openssl.c", "port/host/ota_simflash.c",
+            "src/ota_restore_apply.c", "src/ota_receive.c", "port/host/ota_port_openssl.c", "port/host/ota_simflash.c",
             "port/host/ota_restore_host.c")
 _FLAGS = ("-std=c99", "-O2", "-shared", "-fPIC", "-Iinclude", "-Iport/host")
 NO_LIMIT = 0xFFFFFFFF
@@ -92,7 +92,8 @@ class _Request(ctypes.Structure):
                 ("layout_known", ctypes.c_int32), ("expect_next", ctypes.c_int32),
                 ("next_package", ctypes.c_uint8 * 32), ("require_signature", ctypes.c_int32),
                 ("key_count", ctypes.c_uint32), ("keys", ctypes.POINTER(_Key)),
-                ("disabled_checks", ctypes.c_uint32), ("openssl_hash", ctypes.c_int32)]
+                ("disabled_checks", ctypes.c_uint32), ("openssl_hash", ctypes.c_int32),
+                ("receive", ctypes.c_int32), ("receive_piece", ctypes.c_uint32)]
 
 
 class _Result(ctypes.Structure):
@@ -106,7 +107,9 @@ class _Result(ctypes.Structure):
                 ("has_next", ctypes.c_int32), ("next_package", ctypes.c_uint8 * 32),
                 ("body_sha256", ctypes.c_uint8 * 32), ("flash_ops", ctypes.c_uint32),
                 ("writes_before_restore", ctypes.c_uint32), ("writes_outside", ctypes.c_uint32),
-                ("violations", ctypes.c_uint32), ("first_write_check", ctypes.c_int32)]
+                ("violations", ctypes.c_uint32), ("first_write_check", ctypes.c_int32),
+                ("max_step_erased", ctypes.c_uint32), ("max_step_programmed", ctypes.c_uint32),
+                ("package_bytes_read", ctypes.c_uint32), ("receive_check", ctypes.c_int32)]
 
 
 def _engine_error(message: str) -> errors.UsageError:
@@ -228,8 +231,12 @@ def _simulated(device, package: bytes) -> None:
         raise _engine_error(f"a slot of unknown size would grow past {_SIMULATED_SLOT} bytes of host memory")
 
 
-def run(device, package: bytes) -> RestoreResult:
-    """The C restore on ``device`` (mutated as the Python restore mutates it)."""
+def run(device, package: bytes, *, receive: int = 0, receive_piece: int = 1024) -> RestoreResult:
+    """The C restore on ``device`` (mutated as the Python restore mutates it).
+
+    ``receive``: 0 loads the package into the download area; 1 downloads it
+    through the receive API (ota_receive.h) in ``receive_piece``-byte pieces;
+    2 also hands the receive result to the restore, which then skips its rehash."""
     from otapack.core.restore.slots import DevicePartition
 
     _simulated(device, package)
@@ -286,7 +293,8 @@ def run(device, package: bytes) -> RestoreResult:
         expect_next=device.expected_next is not None,
         next_package=(ctypes.c_uint8 * 32)(*(device.expected_next or bytes(32))),
         require_signature=required, key_count=len(keys), keys=key_table,
-        disabled_checks=1 << 12 if "ram" in device.disabled_checks else 0, openssl_hash=0)
+        disabled_checks=1 << 12 if "ram" in device.disabled_checks else 0, openssl_hash=0,
+        receive=receive, receive_piece=receive_piece)
     res = _Result()
     lib.ota_host_restore(ctypes.byref(req), ctypes.byref(res))
     if res.failure_check == 14 and res.status < 0:
@@ -316,7 +324,9 @@ def _result(res: _Result, header: wire.Header | None, device, parts) -> RestoreR
                            diff_pairs=res.diff_pairs)
     # What the simulated flash saw (the fuzz and differential invariants) and the library status underneath.
     result.c_flash = {"operations": res.flash_ops, "before_restore": res.writes_before_restore,
-                      "outside": res.writes_outside, "violations": res.violations, "steps": res.steps}
+                      "outside": res.writes_outside, "violations": res.violations, "steps": res.steps,
+                      "max_step_erased": res.max_step_erased, "max_step_programmed": res.max_step_programmed,
+                      "package_bytes_read": res.package_bytes_read, "receive_check": res.receive_check}
     result.c_cause = status_name(res.failure_cause) if res.status < 0 else None
     failed = res.status < 0
     fcheck = CHECKS[res.failure_check].name if failed else None
