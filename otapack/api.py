@@ -57,7 +57,8 @@ EXPORTS: dict[str, tuple[str, str]] = {
     **_names("otapack.core.powercut", "PowerCutOptions", "SweepReport", sweep_power_cuts="sweep"),
     **_names("otapack.core.restore.nor", SECTOR_MAPS="SECTOR_MAPS"),
     # features: signing (docs/security.md)
-    **_names("otapack.features.signing", "SigningOptions", "attach_signature", "c_array", "generate_key",
+    **_names("otapack.features.signing_options", "SigningOptions"),  # without cryptography: unsigned builds
+    **_names("otapack.features.signing", "attach_signature", "c_array", "generate_key",
              "load_private_key", "load_public_key", "make_signature_check", "package_digest", "sign_package",
              "signature_info", "write_private_key", SIGNATURE_ALGORITHMS="ALGORITHMS"),
     # features: minimal-system upgrades (docs/minimal-system.md)

@@ -287,3 +287,17 @@ def test_commands_load_only_what_they_use(command, absent):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = proc.stdout.splitlines()
     assert [m for m in loaded if any(m == a or m.startswith(a + ".") for a in absent)] == []
+
+
+def test_unsigned_quiet_diff_loads_neither_cryptography_nor_tqdm(tmp_path):
+    """An unsigned build never signs and a quiet one draws no bar: their libraries
+    (about 90 ms of the command's start) stay unloaded."""
+    corpus = ROOT / "tests" / "fixtures" / "corpus"
+    argv = ["-q", "diff", str(corpus / "synthesizer-1.bin"), str(corpus / "synthesizer-2.bin"),
+            "-o", str(tmp_path / "p.pack")]
+    code = ("import sys; from otapack.cli import main; main(%r); "
+            "print('\\n'.join(sorted(sys.modules)))" % (argv,))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = proc.stdout.splitlines()
+    assert "otapack.core.diff._core" in loaded and (tmp_path / "p.pack").stat().st_size > 0
+    assert [m for m in loaded if m.split(".")[0] in ("cryptography", "tqdm")] == []

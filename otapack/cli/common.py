@@ -87,11 +87,30 @@ def info(ctx: click.Context, message: str) -> None:
         click.echo(message, err=True)
 
 
+class _NoBar:
+    """What the commands use of a tqdm bar, drawing nothing: a disabled bar
+    without importing tqdm (about 40 ms of every run's start)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.n = total, 0
+
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+
 def progress_bar(ctx: click.Context, total: int, desc: str):
     """A tqdm bar counting bytes on stderr; off with --quiet or when stderr is not a terminal."""
+    if quiet(ctx) or not sys.stderr.isatty():
+        return _NoBar(total)
     from tqdm import tqdm
 
-    disable = quiet(ctx) or not sys.stderr.isatty()
+    disable = False
     # updates are few (steps of a partition, erase blocks): draw every one, the last included
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
                 disable=disable, leave=False, mininterval=0, miniters=1)

@@ -483,17 +483,3 @@ def attach_signature(package: bytes, signature: bytes, public: PublicKey, *, rep
     except SignatureError as exc:
         raise SignatureError(f"external signature rejected: {exc} (was it made over `otapack digest` output?)") from None
     return insert_signature(parsed, slot, replace=replace)
-
-
-@dataclass(frozen=True)
-class SigningOptions:
-    """How a builder signs its packages: with ``key``, or not at all (None)."""
-
-    key: PrivateKey | None = None
-
-    def sign(self, package: bytes) -> bytes:
-        return package if self.key is None else sign_package(package, self.key)
-
-    def signature_check(self) -> Callable[[bytes, bytes], str] | None:
-        """The ``DeviceOptions.signature_check`` of a device that trusts this key (None: unsigned)."""
-        return None if self.key is None else make_signature_check([self.key.public])
