@@ -12,6 +12,14 @@
  *   OTA_WITH_DELTA      the delta-v1 patch applier (arrives with the restore
  *                       engine; the switch is fixed now so build files need
  *                       not change later).
+ *   OTA_WITH_TRANSFORMS the delta-v2 operand-aware add (src/ota_transform.c,
+ *                       docs/formats/delta-v2-transforms.md). Off: a delta-v2
+ *                       stream with transform arch 0 still restores, any
+ *                       other arch is refused with OTA_ERR_UNSUPPORTED.
+ *   OTA_TRANSFORM_THUMB2, OTA_TRANSFORM_AARCH64, OTA_TRANSFORM_ARM32
+ *                       one transform set each (default: OTA_WITH_TRANSFORMS).
+ *                       A build without AARCH64 keeps addresses and map keys
+ *                       in 32 bits.
  */
 #ifndef OTA_CONFIG_H
 #define OTA_CONFIG_H
@@ -24,6 +32,18 @@
 #endif
 #ifndef OTA_WITH_DELTA
 #define OTA_WITH_DELTA 1
+#endif
+#ifndef OTA_WITH_TRANSFORMS
+#define OTA_WITH_TRANSFORMS 1
+#endif
+#ifndef OTA_TRANSFORM_THUMB2
+#define OTA_TRANSFORM_THUMB2 OTA_WITH_TRANSFORMS
+#endif
+#ifndef OTA_TRANSFORM_AARCH64
+#define OTA_TRANSFORM_AARCH64 OTA_WITH_TRANSFORMS
+#endif
+#ifndef OTA_TRANSFORM_ARM32
+#define OTA_TRANSFORM_ARM32 OTA_WITH_TRANSFORMS
 #endif
 
 #endif
