@@ -29,6 +29,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rng_state = data[1] * 0x100000001ull + size;
     a = xz_decode(data + 2, size - 2, dict, o1, sizeof o1, pieces);
     b = ota_decode(data + 2, size - 2, dict, o2, sizeof o2, mode, &st);
+    /* The one known divergence (docs/notes/lzma-divergence-survey.md, issue 14): on a stream cut
+     * inside an LZMA chunk, liblzma decodes a few symbols closer to the end of the input than
+     * ota_lzma2, which waits for its input margin; here liblzma reached the output cap. Both
+     * still agree on every byte ota produced, and neither accepts the stream. */
+    if (a.capped && !b.accepted && !b.capped && st == OTA_OK && b.consumed == size - 2 &&
+        b.produced < a.produced && !memcmp(o1, o2, b.produced))
+        return 0;
     if (a.accepted != b.accepted || a.capped != b.capped ||
         ((a.accepted || a.capped) && (a.produced != b.produced || memcmp(o1, o2, a.produced))) ||
         (a.accepted && a.consumed != b.consumed)) {
