@@ -267,11 +267,11 @@ def _expected(pkg: bytes, name: str, value: int):
     if name == "0.uncompressed_length":
         if value > 32 + 16 * (150 + 1):
             return E.PackageFormatError, f"{P}: a {value}-byte patch stream is implausible for a 150-byte target", "table"
-        if value < 3:  # the 3-byte stream header itself is cut: found by the resources peek
-            return E.PackageFormatError, re.compile(rf"{P}: needs \d more decoded bytes, only \d declared \(at offset \d+\)"), "resources"
+        # The stream no longer decodes to its declared length: refused by the
+        # full decode at resources, before the stream header is read.
         if value < U:
-            return E.PackageFormatError, re.compile(rf"{P}: needs \d+ more decoded bytes, only \d+ declared \(at offset \d+\)"), "restore:image"
-        return E.PackageFormatError, re.compile(rf"{P}: {value - U} declared decoded bytes were never used \(at offset \d+\)"), "restore:image"
+            return E.PackageFormatError, f"{P}: LZMA2 stream decodes to more than declared", "resources"
+        return E.PackageFormatError, f"{P}: LZMA2 stream ends before its {value - U} remaining declared bytes", "resources"
     if name == "partition_count":
         at = fm["partition_count"][0] + 1
         if value == 0:

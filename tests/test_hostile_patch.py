@@ -205,16 +205,20 @@ def test_declared_window_needs_more_ram_than_declared():
 def test_lzma_decodes_to_more_than_declared():
     patch = stream(window([(5, 0, 0)]))
     report, _ = restore(patch + b"\x00" * 100, OLD[:5], uncompressed_length=len(patch))
+    # Refused by the full decode at resources, naming the partition, with no
+    # decoder-dependent offset; nothing written.
     assert type(report.error) is PackageFormatError
-    assert re.fullmatch(rf"{P}: LZMA2 stream decodes to more than declared \(at offset \d+\)", str(report.error))
-    assert report.device.image("image") == OLD
+    assert str(report.error) == f"{P}: LZMA2 stream decodes to more than declared"
+    assert (report.restore.failure.check, report.restore.failure.partition) == ("resources", "image")
+    assert report.device.image("image") == OLD and report.restore.bytes_written == 0
 
 
 def test_lzma_decodes_to_less_than_declared():
     patch = stream(window([(5, 0, 0)]))
     report, _ = restore(patch, OLD[:5], uncompressed_length=len(patch) + 10)
     assert type(report.error) is PackageFormatError
-    assert re.fullmatch(rf"{P}: 10 declared decoded bytes were never used \(at offset \d+\)", str(report.error))
+    assert str(report.error) == f"{P}: LZMA2 stream ends before its 10 remaining declared bytes"
+    assert report.restore.failure.check == "resources"
 
 
 def test_lzma_less_than_declared_replace():
@@ -222,16 +226,16 @@ def test_lzma_less_than_declared_replace():
     pkg = full_package(data, target_size=400, uncompressed_length=400)
     report = verify_package(pkg, single(OLD))
     assert type(report.error) is PackageFormatError
-    assert re.fullmatch(
-        rf"{P}: LZMA2 stream ends before its 400 remaining declared bytes \(at offset \d+\)", str(report.error)
-    )
+    assert str(report.error) == f"{P}: LZMA2 stream ends before its 100 remaining declared bytes"
+    assert report.restore.failure.check == "resources" and report.restore.bytes_written == 0
 
 
 def test_trailing_bytes_after_lzma_stream():
     patch = stream(window([(5, 0, 0)]))
     report, _ = restore(patch, OLD[:5], payload=lzma2(patch) + b"junk")
     assert type(report.error) is PackageFormatError
-    assert re.fullmatch(rf"{P}: 4 payload bytes after the end of the LZMA2 stream \(at offset \d+\)", str(report.error))
+    assert str(report.error) == f"{P}: 4 payload bytes after the end of the LZMA2 stream"
+    assert report.restore.failure.check == "resources"
 
 
 def test_corrupt_lzma_stream():
@@ -277,7 +281,8 @@ def test_bomb_in_replace_payload_stops_at_declared_size(bomb):
     pkg = full_package(bytes(100), payload=bomb)
     report, peak, calls = _bounded(lambda: verify_package(pkg, single(OLD)))
     assert type(report.error) is PackageFormatError
-    assert re.fullmatch(rf"{P}: LZMA2 stream decodes to more than declared \(at offset \d+\)", str(report.error))
+    assert str(report.error) == f"{P}: LZMA2 stream decodes to more than declared"
+    assert report.restore.failure.check == "resources"
     assert peak < 4 << 20, f"{peak} bytes allocated decoding a 100-byte payload"
     assert calls <= 64
     assert report.restore.decompress_calls <= 4
@@ -291,17 +296,20 @@ def test_bomb_in_delta_payload_stops_at_declared_size(bomb):
     pkg = delta_package(OLD, patch, OLD[:5], payload=payload)
     report, peak, calls = _bounded(lambda: verify_package(pkg, single(OLD), single(OLD[:5])))
     assert type(report.error) is PackageFormatError
-    assert re.fullmatch(rf"{P}: LZMA2 stream decodes to more than declared \(at offset \d+\)", str(report.error))
+    assert str(report.error) == f"{P}: LZMA2 stream decodes to more than declared"
+    assert report.restore.failure.check == "resources"
     assert peak < 4 << 20
     assert calls <= 64
 
 
 def test_bomb_header_declared_small_zeros_stream(bomb):
-    """A stream of 50 MiB zeros declared as 100 bytes: the header read stops at the bound."""
+    """A stream of 50 MiB zeros declared as 100 bytes: the full decode at
+    resources stops at the bound, before the stream header is read."""
     pkg = delta_package(OLD, bytes(100), OLD[:5], payload=bomb, uncompressed_length=100)
     report, peak, _ = _bounded(lambda: verify_package(pkg, single(OLD), single(OLD[:5])))
-    assert type(report.error) is CorruptPatchError
-    assert str(report.error) == f"{P}: window size must be at least 1 and tuples per window at least 2"
+    assert type(report.error) is PackageFormatError
+    assert str(report.error) == f"{P}: LZMA2 stream decodes to more than declared"
+    assert report.restore.failure.check == "resources"
     assert peak < 4 << 20
 
 
@@ -341,18 +349,30 @@ def test_huge_declared_replace_allocates_nothing(size):
     for old in (single(OLD), None):  # existing slot, and a blank device creating it
         report, peak, calls = _bounded(lambda: verify_package(pkg, old))
         assert type(report.error) is PackageFormatError
-        assert re.fullmatch(
-            rf"{P}: LZMA2 stream ends before its {size} remaining declared bytes \(at offset \d+\)", str(report.error)
-        )
+        assert str(report.error) == f"{P}: LZMA2 stream ends before its {size - 300} remaining declared bytes"
+        assert report.restore.failure.check == "resources"
         assert peak < 4 << 20 and calls <= 64
 
 
 @pytest.mark.parametrize("size", [(1 << 31) - 1, (1 << 32) - 1])
 def test_huge_uncompressed_length_replace(size):
+    """The stream does not decode to the declared length: refused by the full
+    decode at resources (before restore's replace-length rule is reached)."""
     pkg = full_package(OLD[:300], uncompressed_length=size)
     report = verify_package(pkg, single(OLD))
     assert type(report.error) is PackageFormatError
-    assert str(report.error) == f"{P}: replace payload decodes to {size} bytes, target is 300"
+    assert str(report.error) == f"{P}: LZMA2 stream ends before its {size - 300} remaining declared bytes"
+    assert report.restore.failure.check == "resources"
+
+
+def test_replace_payload_decoding_to_other_than_the_target_size():
+    """A stream that does decode to its declared length, but that length is
+    not the target's: the replace rule at restore."""
+    pkg = full_package(OLD[:300], target_size=200, uncompressed_length=300)
+    report = verify_package(pkg, single(OLD))
+    assert type(report.error) is PackageFormatError
+    assert str(report.error) == f"{P}: replace payload decodes to 300 bytes, target is 200"
+    assert report.restore.failure.check == "restore"
 
 
 @pytest.mark.parametrize("erase_block", [1 << 31, (1 << 32) - 1 - 200_000, 1, 128, 3 * 4096, 512 * 1024])

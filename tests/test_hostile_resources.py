@@ -148,15 +148,16 @@ def test_erase_block_limits_on_a_device_of_that_geometry(block, ok):
 def test_later_lzma2_chunk_needing_a_larger_model_is_refused():
     """Priced for its first chunk's lc+lp = 1, a payload whose later chunk
     sets lc+lp = 4 is refused when that chunk's header is read, before the
-    decoder decodes it (deltas are staged: the live partition is untouched)."""
+    decoder decodes it: in the full decode at resources, before any write."""
     patch = stream(window([(100, 50, 0)], X))
     payload = lzma2_mixed([(patch[:60], (1, 0, 0)), (patch[60:], (4, 0, 2))])
     pkg = delta_package(OLD, patch, NEW, payload=payload)
     report = verify_package(pkg, single(OLD), single(NEW))
     expect(report, errors.ResourceLimitError,
            f"{P}: LZMA2 chunk 1 needs the lc+lp=4 model, the payload was priced for lc+lp=1 (its first chunk's)",
-           "restore:image")
-    assert report.device.image("image") == OLD
+           "resources")
+    assert report.restore.failure.partition == NAME_IMAGE
+    assert report.device.image("image") == OLD and report.restore.bytes_written == 0
     # The other way round decodes: the first chunk's model is the larger one.
     ok = delta_package(OLD, patch, NEW, payload=lzma2_mixed([(patch[:60], (4, 0, 2)), (patch[60:], (1, 0, 0))]))
     assert verify_package(ok, single(OLD), single(NEW)).ok

@@ -37,7 +37,8 @@ enum ota_status ota_r_fail(struct ota_restore *r, enum ota_status status, enum o
         r->failure.check = r->check;
         r->failure.status = status;
         r->failure.cause = cause;
-        if (r->check == OTA_CHECK_RESTORE || r->check == OTA_CHECK_TARGET || r->check == OTA_CHECK_PRECONDITION)
+        if (r->check == OTA_CHECK_RESTORE || r->check == OTA_CHECK_TARGET || r->check == OTA_CHECK_PRECONDITION ||
+            r->check == OTA_CHECK_RESOURCES) /* at resources: an LZMA2 payload that does not decode */
             r->failure.partition = r->partition;
         if (r->check == OTA_CHECK_RESTORE && r->in_delta) {
             r->failure.window = r->window_index;

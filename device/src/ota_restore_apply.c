@@ -420,6 +420,30 @@ static int on_grid(uint32_t v)
     return OTA_LZMA_DICT_ON_GRID(v);
 }
 
+/* The stream decoded once in full, the output discarded, through the same
+ * decode loop and workspace as the writing pass: it must reach exactly its
+ * declared length and end marker, or it is refused here (naming the
+ * partition) before any decoded byte is interpreted or written. Decoders
+ * notice a corruption at different output positions; whether the stream
+ * decodes does not depend on the decoder (pricing.decode_in_full). */
+static enum ota_status decode_in_full(struct ota_restore *r, const struct ota_restore_entry *e)
+{
+    struct ota_restore_stream *s = &r->stream;
+    enum ota_status st;
+    r->partition = (int32_t)r->cursor;
+    st = stream_open(r, e);
+    while (st == OTA_OK && s->out_left) {
+        st = refill(r);
+        s->out_left -= s->piece_len;
+        s->piece_at = s->piece_len;
+    }
+    if (st == OTA_OK)
+        st = stream_finish(r);
+    if (st == OTA_OK)
+        r->partition = -1;
+    return st;
+}
+
 static enum ota_status price(struct ota_restore *r, struct ota_restore_entry *e, uint64_t fixed)
 {
     unsigned lclp = OTA_R_NO_LCLP;
@@ -439,6 +463,8 @@ static enum ota_status price(struct ota_restore *r, struct ota_restore_entry *e,
     if (known > r->ram_required)
         return resource(r, OTA_ERR_RESOURCE);
     st = carve_decoder(r, e, &used);
+    if (st == OTA_OK && e->codec == OTA_CODEC_LZMA2)
+        st = decode_in_full(r, e);
     if (st != OTA_OK)
         return st;
     if (e->operation == OTA_OPERATION_DELTA) {

@@ -16,6 +16,17 @@ In the device's order:
    stream header (three varints, decoded) and the tuple array and old-read
    piece it implies, each within ``ram_required``; what is left is the room
    for one window's extra bytes (``Priced.extra_capacity``).
+
+Between the decoder's price and the stream header, an LZMA2 payload is
+decoded once in full, the output discarded (``decode_in_full``): it must
+decode without error to exactly its declared length and end marker, or it
+is refused here.  Decoders (liblzma in this restore, the C library's or an
+integrator's in a device) notice a corruption at different output
+positions; the stream either decodes or it does not.  So no decoded byte
+is interpreted (stream header, patch rules) or written before the stream is
+known to decode, and every restore refuses a corrupt stream at the same
+check, with the same error class and partition, and no decoder-dependent
+offset (docs/verifier.md, "One point of refusal for corrupt LZMA2").
 """
 
 from __future__ import annotations
@@ -27,8 +38,10 @@ from otapack.core.formats.wire_numbers import DELTA_OPERATIONS, DELTA_VERSIONS, 
 from otapack.core.restore import wire
 from otapack.core.restore.delta import PatchHeader, read_stream_header
 from otapack.core.restore.lzma2 import peek_lclp
-from otapack.core.restore.resources import PayloadRam, RamMeter, check_header_figures, fixed_ram, known_ram, staged_bytes
-from otapack.errors import ResourceLimitError
+from otapack.core.restore.checks import at
+from otapack.core.restore.resources import (DECODE_CHUNK, PayloadRam, RamMeter, check_header_figures, fixed_ram,
+                                            known_ram, staged_bytes)
+from otapack.errors import PackageFormatError, ResourceLimitError
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,9 @@ def price_payload(header: wire.Header, e: wire.Entry, fixed: int, forward: Calla
         return total
 
     known = need(None)  # the decoder alone, before it is made to decode the stream header
+    if e.codec == "lzma2":
+        decode_in_full(decoder(e, forward(e.payload_offset), lclp), e)
+        ram.release("lzma decoder")
     patch = None
     if e.operation in DELTA_OPERATIONS:
         stream = decoder(e, forward(e.payload_offset), lclp)
@@ -83,3 +99,23 @@ def price_payload(header: wire.Header, e: wire.Entry, fixed: int, forward: Calla
         ram.release("lzma decoder")
         known = need(patch)
     return Priced(lclp, patch, header.ram_required - known)
+
+
+def decode_in_full(stream, e: wire.Entry) -> None:
+    """Decode the whole payload in decode pieces, discarding them, and require
+    the end marker right after the declared length.  A refusal names the
+    partition and keeps the error class, without the input offset (where
+    the decoder noticed is the decoder's business, not the stream's)."""
+    left = stream.remaining_output
+    try:
+        while left:
+            piece = min(DECODE_CHUNK, left)
+            stream.read(piece)
+            left -= piece
+        stream.finish()
+    except PackageFormatError as exc:
+        offset = getattr(exc, "offset", None)
+        message = exc.message.removesuffix(f" (at offset {offset})") if offset is not None else exc.message
+        raise at(e, type(exc)(message)) from None
+    except ResourceLimitError as exc:
+        raise at(e, exc) from None

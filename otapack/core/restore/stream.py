@@ -107,7 +107,7 @@ class LzmaReader:
                 data = self._input()
             elif self._decoder.needs_input or self._decoder.eof:  # eof: decompress() would raise EOFError
                 raise PackageFormatError(
-                    f"{self.where}: LZMA2 stream ends before its {self.remaining_output} remaining declared bytes",
+                    f"{self.where}: LZMA2 stream ends before its {self._undecoded} remaining declared bytes",
                     offset=self.reader.position,
                 )
             self.decompress_calls += 1
@@ -120,7 +120,7 @@ class LzmaReader:
                 return out
             if self._decoder.eof:
                 raise PackageFormatError(
-                    f"{self.where}: LZMA2 stream ends before its {self.remaining_output} remaining declared bytes",
+                    f"{self.where}: LZMA2 stream ends before its {self._undecoded} remaining declared bytes",
                     offset=self.reader.position,
                 )
 
