@@ -313,7 +313,8 @@ def render(fig: dict) -> str:
                      f"{r['sha256_per_byte']:.1f} |")
     lines += ["", "Whole restores on the target (target/restore_icount.c: every engine call timed). *Checks*: "
               "`begin` and every step up to `precondition` (CRC-32 and SHA-256 over the package, parsing, "
-              "compatibility, precondition hashes of the old slots); *apply*: the steps after it (LZMA2 "
+              "compatibility, the full LZMA2 decode of every payload at `resources`, precondition hashes of the "
+              "old slots); *apply*: the steps after it (LZMA2 "
               "decoding, delta patching or copying, programming, target read-back hashes, commit's copy "
               "of staged slots). Per byte of the partitions written.", "",
               "The last column takes one SHA-256 pass per target byte (the `target` read-back, at the rate "

@@ -432,7 +432,7 @@ static enum ota_status decode_in_full(struct ota_restore *r, const struct ota_re
     enum ota_status st;
     r->partition = (int32_t)r->cursor;
     st = stream_open(r, e);
-    while (st == OTA_OK && s->out_left) {
+    while (st == OTA_OK && s->out_left) { /* whole pieces, each taken at once */
         st = refill(r);
         s->out_left -= s->piece_len;
         s->piece_at = s->piece_len;

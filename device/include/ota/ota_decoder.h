@@ -7,7 +7,9 @@
  * const struct serves any number of streams. Contract of decode() is that of
  * ota_lzma2_decode() (include/ota/ota_lzma2.h): consume/produce counts in
  * and out, OTA_OK / OTA_END / a negative status, never touch memory outside
- * the buffers it is given.
+ * the buffers it is given. The engine decodes every payload twice (once in
+ * full at the resources check, output discarded, then to write it), so
+ * where a decoder notices a corruption never changes the outcome.
  */
 #ifndef OTA_DECODER_H
 #define OTA_DECODER_H
