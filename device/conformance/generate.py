@@ -124,8 +124,12 @@ def vectors():
     yield "resources-ram-budget", delta, old, dict(dev, ram_budget=read_package(delta).header.ram_required - 1), "resources"
     other_old = bytes(b ^ 0x5A for b in old[:64]) + old[64:]
     yield "precondition-wrong-old-image", delta, other_old, dev, "precondition"
+    # The record declares the bad stream's own length: a stream that decodes to another length is
+    # refused at resources, before its patch rules are reached.
+    bad_stream, bad_payload = _bad_delta_payload()
     yield "delta-validation-bad-stream", _reassemble(delta, records_edit=lambda parts: [
-        (r, _bad_delta_payload()) if r.operation == "delta" else (r, pl) for r, pl in parts]), old, dev, "restore"
+        (replace(r, uncompressed_length=len(bad_stream)), bad_payload) if r.operation == "delta" else (r, pl)
+        for r, pl in parts]), old, dev, "restore"
     yield "target-hash-mismatch", _reassemble(full, records_edit=lambda parts: [
         (replace(r, target_sha256=hashlib.sha256(b"not the image").digest()), pl) for r, pl in parts]), \
         old, dev, "target"
@@ -159,15 +163,15 @@ def _multi(data: bytes, parts) -> FirmwareImage:
                                for name, address, size in parts))
 
 
-def _bad_delta_payload() -> bytes:
+def _bad_delta_payload() -> tuple[bytes, bytes]:
     """A delta-v1 stream whose first tuple copies past the window's end
-    (window size 4096, one tuple: add 0, copy 8192), LZMA2-compressed."""
+    (window size 4096, one tuple: add 0, copy 8192), and it LZMA2-compressed."""
     from otapack.core.codecs import compress_lzma2
     from otapack.core.formats.varint import encode_varint
 
     stream = encode_varint(4096) + encode_varint(64) + encode_varint(0) + encode_varint(1) \
         + encode_varint(0) + encode_varint(8192) + encode_varint(0)
-    return compress_lzma2(stream, DICT, ((3, 0, 2),))
+    return stream, compress_lzma2(stream, DICT, ((3, 0, 2),))
 
 
 def _signing_key():
