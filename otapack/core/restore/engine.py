@@ -10,8 +10,9 @@
                      minimal-system chain (``otapack.core.restore.chain``)
 8. ``table``         payload tiling, partitions exist at their addresses, fit
                      their slots, written slots do not overlap
-9. ``resources``     declared RAM within the device budget; patch windows
-                     within the declared RAM
+9. ``resources``     declared RAM within the device budget; every LZMA2
+                     payload decoded once in full (``pricing``); patch
+                     windows within the declared RAM
 10. ``precondition`` SHA-256 of the first source (delta) or target (keep)
                      bytes of each such slot: the last check before the
                      first flash write
@@ -443,10 +444,15 @@ class Restore:
         dev, header = self.device, state.header
         fixed, staged = check_declarations(header, dev.ram_budget)
         payloads = [e for e in header.entries if e.operation in HAS_PAYLOAD]
-        for e in payloads:
-            self._priced[e.name] = price_payload(
-                header, e, fixed, self._forward, lambda entry, reader, lclp: self._decoder(header, entry, reader, lclp),
-                self.ram)
+        streams = []  # the decoders pricing ran (its full decodes included): their calls are work done
+        def decoder(entry, reader, lclp):
+            streams.append(self._decoder(header, entry, reader, lclp))
+            return streams[-1]
+        try:
+            for e in payloads:
+                self._priced[e.name] = price_payload(header, e, fixed, self._forward, decoder, self.ram)
+        finally:
+            self.result.decompress_calls += sum(s.decompress_calls for s in streams)
         # From here on the restore holds the device to its declaration, as a
         # device that sized its buffers from the header.
         declared = header.ram_required
@@ -563,7 +569,8 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("compatibility", Restore._compatibility,
               "refuses a package for another model, counter, erase block, board, layout or chain state"),
     CheckSpec("table", Restore._table, "payload tiling and addresses bound every later read and write"),
-    CheckSpec("resources", Restore._resources, "prices RAM before the first flash write"),
+    CheckSpec("resources", Restore._resources,
+              "prices RAM and decodes every LZMA2 payload once before the first flash write"),
     CheckSpec("precondition", Restore._precondition,
               "the last check before the first flash write: a patch on the wrong base writes garbage"),
     CheckSpec("restore", Restore._restore, "it is the restore", per_partition=True),

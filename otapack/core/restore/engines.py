@@ -55,14 +55,10 @@ def run(device: Device, package: bytes) -> RestoreResult:
 
 
 def _crosscheck(device: Device, package: bytes, log: str) -> RestoreResult:
-    """The Python restore, checked field by field against the C restore.
-
-    One known divergence is counted, not raised: on a corrupt LZMA2 stream
-    our decoder and liblzma (the Python restore's) may notice the corruption
-    a decode piece apart, so both refuse the package but the failing check
-    (resources or restore), the error class (the decoder's, or a patch rule
-    refusing what the other decoded) or the flash a replace partition is
-    left with can differ by one piece."""
+    """The Python restore, checked field by field against the C restore; no
+    difference is tolerated (a corrupt LZMA2 stream, which liblzma and our
+    decoder notice at different points, is refused by the full decode at
+    ``resources`` in both, docs/verifier.md)."""
     if not c_engine.supports(device, package):
         outcome = "unsupported"
         result = Restore(device).run(package)
@@ -72,23 +68,12 @@ def _crosscheck(device: Device, package: bytes, log: str) -> RestoreResult:
         other = c_engine.run(twin, package)
         problems = strict_disagreements(result, other, device, twin)
         outcome = "agree"
-        if problems and _both_lzma_corrupt(result, other):
-            outcome = "lzma-divergence"
-        elif problems:
+        if problems:
             raise AssertionError(f"C and Python restores disagree: {'; '.join(problems)}")
     if log != "1":
         with open(log, "a", encoding="ascii") as f:
             f.write(outcome + "\n")
     return result
-
-
-def _both_lzma_corrupt(py: RestoreResult, c: RestoreResult) -> bool:
-    """Both refused the package while decoding a payload, and one of the two
-    LZMA2 decoders found the stream corrupt (the other may have decoded a
-    little further, into bytes a patch rule then refused)."""
-    if py.failure is None or c.failure is None or {py.failure.check, c.failure.check} - {"resources", "restore"}:
-        return False
-    return "LZMA2 stream is corrupt" in str(py.error) or getattr(c, "c_cause", None) == "lzma-data"
 
 
 def _where(result: RestoreResult) -> str | None:
