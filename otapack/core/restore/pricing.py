@@ -26,7 +26,8 @@ positions; the stream either decodes or it does not.  So no decoded byte
 is interpreted (stream header, patch rules) or written before the stream is
 known to decode, and every restore refuses a corrupt stream at the same
 check, with the same error class and partition, and no decoder-dependent
-offset (docs/verifier.md, "One point of refusal for corrupt LZMA2").
+offset (docs/verifier.md, "One point of refusal for a corrupt LZMA2
+stream").
 """
 
 from __future__ import annotations
