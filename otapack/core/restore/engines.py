@@ -85,8 +85,14 @@ def _crosscheck(device: Device, package: bytes, log: str) -> RestoreResult:
 def _both_lzma_corrupt(py: RestoreResult, c: RestoreResult) -> bool:
     """Both refused the package while decoding a payload, and one of the two
     LZMA2 decoders found the stream corrupt (the other may have decoded a
-    little further, into bytes a patch rule then refused)."""
-    if py.failure is None or c.failure is None or {py.failure.check, c.failure.check} - {"resources", "restore"}:
+    little further, into bytes a patch rule then refused).  Ours may also
+    refuse the first decode piece at resources where liblzma hands out its
+    start, so that the Python restore goes on to fail at precondition."""
+    if py.failure is None or c.failure is None:
+        return False
+    if (py.failure.check, c.failure.check) == ("precondition", "resources"):
+        return getattr(c, "c_cause", None) == "lzma-data"
+    if {py.failure.check, c.failure.check} - {"resources", "restore"}:
         return False
     return "LZMA2 stream is corrupt" in str(py.error) or getattr(c, "c_cause", None) == "lzma-data"
 
