@@ -245,12 +245,14 @@ static void put_le32(uint8_t *b, uint32_t v)
     b[3] = (uint8_t)(v >> 24);
 }
 
+#if ON_THUMB2 || ON_AARCH64 || ON_ARM32
 /* v's low `bits` bits sign-extended, modulo the address width */
 static ota_taddr sext(uint32_t v, unsigned bits)
 {
     ota_taddr x = (ota_taddr)(v & (((uint32_t)1 << bits) - 1u));
     return x >> (bits - 1u) ? x - ((ota_taddr)1 << bits) : x;
 }
+#endif
 
 #if ON_AARCH64
 static uint32_t adr_imm(uint32_t x)
@@ -282,6 +284,7 @@ static int kind_target(unsigned k, const uint8_t *b, ota_taddr addr, ota_taddr m
     uint32_t hw1 = (uint32_t)b[0] | (uint32_t)b[1] << 8, hw2 = (uint32_t)b[2] | (uint32_t)b[3] << 8;
     uint32_t x = hw1 | hw2 << 16;
     ota_taddr t;
+    (void)addr; /* unused when only pointers are compiled in */
     switch (k) {
     case K_PTR32:
         t = x;
@@ -369,6 +372,7 @@ static int kind_target(unsigned k, const uint8_t *b, ota_taddr addr, ota_taddr m
     return 1;
 }
 
+#if ON_THUMB2 || ON_ARM32
 /* A literal offset field: U bit and magnitude of the 32-bit offset off
  * ("#-0" keeps its U bit). */
 static uint32_t lit_field(uint32_t off, int u_was, uint32_t u_bit)
@@ -376,12 +380,14 @@ static uint32_t lit_field(uint32_t off, int u_was, uint32_t u_bit)
     int up = (off && !(off >> 31)) || (!off && u_was);
     return (up ? u_bit : 0u) | ((up ? off : 0u - off) & 0xFFFu);
 }
+#endif
 
 /* b re-aimed at target from addr (both masked) into out. */
 static void kind_rewrite(unsigned k, const uint8_t *b, ota_taddr addr, ota_taddr target, uint8_t *out)
 {
     uint32_t hw1 = (uint32_t)b[0] | (uint32_t)b[1] << 8, hw2 = (uint32_t)b[2] | (uint32_t)b[3] << 8;
-    uint32_t x = hw1 | hw2 << 16, v;
+    uint32_t x = hw1 | hw2 << 16, v = 0;
+    (void)addr, (void)v; /* unused when only pointers are compiled in */
     switch (k) {
 #if ON_AARCH64
     case K_PTR64:
