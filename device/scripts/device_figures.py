@@ -376,8 +376,9 @@ def render(fig: dict) -> str:
         off = sizes.get("cortex-m4|OTA_WITH_TRANSFORMS=0")
         thumb = sizes.get("cortex-m4|thumb2 transforms only")
         if off and thumb:
-            lines += ["", f"delta-v2 on Cortex-M4: the engine's hook costs {_n(m4['engine'] - off['engine'])} B "
-                      f"(engine {_n(m4['engine'])} B against {_n(off['engine'])} B without transforms), the "
+            lines += ["", f"delta-v2 on Cortex-M4: re-aiming the add pieces costs the engine "
+                      f"{_n(m4['engine'] - off['engine'])} B (engine {_n(m4['engine'])} B against {_n(off['engine'])} B "
+                      "with `OTA_WITH_TRANSFORMS=0`, which still reads and prices the section to restore arch none), the "
                       f"transform object {_n(m4['transform'])} B with all three sets and {_n(thumb['transform'])} B "
                       f"with Thumb-2 alone (the parser alone: {_n(off['transform'])} B); linked, the Thumb-2-only "
                       f"build adds {_n(thumb['linked_transform'] - thumb['linked_no_names'])} B to the core."]
