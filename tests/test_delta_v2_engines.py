@@ -175,3 +175,32 @@ def test_mutated_streams_fail_or_pass_alike(seed):
             data[rnd.randrange(min(len(data), 200))] = rnd.randrange(256)
         py, c, problems = both(old, bytes(data), target, codec="none")
         assert problems == [], problems
+
+
+def test_a_device_build_without_the_set_refuses_it_before_any_write(tmp_path, monkeypatch):
+    """The library built with OTA_TRANSFORM_THUMB2=0: a thumb2 stream is refused
+    at `resources` (format, cause unsupported) with nothing written, while a
+    stream of another set and arch none still restore."""
+    import ctypes
+    import subprocess
+
+    lib_path = tmp_path / "libota-nothumb.so"
+    subprocess.run(["cc", *c_engine._FLAGS, "-DOTA_TRANSFORM_THUMB2=0", *c_engine._SOURCES, "-o", lib_path, "-lcrypto"],
+                   cwd=c_engine.DEVICE, check=True, capture_output=True)
+    real = c_engine.library()
+    lib = ctypes.CDLL(str(lib_path))
+    for name in ("ota_host_restore", "ota_host_status_name", "ota_host_check_name"):
+        getattr(lib, name).argtypes, getattr(lib, name).restype = getattr(real, name).argtypes, getattr(real, name).restype
+    monkeypatch.setattr(c_engine, "_LIBRARY", lib)
+    thumb = next(case(seed) for seed in range(0, 24, 3))  # seed % 3 == 0: thumb2
+    old, patch, target, _ = thumb
+    pkg = hb.delta_package(old, patch, target, operation="delta-v2")
+    c = c_engine.run(make_device(hb.single(old)), pkg)
+    assert (c.failure.check, c.failure.error, c.c_cause) == ("resources", "PackageFormatError", "unsupported")
+    assert c.bytes_written == 0 and c.blocks_erased == 0
+    for seed in (1, 2):  # aarch64, arm32
+        old, patch, target, _ = case(seed)
+        assert both(old, patch, target)[2] == []
+    none = hb.varint(4096) + hb.varint(16) + hb.varint(0) + bytes(4) + hb.window([(16, 0, 0)])
+    py, c, problems = both(hb.OLD_FILL, none, hb.OLD_FILL[:16])
+    assert problems == [] and c.ok
