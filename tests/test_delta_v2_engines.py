@@ -190,7 +190,8 @@ def test_a_device_build_without_the_set_refuses_it_before_any_write(tmp_path, mo
     real = c_engine.library()
     lib = ctypes.CDLL(str(lib_path))
     for name in ("ota_host_restore", "ota_host_status_name", "ota_host_check_name"):
-        getattr(lib, name).argtypes, getattr(lib, name).restype = getattr(real, name).argtypes, getattr(real, name).restype
+        fn, model = getattr(lib, name), getattr(real, name)
+        fn.argtypes, fn.restype = model.argtypes, model.restype
     monkeypatch.setattr(c_engine, "_LIBRARY", lib)
     thumb = next(case(seed) for seed in range(0, 24, 3))  # seed % 3 == 0: thumb2
     old, patch, target, _ = thumb

@@ -185,7 +185,8 @@ def _v2_stream(section) -> bytes:
 def _with_stream(record, stream: bytes):
     from otapack.core.codecs import compress_lzma2
 
-    return replace(record, uncompressed_length=len(stream)), compress_lzma2(stream, DICT, ((0, 0, 0),))  # lc+lp 0: the smallest model
+    # lc + lp 0: the smallest LZMA model, within what the package declares
+    return replace(record, uncompressed_length=len(stream)), compress_lzma2(stream, DICT, ((0, 0, 0),))
 
 
 def _slotted(data: bytes, slot: int) -> FirmwareImage:

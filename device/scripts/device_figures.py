@@ -125,7 +125,8 @@ def packages(subset: bool = False) -> dict:
     s1 = (FIXTURES / "corpus" / "synthesizer-1.bin").read_bytes()
     s2 = (FIXTURES / "corpus" / "synthesizer-2.bin").read_bytes()
     sold, snew = FirmwareImage.single(s1), FirmwareImage.single(s2)
-    v2 = build_delta(sold, snew, PackageOptions(model="", lzma_dict_size=1 << 16, build_time=0, transform_arch="thumb2"))
+    v2 = build_delta(sold, snew, PackageOptions(model="", lzma_dict_size=1 << 16, build_time=0,
+                                                transform_arch="thumb2"))
     out = {
         "delta (programmer 0.8.0 -> 0.9.0, golden)": (
             (FIXTURES / "golden" / "programmer-delta.pack").read_bytes(), old, new, {"image": (0, 65536, prog_old)}),
@@ -210,8 +211,9 @@ def untransformed_twin(pkg: bytes, old):
         apply_delta(reader, lambda pos, n: source[pos:pos + n], e.source_size, out, e.target_size, RamMeter(),
                     e.name, read_stream_header(reader, e.name, 2))
         images[e.name] = out.getvalue()
+        # lc + lp 0: the smallest LZMA model, within the declared RAM
         twins[e.name] = (replace(e, uncompressed_length=len(twin), target_sha256=hashlib.sha256(images[e.name]).digest()),
-                         compress_lzma2(twin, p.header.lzma_dict_size, ((0, 0, 0),)))  # lc+lp 0: within the declared RAM
+                         compress_lzma2(twin, p.header.lzma_dict_size, ((0, 0, 0),)))
     parts = [twins.get(r.name, (r, p.payload(r))) for r in p.partitions]
     new = FirmwareImage(tuple(replace(q, data=images.get(q.name, q.data)) for q in old.partitions))
     return assemble(p.header, parts, p.signature_slot, limits=False), new
@@ -377,8 +379,9 @@ def render(fig: dict) -> str:
         thumb = sizes.get("cortex-m4|thumb2 transforms only")
         if off and thumb:
             lines += ["", f"delta-v2 on Cortex-M4: re-aiming the add pieces costs the engine "
-                      f"{_n(m4['engine'] - off['engine'])} B (engine {_n(m4['engine'])} B against {_n(off['engine'])} B "
-                      "with `OTA_WITH_TRANSFORMS=0`, which still reads and prices the section to restore arch none), the "
+                      f"{_n(m4['engine'] - off['engine'])} B (engine {_n(m4['engine'])} B against "
+                      f"{_n(off['engine'])} B with `OTA_WITH_TRANSFORMS=0`, which still reads and prices the section "
+                      "to restore arch none), the "
                       f"transform object {_n(m4['transform'])} B with all three sets and {_n(thumb['transform'])} B "
                       f"with Thumb-2 alone (the parser alone: {_n(off['transform'])} B); linked, the Thumb-2-only "
                       f"build adds {_n(thumb['linked_transform'] - thumb['linked_no_names'])} B to the core."]
