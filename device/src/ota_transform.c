@@ -1,7 +1,7 @@
 /* The delta-v2 operand-aware add: the section parser and the streaming
  * rewrite of old bytes (docs/formats/delta-v2-transforms.md).
  *
- * Mirrors otapack/core/transforms/{section,engine,kinds}.py byte for byte:
+ * Mirrors otapack/core/restore/transform{,_section,_kinds}.py byte for byte:
  * the same varint and table rules in the same order, and at every aligned
  * old offset the first enabled kind (in the arch's order) whose encoding
  * matches and whose target the map covers becomes a unit. Python finds the
@@ -178,7 +178,7 @@ static enum ota_status field_done(struct ota_transform *t, uint64_t v)
 }
 
 /* One byte of a canonical LEB128 varint, refused at the same byte as
- * otapack.core.restore.delta.read_varint: a value over the limit at any
+ * otapack.core.restore.varint.read_varint: a value over the limit at any
  * byte, a final zero byte after the first, an 11th byte. */
 static enum ota_status varint_byte(struct ota_transform *t, uint8_t b)
 {
