@@ -1,10 +1,11 @@
-"""Both restores on every corpus pair: ``otapack verify --engine both`` on its delta and its full package.
+"""Both restores on every corpus pair: ``otapack verify --engine both`` on its delta, full and transformed package.
 
     python bench/engines_bench.py [--corpus DIR] [--out docs/device.md] [--only PAIR ...] [--work DIR]
 
 For every ``<pair>/old.bin,new.bin`` (and ``old.pac,new.pac``) of the corpus,
 through the CLI as a user runs it: ``otapack diff --no-verify OLD NEW`` and
-``otapack full --no-verify NEW``, then ``otapack verify PACKAGE --old OLD
+``otapack full --no-verify NEW`` and ``otapack diff --no-verify --arch auto OLD
+NEW`` (delta-v2 where it is smaller), then ``otapack verify PACKAGE --old OLD
 --new NEW --engine both --json`` on each. ``both`` runs the Python restore and
 the C library (device/, through its host driver) on copies of the same
 simulated device and fails unless they agree on verdict, failing check,
@@ -74,14 +75,24 @@ def verify(package: Path, old: Path, new: Path) -> dict:
 def run_pair(pair: Path, suffix: str, work: Path) -> dict:
     old, new = pair / f"old{suffix}", pair / f"new{suffix}"
     row = {"pair": pair.name, "old": old.stat().st_size, "new": new.stat().st_size}
-    for kind, build in (("delta", ["diff", "--no-verify", old, new]), ("full", ["full", "--no-verify", new])):
+    for kind, build in kinds(old, new):
         out = work / f"{pair.name}.{kind}.pack"
         proc = otapack(*build, "-o", out)
         if proc.returncode:
             row[kind] = {"ok": False, "seconds": 0.0, "detail": "build failed: " + proc.stderr.strip()[-300:]}
             continue
         row[kind] = verify(out, old, new)
+        if kind == "transformed":
+            from otapack.core.container import read_package
+
+            ops = [p.operation for p in read_package(out.read_bytes()).partitions]
+            row[kind]["v2"] = f"{ops.count('delta-v2')}/{len(ops)}"
     return row
+
+
+def kinds(old: Path, new: Path):
+    return (("delta", ["diff", "--no-verify", old, new]), ("full", ["full", "--no-verify", new]),
+            ("transformed", ["diff", "--no-verify", "--arch", "auto", old, new]))
 
 
 def table(rows: list[dict]) -> str:
@@ -89,18 +100,22 @@ def table(rows: list[dict]) -> str:
              "every corpus pair's delta and full package (default build settings) through "
              "`otapack verify PACKAGE --old OLD --new NEW --engine both`, which fails unless the Python and the "
              "C restore agree on verdict, failing check, failure record and flash, and the flash equals NEW. "
-             "Seconds: the whole verify command (both restores), shared machine.", "",
-             "| pair | old | new | delta package | delta: both | s | full package | full: both | s |",
-             "|---|---:|---:|---:|---|---:|---:|---|---:|"]
+             "*Transformed*: `otapack diff --arch auto` (delta-v2 where it is smaller; *v2* = delta-v2 partitions "
+             "of all). Seconds: the whole verify command (both restores), shared machine.", "",
+             "| pair | old | new | delta package | delta: both | s | full package | full: both | s "
+             "| transformed package | v2 | transformed: both | s |",
+             "|---|---:|---:|---:|---|---:|---:|---|---:|---:|---|---|---:|"]
     for r in rows:
         cells = [r["pair"], f"{r['old']:,}", f"{r['new']:,}"]
-        for kind in ("delta", "full"):
+        for kind in ("delta", "full", "transformed"):
             k = r[kind]
-            cells += [f"{k['size']:,}" if "size" in k else "-", "agree, pass" if k["ok"] else f"**FAIL**: {k['detail']}",
-                      f"{k['seconds']:.1f}"]
+            cells += [f"{k['size']:,}" if "size" in k else "-"]
+            if kind == "transformed":
+                cells += [k.get("v2", "-")]
+            cells += ["agree, pass" if k["ok"] else f"**FAIL**: {k['detail']}", f"{k['seconds']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    passed = sum(r[k]["ok"] for r in rows for k in ("delta", "full"))
-    lines += ["", f"{passed} of {2 * len(rows)} packages pass with both engines."]
+    passed = sum(r[k]["ok"] for r in rows for k in ("delta", "full", "transformed"))
+    lines += ["", f"{passed} of {3 * len(rows)} packages pass with both engines."]
     return "\n".join(lines)
 
 
@@ -118,8 +133,8 @@ def main(argv=None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         for pair, suffix in found:
             row = run_pair(pair, suffix, work)
-            print(f"{pair.name}: delta {'ok' if row['delta']['ok'] else 'FAIL'}, "
-                  f"full {'ok' if row['full']['ok'] else 'FAIL'}", file=sys.stderr)
+            print(f"{pair.name}: " + ", ".join(f"{k} {'ok' if row[k]['ok'] else 'FAIL'}"
+                                               for k in ("delta", "full", "transformed")), file=sys.stderr)
             rows.append(row)
     text = table(rows)
     if args.out.exists():
@@ -127,7 +142,7 @@ def main(argv=None) -> int:
     else:
         args.out.write_text(text + "\n")
     print(text)
-    return 0 if all(r[k]["ok"] for r in rows for k in ("delta", "full")) else 1
+    return 0 if all(r[k]["ok"] for r in rows for k in ("delta", "full", "transformed")) else 1
 
 
 if __name__ == "__main__":

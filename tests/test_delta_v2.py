@@ -1,6 +1,6 @@
 """delta-v2 (operand-aware add) in packages: built by ``--arch``, kept only where
-smaller, restored by the Python restore with its tables priced at `resources`
-(docs/formats/delta-v2-transforms.md)."""
+smaller, restored by the Python and the C restore alike with its tables priced
+at `resources` (docs/formats/delta-v2-transforms.md)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from otapack.core.verify import DeviceOptions
 from otapack.errors import ResourceLimitError, UsageError
 
 import hostile_builders as hb
-from conftest import FIXTURES, error_line, run
+from conftest import FIXTURES, run
 
 OPTS = dict(model="M", source_version="1", target_version="2", build_time=0)
 
@@ -38,9 +38,9 @@ def test_thumb2_package_is_smaller_and_restores(synth, v2_package):
     pkg = read_package(v2_package)
     assert [r.operation for r in pkg.partitions] == ["delta-v2"]
     assert len(v2_package) < 0.6 * len(plain)  # measured 445 B against 1,009 B
-    report = verify_package(v2_package, *synth, DeviceOptions())
+    report = verify_package(v2_package, *synth, DeviceOptions(engine="both"))
     assert report.ok, report.error
-    assert [c.status.value for c in report.checks if c.name == "restore:image"] == ["pass"]
+    assert [c.status.value for c in report.checks if c.name in ("restore:image", "engines")] == ["pass", "pass"]
 
 
 def test_deterministic_for_any_jobs(synth, v2_package):
@@ -56,13 +56,16 @@ def test_tables_are_in_ram_required_and_refused_below_it(synth, v2_package):
     assert planned.record.operation == "delta-v2" and planned.stream.transform_ram > 2 * 8
     declared = hb.field_value(v2_package, "ram_required")
     known = declared - planned.stream.max_extra  # the rest is one window's extra bytes
-    report = verify_package(hb.with_field(v2_package, "ram_required", known), *synth, DeviceOptions())
+    both = DeviceOptions(engine="both")  # the C restore prices the tables at the same byte
+    report = verify_package(hb.with_field(v2_package, "ram_required", known), *synth, both)
     assert report.restore.failure.check == "restore"  # priced; only the window's extra bytes do not fit
+    assert [c.status.value for c in report.checks if c.name == "engines"] == ["pass"]
     short = hb.with_field(v2_package, "ram_required", known - 1)
-    report = verify_package(short, *synth, DeviceOptions())
+    report = verify_package(short, *synth, both)
     assert isinstance(report.error, ResourceLimitError)
     assert report.restore.failure.check == "resources"
     assert report.restore.blocks_erased == 0 and report.restore.bytes_written == 0
+    assert [c.status.value for c in report.checks if c.name == "engines"] == ["pass"]
 
 
 def test_a_transform_that_does_not_pay_is_not_kept(synth):
@@ -91,15 +94,17 @@ def test_unknown_arch_is_a_usage_error():
         PackageOptions(transform_arch="mips")
 
 
-def test_cli_arch_and_c_engine_refusal(tmp_path, capsys):
+def test_cli_arch_and_c_engine(tmp_path, capsys):
     old, new = FIXTURES / "corpus" / "synthesizer-1.bin", FIXTURES / "corpus" / "synthesizer-2.bin"
     out = tmp_path / "v2.pack"
     code, stdout, _ = run(capsys, "diff", old, new, "--arch", "thumb2", "--json", "-o", out)
     assert code == 0
     assert "delta-v2" in json.dumps(json.loads(stdout))
-    code, _, err = run(capsys, "verify", out, "--old", old, "--engine", "c")
-    assert code == 2
-    assert "no delta-v2 transforms yet" in error_line(err)
+    for engine in ("c", "both"):
+        code, _, err = run(capsys, "verify", out, "--old", old, "--new", new, "--engine", engine)
+        assert code == 0, err
+    code, _, err = run(capsys, "verify", out, "--old", new, "--engine", "c")  # the wrong base
+    assert code == 1 and "precondition" in err
     code, _, err = run(capsys, "diff", old, new, "--arch", "mips", "-o", tmp_path / "x.pack")
     assert code == 2 and not (tmp_path / "x.pack").exists()
 

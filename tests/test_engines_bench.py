@@ -1,5 +1,5 @@
 """bench/engines_bench.py: a corpus pair through ``otapack verify --engine
-both`` (delta and full), its table written into the named section only, and
+both`` (delta, full and ``--arch auto``), its table written into the named section only, and
 one error line with exit 2 when the corpus is missing."""
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ def test_a_pair_passes_with_both_engines(tmp_path):
     text = out.read_text()
     assert text.startswith("before\n<!-- BEGIN engines-bench -->\n") and text.endswith("<!-- END engines-bench -->\nafter\n")
     row = next(line for line in text.splitlines() if line.startswith("| programmer-0.8.0--0.9.0 |"))
-    assert row.count("agree, pass") == 2
-    assert "2 of 2 packages pass with both engines." in text
+    assert row.count("agree, pass") == 3
+    assert "| 1/1 |" in row  # the --arch auto package is delta-v2, and the C restore applied it
+    assert "3 of 3 packages pass with both engines." in text
 
 
 def test_missing_corpus_is_one_error_line(tmp_path):

@@ -24,7 +24,7 @@ from otapack.core.codecs import decompress_lzma2
 from otapack.core.diff import decode_patch
 from otapack.errors import CorruptPatchError, PackageFormatError, ResourceLimitError
 from otapack.core.formats.delta import MAX_WINDOW_SIZE, MAX_WINDOW_TUPLES
-from otapack.core.verify import verify_package
+from otapack.core.verify import DeviceOptions, verify_package
 
 OLD = OLD_FILL  # 4096 bytes: 0..255 repeated
 X = b"X" * 50
@@ -397,8 +397,14 @@ def _v2(*section: int, windows=(window([(5, 0, 0)]),)) -> bytes:
     return varint(4096) + varint(16) + varint(0) + b"".join(varint(v) for v in section) + b"".join(windows)
 
 
-def restore_v2(patch: bytes, target: bytes):
-    return verify_package(delta_package(OLD, patch, target, operation="delta-v2"), single(OLD), single(target))
+def restore_v2(patch: bytes, target: bytes, engine: str = "python"):
+    return verify_package(delta_package(OLD, patch, target, operation="delta-v2"), single(OLD), single(target),
+                          DeviceOptions(engine=engine))
+
+
+def assert_engines_agree(report) -> None:
+    """``--engine both``: the C restore refused (or restored) alike."""
+    assert [c.status.value for c in report.checks if c.name == "engines"] == ["pass"], report.error
 
 
 V2_CASES = [
@@ -422,14 +428,17 @@ def test_hostile_v2_section(name, patch, message, check):
     """Every section rule through the package restore: the exact error, the
     check it fails at, and nothing written to the partition."""
     assert_rejected(restore_v2(patch, OLD[:5]), None, CorruptPatchError, message, check)
+    assert_engines_agree(restore_v2(patch, OLD[:5], "both"))
 
 
 def test_v2_with_arch_none_restores_as_v1():
-    report = restore_v2(_v2(0, 0, 0, 0), OLD[:5])
+    report = restore_v2(_v2(0, 0, 0, 0), OLD[:5], "both")
     assert report.ok, report.error
+    assert_engines_agree(report)
 
 
 def test_v2_tables_that_match_nothing_restore_the_old_bytes():
     """A valid section whose map covers no target in OLD: old' = old."""
-    report = restore_v2(_v2(1, 0, 1, 1, 1 << 30, 3, 0, 1), OLD[:5])
+    report = restore_v2(_v2(1, 0, 1, 1, 1 << 30, 3, 0, 1), OLD[:5], "both")
     assert report.ok, report.error
+    assert_engines_agree(report)

@@ -56,6 +56,13 @@ def images() -> tuple[bytes, bytes]:
     return old, bytes(new[: len(old)])
 
 
+def thumb2_images() -> tuple[bytes, bytes]:
+    """12 KiB of real Cortex-M3 firmware (the synthesizer fixture, versions 1
+    and 2), where code moved: the delta-v2 transform keeps the package smaller."""
+    corpus = HERE.parents[1] / "tests" / "fixtures" / "corpus"
+    return tuple((corpus / f"synthesizer-{v}.bin").read_bytes()[:12288] for v in (1, 2))
+
+
 def _opts(**kw) -> PackageOptions:
     base = dict(model=MODEL, hardware_id=HWID, security_counter=5, lzma_dict_size=DICT, build_time=BUILD_TIME,
                 window_size=4096, max_window_tuples=64)
@@ -146,11 +153,44 @@ def vectors():
     key = _signing_key()
     signed = signing.sign_package(full, key)
     sdev = dict(dev, keys=["test-key.pem"])
+    yield from _delta_v2_vectors(dev)
+
     yield "pass-signed", signed, old, sdev, None
     bad = bytearray(signed)
     sig_len = len(read_package(signed).signature_slot)
     bad[len(signed) - fmt.TRAILER_SIZE - sig_len + sig_len // 2] ^= 1
     yield "signature-flipped", _fix_crc(bytes(bad)), old, sdev, "signature"
+
+
+def _delta_v2_vectors(dev: dict):
+    """delta-v2 (docs/formats/delta-v2-transforms.md): one that installs, a
+    transform section refused at `resources` (its counts, read while pricing)
+    and one refused at `restore` (its tables, read before the first window)."""
+    old, new = thumb2_images()
+    v2 = build_delta(FirmwareImage.single(old), FirmwareImage.single(new), _opts(transform_arch="thumb2"))
+    if [r.operation for r in read_package(v2).partitions] != ["delta-v2"]:
+        raise SystemExit("the thumb2 images no longer make a delta-v2 package")
+    yield "pass-delta-v2", v2, old, dev, None
+    # arch 9 (there are 3) | thumb2, map entries 2 whose second key does not increase
+    for name, section, check in (("delta-v2-section-unknown-arch", (9, 0, 0, 0), "resources"),
+                                 ("delta-v2-validation-bad-map", (1, 0, 2, 0, 16, 9, 0, 3), "restore")):
+        yield name, _reassemble(v2, records_edit=lambda parts, section=section: [
+            _with_stream(r, _v2_stream(section)) for r, _ in parts]), old, dev, check
+
+
+def _v2_stream(section) -> bytes:
+    """A delta-v2 stream: window 4096, 4 tuples, raw diff, ``section``, one window of 16 old bytes."""
+    from otapack.core.formats.varint import encode_varint
+
+    fields = (4096, 4, 0, *section, 1, 16, 0, 0)
+    return b"".join(encode_varint(v) for v in fields) + bytes(16)
+
+
+def _with_stream(record, stream: bytes):
+    from otapack.core.codecs import compress_lzma2
+
+    # lc + lp 0: the smallest LZMA model, within what the package declares
+    return replace(record, uncompressed_length=len(stream)), compress_lzma2(stream, DICT, ((0, 0, 0),))
 
 
 def _slotted(data: bytes, slot: int) -> FirmwareImage:

@@ -757,7 +757,7 @@ static enum ota_status check_table(struct ota_restore *r)
                 return ota_r_fail(r, OTA_ERR_FORMAT, OTA_ERR_FORMAT);
             position += e->payload_length;
         }
-        if (e->operation == OTA_OPERATION_DELTA && e->uncompressed_length > OTA_MAX_STREAM_LENGTH(e->target_size))
+        if (OTA_OPERATION_HAS_SOURCE(e->operation) && e->uncompressed_length > OTA_MAX_STREAM_LENGTH(e->target_size))
             return ota_r_fail(r, OTA_ERR_FORMAT, OTA_ERR_FORMAT);
         if (e->operation == OTA_OPERATION_SKIP)
             continue;
@@ -794,7 +794,7 @@ static enum ota_status check_precondition(struct ota_restore *r)
     unsigned i;
     for (i = 0; i < r->entry_count; i++) {
         const struct ota_restore_entry *e = &r->entries[i];
-        int delta = e->operation == OTA_OPERATION_DELTA;
+        int delta = OTA_OPERATION_HAS_SOURCE(e->operation); /* delta or delta-v2 */
         uint32_t size = delta ? e->source_size : e->target_size;
         uint8_t have[OTA_SHA256_SIZE], want[OTA_SHA256_SIZE];
         enum ota_status st;

@@ -5,12 +5,16 @@
  *
  * Mirrors otapack/core/restore/{pricing,stream,delta}.py: the same rules in
  * the same order with the same error classes (docs/formats/delta-v1.md,
- * docs/verifier.md "Validation rules of the delta-v1 patch format"). */
+ * docs/verifier.md "Validation rules of the delta-v1 patch format"). A
+ * delta-v2 stream is delta-v1 with the transform section after the header
+ * and the old bytes of every add re-aimed by ota_transform.c
+ * (docs/formats/delta-v2-transforms.md). */
 #include <string.h>
 
 #include "ota_restore_internal.h"
 
 #define ALIGN8(n) (((n) + 7u) & ~(size_t)7u)
+#define IS_DELTA(op) OTA_OPERATION_HAS_SOURCE(op) /* delta or delta-v2 */
 
 enum { P_BEGIN, P_FILL, P_ERASE, P_TARGET };
 enum { D_WINDOW, D_TUPLE, D_ADD, D_COPY, D_SEEK, D_DONE };
@@ -112,7 +116,7 @@ static enum ota_status carve_decoder(struct ota_restore *r, const struct ota_res
 #if OTA_WITH_DELTA
 static enum ota_status carve_delta(struct ota_restore *r, size_t used)
 {
-    size_t tuples = ALIGN8((size_t)r->max_tuples * OTA_TUPLE_BYTES);
+    size_t tuples = ALIGN8((size_t)r->max_tuples * OTA_TUPLE_BYTES) + ALIGN8((size_t)r->table_bytes);
     if (tuples > r->region_size - used || r->region_size - used - tuples < OTA_DECODE_CHUNK)
         return resource(r, OTA_ERR_WORKSPACE);
     r->tuple_array = r->region + used;
@@ -357,6 +361,48 @@ static enum ota_status stream_header(struct ota_restore *r)
     r->zero_runs = coding == OTA_DIFF_CODING_ZERO_RUN;
     return OTA_OK;
 }
+
+/* Transform-section bytes fed while the parser is in `stage`; its refusals
+ * as transform_section.py's (a compiled-out arch: unsupported). */
+static enum ota_status section_read(struct ota_restore *r, enum ota_transform_stage stage)
+{
+    while (ota_transform_stage(&r->transform) == stage) {
+        uint8_t b;
+        size_t used;
+        enum ota_status st = stream_byte(r, &b);
+        if (st != OTA_OK)
+            return st;
+        st = ota_transform_feed(&r->transform, &b, 1, &used);
+        if (st == OTA_ERR_CORRUPT_PATCH)
+            return corrupt(r);
+        if (st == OTA_ERR_UNSUPPORTED)
+            return ota_r_fail(r, OTA_ERR_FORMAT, OTA_ERR_UNSUPPORTED);
+        if (st != OTA_OK && st != OTA_END)
+            return ota_r_fail(r, OTA_ERR_INTERNAL, st);
+    }
+    return OTA_OK;
+}
+
+/* The stream header; for delta-v2 also the section's four counts, which
+ * price the tables (r->table_bytes) before any table byte is read. */
+static enum ota_status patch_header(struct ota_restore *r, const struct ota_restore_entry *e)
+{
+    enum ota_status st = stream_header(r);
+    ota_transform_init(&r->transform, e->source_size);
+    r->table_bytes = 0;
+    if (st != OTA_OK || e->operation != OTA_OPERATION_DELTA_V2)
+        return st;
+    st = section_read(r, OTA_TSTAGE_COUNTS);
+    if (st == OTA_OK && r->transform.arch)
+        r->table_bytes = (uint32_t)OTA_TRANSFORM_TABLE_BYTES(r->transform.map_count, r->transform.region_count);
+    return st;
+}
+
+/* The RAM the section's tables are priced at (0 without an arch). */
+static uint64_t transform_ram(const struct ota_restore *r)
+{
+    return r->transform.arch ? OTA_TRANSFORM_RAM(r->transform.map_count, r->transform.region_count) : 0u;
+}
 #endif
 
 /* ------------------------------------------------------------ resources */
@@ -451,8 +497,6 @@ static enum ota_status price(struct ota_restore *r, struct ota_restore_entry *e,
     size_t used;
     enum ota_status st;
     r->priced_lclp[e->area] = OTA_R_NO_LCLP;
-    if (e->operation == OTA_OPERATION_DELTA_V2) /* parsed, not applied yet: refused before any write */
-        return ota_r_fail(r, OTA_ERR_FORMAT, OTA_ERR_UNSUPPORTED);
     if (e->codec == OTA_CODEC_LZMA2) {
         st = peek_lclp(r, e, &lclp);
         if (st != OTA_OK)
@@ -467,14 +511,14 @@ static enum ota_status price(struct ota_restore *r, struct ota_restore_entry *e,
         st = decode_in_full(r, e);
     if (st != OTA_OK)
         return st;
-    if (e->operation == OTA_OPERATION_DELTA) {
+    if (IS_DELTA(e->operation)) {
 #if OTA_WITH_DELTA
         st = stream_open(r, e);
         if (st == OTA_OK)
-            st = stream_header(r);
+            st = patch_header(r, e);
         if (st != OTA_OK)
             return st;
-        known += (uint64_t)r->max_tuples * OTA_TUPLE_BYTES + OTA_DECODE_CHUNK;
+        known += (uint64_t)r->max_tuples * OTA_TUPLE_BYTES + OTA_DECODE_CHUNK + transform_ram(r);
         if (known > r->ram_required)
             return resource(r, OTA_ERR_RESOURCE);
         st = carve_delta(r, used);
@@ -510,7 +554,7 @@ enum ota_status ota_r_resources(struct ota_restore *r)
     if (r->ram_required < fixed)
         return resource(r, OTA_ERR_RESOURCE);
     for (i = 0; i < r->entry_count; i++)
-        if (r->entries[i].operation == OTA_OPERATION_DELTA)
+        if (IS_DELTA(r->entries[i].operation))
             staged += round_up(r->entries[i].target_size, eb);
     if (staged > r->scratch_flash)
         return resource(r, OTA_ERR_RESOURCE);
@@ -628,9 +672,33 @@ static enum ota_status next_pair(struct ota_restore *r)
     return OTA_OK;
 }
 
-/* `k` bytes of the tuple's add: old bytes plus diff bytes, into dst. */
+/* delta-v2: old[position, position + k) in `old` re-aimed into old' (the
+ * look-ahead a unit running past the piece needs is read from flash, as
+ * transform.py reads it); `out_at` is the output offset of `position`. */
+static enum ota_status transformed(struct ota_restore *r, const struct ota_restore_entry *e, uint32_t position,
+                                   uint8_t *old, uint32_t k, uint64_t out_at)
+{
+#if OTA_WITH_TRANSFORMS
+    uint8_t ahead[OTA_MAX_UNIT - 1u];
+    uint32_t n = ota_transform_ahead(&r->transform, position, k);
+    enum ota_status st;
+    if (!ota_transform_active(&r->transform))
+        return OTA_OK;
+    st = n ? ota_flash_read(r->cfg->flash, e->area, position + k, ahead, n) : OTA_OK;
+    if (st != OTA_OK)
+        return resource(r, st);
+    st = ota_transform_apply(&r->transform, position, (int64_t)out_at - (int64_t)position, old, k, ahead, n);
+    return st == OTA_OK ? OTA_OK : ota_r_fail(r, OTA_ERR_INTERNAL, st);
+#else
+    (void)r, (void)e, (void)position, (void)old, (void)k, (void)out_at;
+    return OTA_OK; /* a build without transforms refuses every arch at resources */
+#endif
+}
+
+/* `k` bytes of the tuple's add at output offset `out_at`: old bytes (delta-v2:
+ * re-aimed) plus diff bytes, into dst. */
 static enum ota_status add_piece(struct ota_restore *r, const struct ota_restore_entry *e, uint8_t *dst,
-                                 uint32_t *k)
+                                 uint32_t *k, uint64_t out_at)
 {
     uint32_t position = (uint32_t)r->old_pos + (get32(r->tuple_array + (size_t)r->tuple_index * 12u) &
                                                 0x7FFFFFFFu) - r->add_left;
@@ -654,8 +722,9 @@ static enum ota_status add_piece(struct ota_restore *r, const struct ota_restore
     st = ota_flash_read(r->cfg->flash, e->area, position, zero_run ? dst : r->old_piece, *k);
     if (st != OTA_OK)
         return resource(r, st);
-    if (zero_run)
-        return OTA_OK;
+    st = transformed(r, e, position, zero_run ? dst : r->old_piece, *k, out_at);
+    if (st != OTA_OK || zero_run)
+        return st;
     st = stream_read(r, dst, *k);
     if (st != OTA_OK)
         return st;
@@ -718,7 +787,7 @@ static enum ota_status delta_fill(struct ota_restore *r, const struct ota_restor
             if (produced == n)
                 return OTA_OK;
             k = min32(min32(r->add_left, n - produced), OTA_DECODE_CHUNK);
-            st = add_piece(r, e, dst + produced, &k);
+            st = add_piece(r, e, dst + produced, &k, (uint64_t)r->done + produced);
             if (st != OTA_OK)
                 return st;
             r->add_left -= k;
@@ -790,9 +859,14 @@ static enum ota_status begin_partition(struct ota_restore *r, const struct ota_r
 #if OTA_WITH_DELTA
     r->staged_offset[e->area] = r->scratch_at;
     r->scratch_at += (uint32_t)round_up(e->target_size, r->erase_block);
-    st = stream_header(r); /* the header resources priced */
+    st = patch_header(r, e); /* the header resources priced */
     if (st == OTA_OK)
         st = carve_delta(r, used);
+    if (st == OTA_OK && e->operation == OTA_OPERATION_DELTA_V2) { /* the tables, before the first window */
+        st = ota_transform_set_tables(&r->transform, r->tuple_array + ALIGN8((size_t)r->max_tuples * OTA_TUPLE_BYTES),
+                                      r->table_bytes);
+        st = st == OTA_OK ? section_read(r, OTA_TSTAGE_TABLES) : ota_r_fail(r, OTA_ERR_INTERNAL, st);
+    }
     if (st != OTA_OK)
         return st;
     r->out = r->old_pos = r->window_out = 0;
@@ -863,7 +937,7 @@ static enum ota_status fill_step(struct ota_restore *r, const struct ota_restore
         r->done += n;
     }
 #if OTA_WITH_DELTA
-    if (e->operation == OTA_OPERATION_DELTA && r->done == e->target_size && r->dphase != D_DONE) {
+    if (IS_DELTA(e->operation) && r->done == e->target_size && r->dphase != D_DONE) {
         st = delta_fill(r, e, r->wbuf + n, 0);
         if (st != OTA_OK)
             return st;
@@ -951,7 +1025,7 @@ enum ota_status ota_r_commit_step(struct ota_restore *r)
 {
     const struct ota_restore_entry *e;
     enum ota_status st;
-    while (r->cursor < r->entry_count && r->entries[r->cursor].operation != OTA_OPERATION_DELTA)
+    while (r->cursor < r->entry_count && !IS_DELTA(r->entries[r->cursor].operation))
         r->cursor++;
     if (r->cursor == r->entry_count) {
         r->has_next = r->kind == OTA_KIND_MINIMAL_STAGE1;

@@ -1,7 +1,7 @@
 /* The delta-v2 operand-aware add: the section parser and the streaming
  * rewrite of old bytes (docs/formats/delta-v2-transforms.md).
  *
- * Mirrors otapack/core/transforms/{section,engine,kinds}.py byte for byte:
+ * Mirrors otapack/core/restore/transform{,_section,_kinds}.py byte for byte:
  * the same varint and table rules in the same order, and at every aligned
  * old offset the first enabled kind (in the arch's order) whose encoding
  * matches and whose target the map covers becomes a unit. Python finds the
@@ -38,6 +38,13 @@ static const uint8_t arm32_kinds[OTA_TK_ARM32_COUNT] = {K_PTR32, K_R_B, K_R_LDRL
 /* align and length of each kind (bits 0..3: align, 4..7: length) */
 static const uint8_t kind_shape[] = {0x44, 0x88, 0x42, 0x42, 0x42, 0x42, 0x22, 0x22,
                                      0x44, 0x84, 0x44, 0x44, 0x44, 0x44, 0x44};
+/* A necessary condition of each kind's pattern on one halfword (Thumb-2: the
+ * first, A64/A32: the high half of the word), tested before kind_target so
+ * most positions cost a load and a compare per enabled kind. */
+static const uint16_t pre_mask[] = {0, 0, 0xF800u, 0xF800u, 0xF800u, 0xFF7Fu, 0xF800u, 0xF800u,
+                                    0x7C00u, 0x9F00u, 0x9F00u, 0x9F00u, 0x3B00u, 0x0E00u, 0x0F7Fu};
+static const uint16_t pre_value[] = {0, 0, 0xF000u, 0xF000u, 0xF000u, 0xF85Fu, 0x4800u, 0xA000u,
+                                     0x1400u, 0x9000u, 0x9000u, 0x1000u, 0x1800u, 0x0A00u, 0x051Fu};
 
 struct arch_info {
     const uint8_t *kinds;
@@ -171,7 +178,7 @@ static enum ota_status field_done(struct ota_transform *t, uint64_t v)
 }
 
 /* One byte of a canonical LEB128 varint, refused at the same byte as
- * otapack.core.restore.delta.read_varint: a value over the limit at any
+ * otapack.core.restore.varint.read_varint: a value over the limit at any
  * byte, a final zero byte after the first, an 11th byte. */
 static enum ota_status varint_byte(struct ota_transform *t, uint8_t b)
 {
@@ -245,12 +252,14 @@ static void put_le32(uint8_t *b, uint32_t v)
     b[3] = (uint8_t)(v >> 24);
 }
 
+#if ON_THUMB2 || ON_AARCH64 || ON_ARM32
 /* v's low `bits` bits sign-extended, modulo the address width */
 static ota_taddr sext(uint32_t v, unsigned bits)
 {
     ota_taddr x = (ota_taddr)(v & (((uint32_t)1 << bits) - 1u));
     return x >> (bits - 1u) ? x - ((ota_taddr)1 << bits) : x;
 }
+#endif
 
 #if ON_AARCH64
 static uint32_t adr_imm(uint32_t x)
@@ -282,6 +291,7 @@ static int kind_target(unsigned k, const uint8_t *b, ota_taddr addr, ota_taddr m
     uint32_t hw1 = (uint32_t)b[0] | (uint32_t)b[1] << 8, hw2 = (uint32_t)b[2] | (uint32_t)b[3] << 8;
     uint32_t x = hw1 | hw2 << 16;
     ota_taddr t;
+    (void)addr; /* unused when only pointers are compiled in */
     switch (k) {
     case K_PTR32:
         t = x;
@@ -369,6 +379,7 @@ static int kind_target(unsigned k, const uint8_t *b, ota_taddr addr, ota_taddr m
     return 1;
 }
 
+#if ON_THUMB2 || ON_ARM32
 /* A literal offset field: U bit and magnitude of the 32-bit offset off
  * ("#-0" keeps its U bit). */
 static uint32_t lit_field(uint32_t off, int u_was, uint32_t u_bit)
@@ -376,12 +387,14 @@ static uint32_t lit_field(uint32_t off, int u_was, uint32_t u_bit)
     int up = (off && !(off >> 31)) || (!off && u_was);
     return (up ? u_bit : 0u) | ((up ? off : 0u - off) & 0xFFFu);
 }
+#endif
 
 /* b re-aimed at target from addr (both masked) into out. */
 static void kind_rewrite(unsigned k, const uint8_t *b, ota_taddr addr, ota_taddr target, uint8_t *out)
 {
     uint32_t hw1 = (uint32_t)b[0] | (uint32_t)b[1] << 8, hw2 = (uint32_t)b[2] | (uint32_t)b[3] << 8;
-    uint32_t x = hw1 | hw2 << 16, v;
+    uint32_t x = hw1 | hw2 << 16, v = 0;
+    (void)addr, (void)v; /* unused when only pointers are compiled in */
     switch (k) {
 #if ON_AARCH64
     case K_PTR64:
@@ -494,6 +507,8 @@ static int32_t map_at(const struct ota_transform *t, ota_taddr target)
     uint32_t lo = 0, hi = t->map_count;
     if (!hi || target < t->keys[0])
         return HOLE;
+    if (target >= t->keys[hi - 1u]) /* past the last key (usually a hole): no search */
+        return t->deltas[hi - 1u];
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2u;
         if (t->keys[mid] <= target)
@@ -526,36 +541,49 @@ static void scan(struct ota_transform *t, uint32_t pos, ota_taddr d, uint8_t *ol
             o += (next - o + a.step - 1u) / a.step * a.step;
             continue;
         }
-        for (i = 0; i < a.count; i++) {
-            unsigned k = a.kinds[i], align = kind_shape[k] & 15u, len = kind_shape[k] >> 4;
-            uint8_t tmp[OTA_MAX_UNIT], out[OTA_MAX_UNIT];
-            const uint8_t *b = old + o;
-            ota_taddr addr, target;
-            int32_t delta;
-            if (!(mbits >> i & 1u) || ((t->base + p) & (align - 1u)) || len > avail - o)
-                continue;
-            if (len > n - o) { /* the unit runs into the look-ahead */
-                memcpy(tmp, b, n - o);
-                memcpy(tmp + (n - o), ahead, len - (n - o));
-                b = tmp;
+        { /* the first halfword and the high half of the word at o: each enabled kind's prefilter */
+            uint8_t q[4];
+            const uint8_t *h = old + o;
+            uint32_t lo16, hi16, m, j, found = 0;
+            if (o + 4u > n) { /* the piece's end: look-ahead, then zeros (no unit reaches them) */
+                for (j = 0; j < 4u; j++)
+                    q[j] = o + j < n ? old[o + j] : o + j < avail ? ahead[o + j - n] : 0u;
+                h = q;
             }
-            addr = (ota_taddr)(t->base + p) & mask;
-            if (!kind_target(k, b, addr, mask, &target) || (delta = map_at(t, target)) == HOLE)
-                continue;
-            kind_rewrite(k, b, (addr + d) & mask, (target + (ota_taddr)delta) & mask, out);
-            t->units++;
-            if (len <= n - o) {
-                memcpy(old + o, out, len);
-            } else {
-                memcpy(old + o, out, n - o);
-                t->carry_len = (uint8_t)(len - (n - o));
-                memcpy(t->carry, out + (n - o), t->carry_len);
+            lo16 = (uint32_t)h[0] | (uint32_t)h[1] << 8;
+            hi16 = (uint32_t)h[2] | (uint32_t)h[3] << 8;
+            for (i = 0, m = mbits; m && !found; i++, m >>= 1) {
+                unsigned k = a.kinds[i], align = kind_shape[k] & 15u, len = kind_shape[k] >> 4;
+                uint8_t tmp[OTA_MAX_UNIT], out[OTA_MAX_UNIT];
+                const uint8_t *b = old + o;
+                ota_taddr addr, target;
+                int32_t delta;
+                if (!(m & 1u) || ((k > K_T_ADR ? hi16 : lo16) & pre_mask[k]) != pre_value[k] ||
+                    ((t->base + p) & (align - 1u)) || len > avail - o)
+                    continue;
+                if (len > n - o) { /* the unit runs into the look-ahead */
+                    memcpy(tmp, b, n - o);
+                    memcpy(tmp + (n - o), ahead, len - (n - o));
+                    b = tmp;
+                }
+                addr = (ota_taddr)(t->base + p) & mask;
+                if (!kind_target(k, b, addr, mask, &target) || (delta = map_at(t, target)) == HOLE)
+                    continue;
+                kind_rewrite(k, b, (addr + d) & mask, (target + (ota_taddr)delta) & mask, out);
+                t->units++;
+                if (len <= n - o) {
+                    memcpy(old + o, out, len);
+                } else {
+                    memcpy(old + o, out, n - o);
+                    t->carry_len = (uint8_t)(len - (n - o));
+                    memcpy(t->carry, out + (n - o), t->carry_len);
+                }
+                o += len;
+                found = 1;
             }
-            o += len;
-            break;
+            if (!found)
+                o += a.step;
         }
-        if (i == a.count)
-            o += a.step;
     }
 }
 

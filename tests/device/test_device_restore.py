@@ -50,6 +50,13 @@ def _seeds() -> dict[str, bytes]:
     seeds["delta-zero-run"] = hb.delta_package(OLD, zero_run, bytes(patched), source=OLD)
     seeds["delta-bad-seek"] = hb.delta_package(OLD, hb.stream(hb.window([(4, 0, -9)])), OLD[:4], source=OLD)
     seeds["flood"] = hb.delta_package(OLD, hb.tuple_flood(80), OLD[:1] * 80, source=OLD)
+    # delta-v2, thumb2 at base 0: a map of one entry (from 0, delta +4), ptr32 everywhere, so every
+    # aligned old word is a pointer re-aimed by 4
+    section = b"".join(hb.varint(v) for v in (1, 0, 1, 1, 0, hb.zigzag(4) + 1, 0, 1))
+    v2 = hb.varint(4096) + hb.varint(16) + hb.varint(0) + section + hb.window([(4096, 0, 0)])
+    re_aimed = b"".join(((int.from_bytes(OLD[i:i + 4], "little") + 4) & 0xFFFFFFFF).to_bytes(4, "little")
+                        for i in range(0, 4096, 4))
+    seeds["delta-v2"] = hb.delta_package(OLD, v2, re_aimed, source=OLD, operation="delta-v2")
     return seeds
 
 
@@ -63,7 +70,7 @@ def test_seeds_restore_in_python_as_expected():
     seeds = _seeds()
     outcomes = {name: Restore(_device()).run(pkg) for name, pkg in seeds.items()}
     assert outcomes["full"].ok and outcomes["full-stored"].ok and outcomes["delta-copy"].ok
-    assert outcomes["delta-extra"].ok and outcomes["delta-zero-run"].ok
+    assert outcomes["delta-extra"].ok and outcomes["delta-zero-run"].ok and outcomes["delta-v2"].ok
     assert (outcomes["flood"].failure.check, outcomes["flood"].failure.tuple) == ("restore", 68)  # the work bound
     assert outcomes["delta-bad-seek"].failure.check == "restore"
     assert outcomes["delta-bad-seek"].failure.error == "CorruptPatchError"
@@ -119,10 +126,21 @@ def _multi_partition():
     return pkg, [(p.name, p.address, slots[p.name], p.data) for p in old.partitions]
 
 
+def _delta_v2():
+    """A Thumb-2 delta-v2 package of real firmware (synthesizer 1 -> 2, built with --arch thumb2)."""
+    from otapack.core.build import PackageOptions, build_delta
+
+    s1, s2 = hb.corpus("synthesizer-1.bin"), hb.corpus("synthesizer-2.bin")
+    pkg = build_delta(hb.single(s1), hb.single(s2), PackageOptions(model=hb.MODEL, transform_arch="thumb2"))
+    assert hb.wire_read(pkg)[0].entries[0].operation == "delta-v2"
+    return pkg, [("image", 0, 0x28000, s1)]
+
+
 def _cases():
     golden = hb.CORPUS.parent / "golden"
     old = hb.corpus("programmer-0.8.0.bin")
     return {
+        "delta-v2": _delta_v2(),
         "full": ((golden / "programmer-full.pack").read_bytes(), [("image", 0, SLOT, old)]),
         "delta": ((golden / "programmer-delta.pack").read_bytes(), [("image", 0, SLOT, old)]),
         "multi-partition": _multi_partition(),
@@ -142,7 +160,7 @@ def _python_flash(pkg, parts):
 @pytest.mark.parametrize("board,cpu", [("mps2-an385", "cortex-m0"), ("mps2-an385", None), ("mps2-an386", None)])
 def test_restore_on_cortex_m_matches_python(builds, tmp_path, board, cpu):
     """The engine built with arm-none-eabi-gcc -Os restores real corpus packages
-    (full, delta, a multi-partition delta) under qemu-system-arm, reading the
+    (full, delta, delta-v2, a multi-partition delta) under qemu-system-arm, reading the
     package and old slots over semihosting: its flash is byte-identical with
     the Python restore's, and a wrong base image is refused at precondition
     with every slot unchanged."""

@@ -39,6 +39,7 @@
 #include "ota/ota_flash.h"
 #include "ota/ota_receive.h"
 #include "ota/ota_status.h"
+#include "ota/ota_transform.h"
 #include "ota_wire.h"
 
 #define OTA_RESTORE_MAX_PARTITIONS 32u
@@ -180,6 +181,9 @@ struct ota_restore {
     uint32_t zeros, literals, diff_left, pairs;
     int dphase, in_delta;
     int64_t at_tuple;
+    /* delta-v2: the transform section and its tables (carved after the tuple array) */
+    struct ota_transform transform;
+    uint32_t table_bytes;
 };
 
 /* Check the configuration, take the workspace (8-byte aligned, at least

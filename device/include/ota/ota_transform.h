@@ -6,7 +6,7 @@
  * through the stream's map. This module reads the stream's transform
  * section (a push parser: the restore feeds the decoded bytes it reads) and
  * rewrites old bytes in place as the restore reads them, byte for byte as
- * otapack/core/transforms/engine.py's Transformer does.
+ * otapack/core/restore/transform.py's Transformer does.
  *
  * Use, per delta-v2 payload:
  *   ota_transform_init(&t, old_size);
@@ -83,7 +83,7 @@ void ota_transform_init(struct ota_transform *t, uint32_t old_size);
 /* Feed `len` section bytes. OTA_OK: all consumed, more wanted. OTA_END: the
  * current stage ended (*used bytes consumed). OTA_ERR_CORRUPT_PATCH: a rule
  * of the section refused the byte *used - 1 (the same rules, in the same
- * order, as otapack/core/transforms/section.py). OTA_ERR_UNSUPPORTED: the
+ * order, as otapack/core/restore/transform_section.py). OTA_ERR_UNSUPPORTED: the
  * arch is compiled out. OTA_ERR_ARGUMENT: not in a reading stage. */
 enum ota_status ota_transform_feed(struct ota_transform *t, const uint8_t *data, size_t len, size_t *used);
 

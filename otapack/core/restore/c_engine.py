@@ -34,8 +34,8 @@ from otapack.core.restore.flash import SimFlash
 DEVICE = Path(__file__).resolve().parents[3] / "device"
 _SOURCES = ("src/ota_lzma2.c", "src/ota_decoder_lzma2.c", "src/ota_sha256.c", "src/ota_crc32.c",
             "src/ota_crypto.c", "src/ota_flash.c", "src/ota_status.c", "src/ota_restore.c",
-            "src/ota_restore_apply.c", "src/ota_receive.c", "port/host/ota_port_openssl.c", "port/host/ota_simflash.c",
-            "port/host/ota_restore_host.c")
+            "src/ota_restore_apply.c", "src/ota_receive.c", "src/ota_transform.c", "port/host/ota_port_openssl.c",
+            "port/host/ota_simflash.c", "port/host/ota_restore_host.c")
 _FLAGS = ("-std=c99", "-O2", "-shared", "-fPIC", "-Iinclude", "-Iport/host")
 NO_LIMIT = 0xFFFFFFFF
 #: Beyond what any package can make the C restore hold (a 64 MiB dictionary,
@@ -224,8 +224,6 @@ def _simulated(device, package: bytes) -> None:
     if device.signature_check is not None and not hasattr(device.signature_check, "public_keys"):
         raise _engine_error("the device's signature check has no public keys the C restore can use")
     header = _header(package)
-    if header and any(e.operation == "delta-v2" for e in header.entries):
-        raise _engine_error("the C restore has no delta-v2 transforms yet: the package restores in Python only")
     grows = device.create_missing or any(p.resizable for p in device.partitions.values())
     if header and grows and any((e.target_size or 0) > _SIMULATED_SLOT for e in header.entries):
         raise _engine_error(f"a slot of unknown size would grow past {_SIMULATED_SLOT} bytes of host memory")
