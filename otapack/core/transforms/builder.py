@@ -207,7 +207,10 @@ def fit_map(obs: list[Observation], arch: Arch, opts: FitOptions) -> tuple[tuple
         entries = _entries(kept, arch, opts.gap)
         if len(entries) <= min(opts.max_map, MAX_MAP_ENTRIES):
             break
-        min_run = min_run + 1 if min_run < 8 else min_run * 2
+        # Fine steps: each one drops the map's weakest runs only (doubling
+        # past 8 dropped 127 entries of 175 on libpython 3.6.6 -> 3.7.2,
+        # where 127 fit the 170-entry cap and made the payload 0.4 % smaller).
+        min_run += max(1, min_run // 8)
     return tuple(k for k, _ in entries), tuple(v for _, v in entries)
 
 
@@ -418,11 +421,22 @@ def candidate_streams(old: bytes, new: bytes, arch_name: str, *, base: int | Non
     max_map, max_regions = table_caps(max_table_ram)
     if max_map < 1 or max_regions < 1:
         return []
-    found = plan(old, new, arch_name, base=base, opts=FitOptions(max_map=max_map, max_regions=max_regions))
-    if not found.params.region_starts or not found.params.map_keys:
-        return []
-    return [stream_bytes(found.ctrl, found.diff, found.extra, found.params, window_size, coding, max_window_tuples)
-            for coding in ("raw", "zero-run")]
+    out: list[bytes] = []
+    # Matching on operand-neutral images finds moved code, matching on the
+    # images themselves keeps longer matches through changed data; which one
+    # compresses smaller depends on the pair (libpython 3.6.6 -> 3.7.2: the
+    # plain match is 0.6 % smaller), so both go to the build's measurement.
+    for neutral_match in (True, False):
+        found = plan(old, new, arch_name, base=base,
+                     opts=FitOptions(max_map=max_map, max_regions=max_regions, neutral_match=neutral_match))
+        if not found.params.region_starts or not found.params.map_keys:
+            continue
+        for coding in ("raw", "zero-run"):
+            stream = stream_bytes(found.ctrl, found.diff, found.extra, found.params, window_size, coding,
+                                  max_window_tuples)
+            if stream not in out:
+                out.append(stream)
+    return out
 
 
 @dataclass
