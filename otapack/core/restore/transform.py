@@ -100,6 +100,9 @@ class Transformer:
     def _candidates(self, buf: bytes, pos: int, start: int, n: int) -> list[tuple[int, int]]:
         p, arch = self.params, self.arch
         enabled = p.masks_between(pos + start, pos + n)
+        # Inside one region every offset has the same mask: no per-offset lookup
+        # (the builder's trial passes spend most of their time here otherwise).
+        one_region = bisect_right(p.region_starts, pos + start) == bisect_right(p.region_starts, pos + n - 1)
         events = []
         for index, kind in enumerate(arch.kinds):
             if not enabled >> index & 1:
@@ -122,7 +125,10 @@ class Transformer:
             else:
                 offs = [m.start() for m in kind.regex.finditer(buf, start, last + kind.length - 1)
                         if m.start() < last and (m.start() - phase) % kind.align == 0]
-            events.extend((o, index) for o in offs if p.mask_at(pos + o) >> index & 1)
+            if one_region:
+                events.extend((o, index) for o in offs)
+            else:
+                events.extend((o, index) for o in offs if p.mask_at(pos + o) >> index & 1)
         events.sort()
         return events
 
