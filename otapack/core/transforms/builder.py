@@ -16,8 +16,9 @@ builder
    device's own ``Transformer`` (so builder and device agree by
    construction), and encodes the stream.
 
-The builder keeps the transformed stream only where it compresses smaller
-than the plain one (``best_stream``).
+``candidate_streams`` plans twice, matching on operand-neutral images and on
+the images themselves, and offers both plans' streams; the build keeps a
+delta-v2 stream only where it compresses smaller than every other candidate.
 """
 
 from __future__ import annotations
@@ -312,12 +313,15 @@ def _best_intervals(units: list[tuple[int, int]], cost: int) -> list[tuple[int, 
     off, on = 0, float("-inf")
     off_from: list = []
     on_from: list = []
-    for _, gain in units:
-        new_on = max(on, off - cost) + gain
-        on_from.append(on >= off - cost)  # stayed on
-        off_from.append(off >= on)  # stayed off
-        off = max(off, on)
-        on = new_on
+    for _, gain in units:  # comparisons, not max(): this loop runs once per unit and trial
+        enter = off - cost
+        stayed_on = on >= enter
+        stayed_off = off >= on
+        on_from.append(stayed_on)
+        off_from.append(stayed_off)
+        if not stayed_off:
+            off = on
+        on = (on if stayed_on else enter) + gain
     state = on > off
     intervals, end = [], None
     for i in range(len(units) - 1, -1, -1):
@@ -428,6 +432,7 @@ def candidate_streams(old: bytes, new: bytes, arch_name: str, *, base: int | Non
     if max_map < 1 or max_regions < 1:
         return []
     out: list[bytes] = []
+    base = guess_base(old, ARCHES[arch_name], base)  # once for both matchings
     # Matching on operand-neutral images finds moved code, matching on the
     # images themselves keeps longer matches through changed data; which one
     # compresses smaller depends on the pair (libpython 3.6.6 -> 3.7.2: the
