@@ -157,3 +157,21 @@ def test_auto_tries_the_module_families_where_the_partition_does_not_say(synth, 
     assert transform_arches(Partition("app", 0, b"", arch="arm32"), "auto") == ("arm32",)
     auto = build_delta(*synth, PackageOptions(transform_arch="auto", **OPTS))
     assert read_package(auto).partitions[0].operation == "delta-v2" and len(auto) <= len(v2_package)
+
+
+FIXTURE_PAIRS = [("programmer-0.8.0.bin", "programmer-0.9.0.bin"), ("synthesizer-1.bin", "synthesizer-2.bin")]
+
+
+@pytest.mark.parametrize("old_name,new_name", FIXTURE_PAIRS)
+def test_auto_is_never_larger_than_none_and_jobs_do_not_change_it(old_name, new_name):
+    """``--arch auto`` keeps a transform only where it measures smaller, so its
+    package is at most ``--arch none``'s; and the trials (two matchings, map
+    caps, region costs) give the same bytes whatever the thread count."""
+    old, new = (FirmwareImage.single((FIXTURES / "corpus" / name).read_bytes()) for name in (old_name, new_name))
+    none = build_delta(old, new, PackageOptions(transform_arch="none", **OPTS))
+    auto = build_delta(old, new, PackageOptions(transform_arch="auto", jobs=1, **OPTS))
+    assert len(auto) <= len(none)
+    assert read_package(auto).partitions[0].operation == "delta-v2"  # both fixtures are Thumb-2 code that pays
+    assert build_delta(old, new, PackageOptions(transform_arch="auto", jobs=2, **OPTS)) == auto
+    report = verify_package(auto, old, new, DeviceOptions())
+    assert report.ok, report.error

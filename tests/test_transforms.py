@@ -365,3 +365,60 @@ def test_kind_tables_are_the_wire_numbers():
     for name, arch in ARCHES.items():
         assert tuple(k.name for k in arch.kinds) == wn.TRANSFORM_KINDS[name]
         assert arch.bits == wn.TRANSFORM_ARCH_BITS[name]
+
+
+# ------------------------------------------------------------------ builder trials
+
+
+def _runs_of(counts_and_deltas):
+    """Observations: one run per (count, delta), 1 MiB apart (so each is an entry and a hole)."""
+    obs = []
+    for run, (count, delta) in enumerate(counts_and_deltas):
+        obs += [builder.Observation((run + 1) << 20 | 4 * i, delta, False) for i in range(count)]
+    return obs
+
+
+def test_fine_steps_keep_the_runs_that_fit_the_cap():
+    """40 runs seen 8 times, 30 seen 12 times, 5 seen 20 times, 70 entries allowed:
+    doubling the threshold past 8 keeps the 5 strongest runs only; fine steps
+    stop at 9 with the 35 runs of 12 and 20 (two entries each)."""
+    obs = _runs_of([(8, 4 * i + 4) for i in range(40)] + [(12, 4 * i + 400) for i in range(30)]
+                   + [(20, 4 * i + 800) for i in range(5)])
+    arch = ARCHES["thumb2"]
+    coarse = builder.fit_map(obs, arch, builder.FitOptions(max_map=70))
+    fine = builder.fit_map(obs, arch, builder.FitOptions(max_map=70, fine_steps=True))
+    assert len(coarse[0]) == 10 and set(coarse[1]) == {None} | {4 * i + 800 for i in range(5)}
+    assert len(fine[0]) == 70 and set(fine[1]) == {None} | {4 * i + 400 for i in range(30)} | {
+        4 * i + 800 for i in range(5)}
+
+
+def test_plan_measures_each_distinct_trial_once(monkeypatch):
+    """The synthesizer's map is smaller than every cap tried, so the caps give the
+    same trials again: each stream is compressed once."""
+    old, new = (FIXTURES / "synthesizer-1.bin").read_bytes(), (FIXTURES / "synthesizer-2.bin").read_bytes()
+    measured = []
+    real = builder._packed_size
+    monkeypatch.setattr(builder, "_packed_size", lambda stream: measured.append(stream) or real(stream))
+    found = builder.plan(old, new, "thumb2")
+    assert len(found.params.map_keys) < min(builder.SMALL_MAPS)
+    assert measured and len(set(measured)) == len(measured)
+
+
+def test_candidate_streams_offer_both_matchings(monkeypatch):
+    """Neutral matching and plain matching each give a plan: which one compresses
+    smaller depends on the pair, so the build measures both."""
+    old, new = (FIXTURES / "synthesizer-1.bin").read_bytes(), (FIXTURES / "synthesizer-2.bin").read_bytes()
+    modes = []
+    real = builder.plan
+    monkeypatch.setattr(builder, "plan", lambda *a, **k: modes.append(k["opts"].neutral_match) or real(*a, **k))
+    streams = builder.candidate_streams(old, new, "thumb2", base=None, window_size=len(new),
+                                        max_window_tuples=DEFAULT_WINDOW_TUPLES, max_table_ram=4096)
+    assert modes == [True, False]
+    assert 2 <= len(streams) == len(set(streams)) <= 4
+    for stream in streams:
+        assert device_apply(stream, old, len(new)) == new
+
+
+def test_guess_base_finds_the_synthesizer_load_address():
+    old = (FIXTURES / "synthesizer-1.bin").read_bytes()
+    assert builder.guess_base(old, ARCHES["thumb2"]) == 0x80000

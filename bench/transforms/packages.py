@@ -133,7 +133,9 @@ def main(argv=None) -> int:
     text = ("## Executable-aware deltas: `otapack diff --arch auto` against the peers (issue 16)\n\n"
             "`python bench/transforms/packages.py --json bench/transforms/packages.json --docs docs/benchmarks.md`: "
             "whole packages (header, table, hashes, trailer included) against each peer's patch, same run; "
-            "every `--arch auto` package restored by the Python restore to NEW.\n\n" + table(rows))
+            "every `--arch auto` package restored by the Python restore to NEW. The C restore applies them too: "
+            "`bench/engines_bench.py` runs every corpus pair's `--arch auto` package through "
+            "`otapack verify --engine both` (the engines-bench table of docs/device.md).\n\n" + table(rows))
     print(text)
     if args.docs:
         args.docs.write_text(replace_section(args.docs.read_text(), SECTION, text))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import struct
 from bisect import bisect_right
+from itertools import repeat
 from dataclasses import dataclass
 
 from otapack.core.formats.wire_numbers import MAX_UNIT
@@ -74,6 +75,8 @@ class Transformer:
         self.record: list | None = None
         if params.map_keys:
             self._lo, self._hi = params.map_keys[0], params.map_keys[-1]
+            # a word at or past a closing hole is no reference: not a candidate
+            self._ptr_end = self._hi if params.map_deltas[-1] is None else 1 << 64
 
     @property
     def active(self) -> bool:
@@ -100,6 +103,9 @@ class Transformer:
     def _candidates(self, buf: bytes, pos: int, start: int, n: int) -> list[tuple[int, int]]:
         p, arch = self.params, self.arch
         enabled = p.masks_between(pos + start, pos + n)
+        # Inside one region every offset has the same mask: no per-offset lookup
+        # (the builder's trial passes spend most of their time here otherwise).
+        one_region = bisect_right(p.region_starts, pos + start) == bisect_right(p.region_starts, pos + n - 1)
         events = []
         for index, kind in enumerate(arch.kinds):
             if not enabled >> index & 1:
@@ -117,33 +123,40 @@ class Transformer:
                     continue
                 fmt = "<%d%s" % (count, "I" if kind.length == 4 else "Q")
                 words = struct.unpack_from(fmt, buf, first) if kind.align == kind.length else ()
-                lo = self._lo
-                offs = [first + kind.align * i for i, w in enumerate(words) if w >= lo]
+                lo, end = self._lo, self._ptr_end
+                offs = [first + kind.align * i for i, w in enumerate(words) if lo <= w < end]
             else:
                 offs = [m.start() for m in kind.regex.finditer(buf, start, last + kind.length - 1)
                         if m.start() < last and (m.start() - phase) % kind.align == 0]
-            events.extend((o, index) for o in offs if p.mask_at(pos + o) >> index & 1)
+            if one_region:
+                events.extend(zip(offs, repeat(index)))
+            else:
+                events.extend((o, index) for o in offs if p.mask_at(pos + o) >> index & 1)
         events.sort()
         return events
 
     def _scan(self, buf: bytes, out: bytearray, pos: int, start: int, n: int, d: int) -> None:
-        p, arch = self.params, self.arch
-        amask = arch.addr_mask
+        p, kinds = self.params, self.arch.kinds
+        amask = self.arch.addr_mask
+        keys, deltas = p.map_keys, p.map_deltas  # p.lookup inlined: this loop runs once per candidate
+        at = p.base + pos
+        record = self.record
         skip_to = start
         for off, index in self._candidates(buf, pos, start, n):
             if off < skip_to:
                 continue
-            kind = arch.kinds[index]
-            unit = buf[off : off + kind.length]
+            kind = kinds[index]
+            end = off + kind.length
+            unit = buf[off:end]
             if not kind.match(unit):
                 continue
-            addr = (p.base + pos + off) & amask
+            addr = (at + off) & amask
             target = kind.target(unit, addr, amask)
-            delta = p.lookup(target)
+            i = bisect_right(keys, target) - 1
+            delta = None if i < 0 else deltas[i]
             if delta is None:
                 continue
             new = kind.rewrite(unit, (addr + d) & amask, (target + delta) & amask, amask)
-            end = off + kind.length
             if end <= n:
                 out[off:end] = new
             else:
@@ -151,5 +164,5 @@ class Transformer:
                 self.carry = new[n - off :]
             skip_to = end
             self.units += 1
-            if self.record is not None:
-                self.record.append((pos + off, index, kind.length, new, pos + off + d))
+            if record is not None:
+                record.append((pos + off, index, kind.length, new, pos + off + d))
