@@ -83,3 +83,4 @@ def test_a_thorough_plan_ranks_its_raw_coded_candidates_and_matches_the_unranked
     seen.clear()
     assert plan_delta_partition(*parts, PackageOptions()).payload == ranked.payload
     assert ranked_passes < len(seen)
+

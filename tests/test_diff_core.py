@@ -806,3 +806,16 @@ def test_literalized_matches_restore(old, data):
     new = bytes(new)
     ctrl, diff, extra = literalize_dense_diffs(get_algorithm(DEFAULT_ALGORITHM).function(old, new), new)
     assert decode_patch(old, encode_patch(ctrl, diff, extra), len(new)) == new
+
+
+def test_the_c_zero_run_coder_gives_the_reference_bytes():
+    from otapack.core.formats.delta import encode_zero_runs
+
+    rng = random.Random(2)
+    cases = [b"", b"\0", b"\1", bytes(300), b"\1" * 300, bytes(20_000) + b"\5", b"\5" + bytes(20_000),
+             bytearray(b"\0\0\7\0"), memoryview(b"\3\0\0\0\4")]
+    for _ in range(400):
+        fill = rng.random()
+        cases.append(bytes(rng.randrange(1, 256) if rng.random() < fill else 0 for _ in range(rng.randrange(600))))
+    for data in cases:
+        assert _core.zero_runs(data) == encode_zero_runs(bytes(data)), bytes(data)[:40]

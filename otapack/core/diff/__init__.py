@@ -255,9 +255,11 @@ def literalize_dense_diffs(matches: DiffResult, new: bytes) -> DiffResult:
 
 def _encode_all(matches: DiffResult, window_size: int, max_window_tuples: int,
                 diff_codings: tuple[str, ...]) -> dict[str, bytes]:
+    from otapack.core.diff import _core
+
     ctrl, diff, extra = matches
     return {
-        coding: encode_patch(ctrl, diff, extra, window_size=window_size,
-                             max_window_tuples=max_window_tuples, diff_coding=coding)
+        coding: encode_patch(ctrl, diff, extra, window_size=window_size, max_window_tuples=max_window_tuples,
+                             diff_coding=coding, zero_run_coder=_core.zero_runs)
         for coding in diff_codings
     }

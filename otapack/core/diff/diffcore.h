@@ -4,6 +4,7 @@
  *
  *   sais.c    suffix array construction (SA-IS)
  *   scan.c    the match index over OLD and the bsdiff-style scan of NEW
+ *   zerorun.c the zero-run coding of diff bytes
  *   module.c  the CPython module: argument checks, buffer ownership, GIL
  *
  * Nothing here touches Python objects: sais.c and scan.c run without the
@@ -97,5 +98,12 @@ int diffcore_scan(const diffcore_index *X, const uint8_t *new_, int64_t nlen,
                   const diffcore_settings *S, diffcore_ctrls *ctrl,
                   uint8_t *diff, int64_t *diff_len, uint8_t *extra,
                   int64_t *extra_len);
+
+/* ---- zerorun.c ------------------------------------------------------- */
+
+/* The zero-run coding of in[0..n) into out (room for
+ * DIFFCORE_ZERO_RUNS_BOUND(n) bytes); returns the bytes written. */
+#define DIFFCORE_ZERO_RUNS_BOUND(n) ((n) + (n) / 2 + 24)
+int64_t diffcore_zero_runs(const uint8_t *in, int64_t n, uint8_t *out);
 
 #endif

@@ -6,6 +6,7 @@
  *   Index(old).diff(new, *, min_gain=None, ext_pct=None, seek_weight=None)
  *       the same, with the suffix array of old built once for many scans
  *   suffix_array(data) -> list[int]
+ *   zero_runs(data) -> bytes   the zero-run diff coding of data
  *
  *   ctrl  list of (add, copy, seek) tuples, see otapack/core/formats/delta.py
  *   diff  add bytes, new - old (mod 256), concatenated
@@ -460,6 +461,31 @@ core_suffix_array(PyObject *self, PyObject *arg)
     return list;
 }
 
+static PyObject *
+core_zero_runs(PyObject *self, PyObject *arg)
+{
+    stable_input in;
+    PyObject *out;
+    int64_t used;
+    (void)self;
+
+    if (stable_input_get(arg, "data", &in) != 0)
+        return NULL;
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)DIFFCORE_ZERO_RUNS_BOUND((int64_t)in.len));
+    if (out == NULL) {
+        stable_input_release(&in);
+        return NULL;
+    }
+    /* out is not shared with any other thread until it is returned */
+    Py_BEGIN_ALLOW_THREADS
+    used = diffcore_zero_runs(in.data, (int64_t)in.len, (uint8_t *)PyBytes_AS_STRING(out));
+    Py_END_ALLOW_THREADS
+    stable_input_release(&in);
+    if (_PyBytes_Resize(&out, (Py_ssize_t)used) != 0)
+        return NULL;
+    return out;
+}
+
 static PyMethodDef core_methods[] = {
     {"diff", (PyCFunction)(void (*)(void))core_diff, METH_VARARGS | METH_KEYWORDS,
      "diff(old, new, min_gain=None, ext_pct=None, seek_weight=None) -> (ctrl, diff, extra)\n\n"
@@ -470,6 +496,9 @@ static PyMethodDef core_methods[] = {
      "other bytes-like inputs are copied first.  Deterministic."},
     {"suffix_array", core_suffix_array, METH_O,
      "suffix_array(data) -> list[int]: the suffix array of data (SA-IS)."},
+    {"zero_runs", core_zero_runs, METH_O,
+     "zero_runs(data) -> bytes: data in the zero-run diff coding, byte for byte\n"
+     "otapack.core.formats.delta.encode_zero_runs(data)."},
     {NULL, NULL, 0, NULL},
 };
 
