@@ -806,3 +806,55 @@ def test_literalized_matches_restore(old, data):
     new = bytes(new)
     ctrl, diff, extra = literalize_dense_diffs(get_algorithm(DEFAULT_ALGORITHM).function(old, new), new)
     assert decode_patch(old, encode_patch(ctrl, diff, extra), len(new)) == new
+
+
+def test_the_c_zero_run_coder_gives_the_reference_bytes():
+    from otapack.core.formats.delta import encode_zero_runs
+
+    rng = random.Random(2)
+    cases = [b"", b"\0", b"\1", bytes(300), b"\1" * 300, bytes(20_000) + b"\5", b"\5" + bytes(20_000),
+             bytearray(b"\0\0\7\0"), memoryview(b"\3\0\0\0\4")]
+    for _ in range(400):
+        fill = rng.random()
+        cases.append(bytes(rng.randrange(1, 256) if rng.random() < fill else 0 for _ in range(rng.randrange(600))))
+    for data in cases:
+        assert _core.zero_runs(data) == encode_zero_runs(bytes(data)), bytes(data)[:40]
+
+
+def _random_matches(rng: random.Random):
+    """Consistent (ctrl, diff, extra) and the NEW they rebuild, with dense and sparse diff stretches."""
+    ctrl, diff, extra, new = [], bytearray(), bytearray(), bytearray()
+    for _ in range(rng.randrange(6)):
+        add = rng.choice([0, 1, 5, 255, 256, 257, 300, 1000, 3000]) + rng.randrange(3)
+        fill, longest_gap = rng.random(), rng.choice([1, 7, 8, 9, 20])
+        stretch = bytearray()
+        while len(stretch) < add:
+            if rng.random() < fill:
+                stretch.append(rng.randrange(1, 256))
+            else:
+                stretch += bytes(min(rng.randrange(1, longest_gap + 1), add - len(stretch)))
+        copied = rng.randbytes(rng.randrange(50))
+        ctrl.append((add, len(copied), rng.randrange(-1000, 1000)))
+        diff += stretch
+        extra += copied
+        new += rng.randbytes(add) + copied
+    return (ctrl, bytes(diff), bytes(extra)), bytes(new)
+
+
+def test_the_c_dense_pass_gives_literalize_dense_diffs_result():
+    from otapack.core.diff import DENSE_MIN_FILL, DENSE_MIN_LENGTH, literalize_dense_diffs
+
+    rng = random.Random(4)
+    moved = 0
+    for _ in range(300):
+        matches, new = _random_matches(rng)
+        want = literalize_dense_diffs(matches, new)
+        assert _core.literalize_dense(*matches, new, DENSE_MIN_LENGTH, DENSE_MIN_FILL) == want
+        moved += len(want[0]) > len(matches[0])
+    assert moved > 30  # many cases did turn stretches into extra bytes
+
+
+def test_the_c_dense_pass_refuses_tuples_that_do_not_fit():
+    for ctrl in ([(5, 0, 0)], [(0, 3, 0)], [(-1, 0, 0)], [(2, 2, 0)], [(1, 2)], [(2, 1, 0), (0, 0, 0), (0, 1, 0)]):
+        with pytest.raises((ValueError, TypeError)):
+            _core.literalize_dense(ctrl, b"\1\2", b"\3", b"\0\0\3", 256, 0.6)

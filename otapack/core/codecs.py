@@ -89,6 +89,15 @@ def compress_lzma2(data: bytes, dict_size: int, tunings=LZMA_TUNINGS, workers: W
     return min(workers.map(one, tunings), key=len)
 
 
+def compress_rank_size(data: bytes, dict_size: int, tuning=(3, 0, 2)) -> int:
+    """Size of a fast LZMA2 pass (hash chains, short matches) with ``tuning``:
+    what the builder ranks similar candidate streams by before their 9e passes.
+    About 15-60x cheaper than 9e on the sparse raw-coded patch streams."""
+    filters = lzma2_filters(dict_size, *tuning)
+    filters[0].update(mode=lzma.MODE_FAST, mf=lzma.MF_HC4, nice_len=32, depth=4)
+    return len(lzma.compress(data, format=lzma.FORMAT_RAW, filters=filters))
+
+
 #: Input fed to the quick pass at a time: how often it checks its bound.
 ESTIMATE_PIECE = 1 << 18
 

@@ -13,7 +13,7 @@ from typing import Callable
 
 from otapack.version import __version__
 from otapack.core.codecs import (
-    CODECS, DEFAULT_LZMA_DICT, LZMA_TUNINGS, compress_fast_estimate, grid_at_least, tunings_within, valid_dict_size,
+    CODECS, DEFAULT_LZMA_DICT, LZMA_TUNINGS, compress_fast_estimate, compress_rank_size, grid_at_least, tunings_within, valid_dict_size,
 )
 from otapack.errors import BudgetError, IncompatibleImagesError, InputError, PackageLimitError, UsageError
 from otapack.core.build.budget import RamBreakdown, fit_ram_budget, ram_budget_error
@@ -38,6 +38,8 @@ DELTA_TUNINGS = ((1, 0, 0),)
 #: Partitions up to this size get the thorough candidate search.
 THOROUGH_LIMIT = 1 << 20
 THOROUGH_TUNINGS = ((1, 0, 0), (0, 0, 0), (2, 0, 0))
+#: Raw-coded candidates whose fast-pass size is over this many thousandths above the smallest get no 9e pass.
+RANK_MARGIN_PER_MILLE = 3
 #: Latest build time the builder records: the last second a date can show (9999-12-31 23:59:59 UTC).
 #: Not a wire limit (the field is 64-bit and readers take any value): a date nobody can read is refused.
 MAX_BUILD_TIME = 253402300799
@@ -224,14 +226,27 @@ def plan_full_partition(part: Partition, opts: PackageOptions, workers: Workers 
 
 
 def _smallest_patch(streams: list[bytes], tunings, lzma_dict: int,
-                    workers: Workers = SERIAL) -> tuple[bytes, bytes]:
+                    workers: Workers = SERIAL, similar: tuple[int, ...] = ()) -> tuple[bytes, bytes]:
     """The candidate stream that compresses smallest, and its payload.
 
     Every stream is compressed with the first tuning; the other tunings are
     tried on the two best only (a tuning's effect hardly depends on the
     stream, and this halves the work).  liblzma releases the GIL, so each
     round runs on ``workers``.  Ties go to the earliest job: output is stable.
+
+    ``similar``: indices of the raw-coded streams of the matcher settings.
+    They differ little from each other, each 9e pass costs 5-20x a zero-run
+    one's, and their 9e sizes rank as their fast-pass sizes do: only those
+    within RANK_MARGIN_PER_MILLE of the smallest fast size get 9e passes.
+    On every corpus pair the 9e-smallest was within 0.08 % (a heuristic, not
+    a bound: measured, no corpus package changed; docs/benchmarks.md).
     """
+    if len(similar) > 1:
+        sizes = workers.map(lambda at: compress_rank_size(streams[at], dict_for(len(streams[at]), lzma_dict),
+                                                          tunings[0]), list(similar))
+        least = min(sizes)
+        dropped = {at for at, size in zip(similar, sizes) if size * 1000 > least * (1000 + RANK_MARGIN_PER_MILLE)}
+        streams = [stream for at, stream in enumerate(streams) if at not in dropped]
     def run(jobs):
         # Longest stream first: a pass costs about its input's length, and the
         # raw-coded streams take 5-10x longer than the others; started last,
@@ -289,17 +304,23 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
     # Small partitions are cheap to search: every matcher setting and more
     # LZMA tunings; large ones use the defaults.  Every diff coding always.
     thorough = new.size <= THOROUGH_LIMIT
-    raw_streams = [stream
-                   for by_coding in make_candidates(old.data, new.data, opts.diff_algorithm, window_size=window,
-                                                    max_window_tuples=opts.max_window_tuples,
-                                                    settings=None if thorough else ({},), workers=workers)
-                   for stream in by_coding.values()]
+    coded = [(coding, stream)
+             for by_coding in make_candidates(old.data, new.data, opts.diff_algorithm, window_size=window,
+                                              max_window_tuples=opts.max_window_tuples,
+                                              settings=None if thorough else ({},), workers=workers)
+             for coding, stream in by_coding.items()]
     # Only streams the restore accepts within its work bound; each declares
     # the tuple array it really needs.
     if step:
         step(0.5)
-    figured = [(stream, stream_figures(stream, new.size)) for stream in raw_streams]
-    streams = {tighten(stream, fig): fig for stream, fig in figured if fig.within_work_bound}
+    figured = [(coding, stream, stream_figures(stream, new.size)) for coding, stream in coded]
+    streams, raw_coded = {}, set()
+    for coding, stream, fig in figured:
+        if fig.within_work_bound:
+            tight = tighten(stream, fig)
+            streams[tight] = fig
+            if coding == "raw":
+                raw_coded.add(tight)
     transformed = _transformed_streams(old, new, opts, window)
     streams.update(transformed)
     full_dict = dict_for(new.size, opts.lzma_dict_size)
@@ -307,9 +328,10 @@ def plan_delta_partition(old: Partition | None, new: Partition, opts: PackageOpt
         full = _replace(new, "full-smaller", opts, workers)
         return replace(full, candidates={"full": len(full.payload),
                                          "full-estimate": compress_fast_estimate(new.data, full_dict),
-                                         "delta-tuples-over-work-bound": min(f.tuples for _, f in figured)})
+                                         "delta-tuples-over-work-bound": min(f.tuples for _, _, f in figured)})
     tunings = tunings_within(THOROUGH_TUNINGS if thorough else DELTA_TUNINGS, opts.max_lzma_lclp)
-    stream, patch = _smallest_patch(list(streams), tunings, opts.lzma_dict_size, workers)
+    stream, patch = _smallest_patch(list(streams), tunings, opts.lzma_dict_size, workers,
+                                    tuple(at for at, stream in enumerate(streams) if stream in raw_coded))
     if step:
         step(0.9)
     # The full payload is compressed at full effort only when it could win.

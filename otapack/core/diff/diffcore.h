@@ -4,6 +4,8 @@
  *
  *   sais.c    suffix array construction (SA-IS)
  *   scan.c    the match index over OLD and the bsdiff-style scan of NEW
+ *   dense.c   dense stretches of diff bytes as extra bytes
+ *   zerorun.c the zero-run coding of diff bytes
  *   module.c  the CPython module: argument checks, buffer ownership, GIL
  *
  * Nothing here touches Python objects: sais.c and scan.c run without the
@@ -97,5 +99,24 @@ int diffcore_scan(const diffcore_index *X, const uint8_t *new_, int64_t nlen,
                   const diffcore_settings *S, diffcore_ctrls *ctrl,
                   uint8_t *diff, int64_t *diff_len, uint8_t *extra,
                   int64_t *extra_len);
+
+/* ---- zerorun.c ------------------------------------------------------- */
+
+/* The zero-run coding of in[0..n) into out (room for
+ * DIFFCORE_ZERO_RUNS_BOUND(n) bytes); returns the bytes written. */
+#define DIFFCORE_ZERO_RUNS_BOUND(n) ((n) + (n) / 2 + 24)
+int64_t diffcore_zero_runs(const uint8_t *in, int64_t n, uint8_t *out);
+
+/* ---- dense.c ---------------------------------------------------------- */
+
+/* Dense stretches of the scan's diff bytes as extra bytes (see dense.c):
+ * in[0..n) with diff, extra and NEW (the bytes they rebuild) into out;
+ * ndiff needs room for the diff bytes, nextra for the extra plus the diff
+ * bytes.  The caller checks that the tuples fit the three buffers.  Returns
+ * 0, or -1 when out of memory. */
+int diffcore_literalize(const diffcore_ctrl *in, size_t n, const uint8_t *diff,
+                        const uint8_t *extra, const uint8_t *nw, int64_t min_length,
+                        double min_fill, diffcore_ctrls *out, uint8_t *ndiff,
+                        int64_t *ndiff_len, uint8_t *nextra, int64_t *nextra_len);
 
 #endif

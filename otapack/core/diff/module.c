@@ -6,6 +6,9 @@
  *   Index(old).diff(new, *, min_gain=None, ext_pct=None, seek_weight=None)
  *       the same, with the suffix array of old built once for many scans
  *   suffix_array(data) -> list[int]
+ *   zero_runs(data) -> bytes   the zero-run diff coding of data
+ *   literalize_dense(ctrl, diff, extra, new, min_length, min_fill)
+ *       -> (ctrl, diff, extra) with dense diff stretches as extra bytes
  *
  *   ctrl  list of (add, copy, seek) tuples, see otapack/core/formats/delta.py
  *   diff  add bytes, new - old (mod 256), concatenated
@@ -460,6 +463,140 @@ core_suffix_array(PyObject *self, PyObject *arg)
     return list;
 }
 
+static PyObject *
+core_zero_runs(PyObject *self, PyObject *arg)
+{
+    stable_input in;
+    PyObject *out;
+    int64_t used;
+    (void)self;
+
+    if (stable_input_get(arg, "data", &in) != 0)
+        return NULL;
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)DIFFCORE_ZERO_RUNS_BOUND((int64_t)in.len));
+    if (out == NULL) {
+        stable_input_release(&in);
+        return NULL;
+    }
+    /* out is not shared with any other thread until it is returned */
+    Py_BEGIN_ALLOW_THREADS
+    used = diffcore_zero_runs(in.data, (int64_t)in.len, (uint8_t *)PyBytes_AS_STRING(out));
+    Py_END_ALLOW_THREADS
+    stable_input_release(&in);
+    if (_PyBytes_Resize(&out, (Py_ssize_t)used) != 0)
+        return NULL;
+    return out;
+}
+
+/* The tuples of a ctrl sequence into a C array (free it), checked against
+ * the lengths of diff, extra and new.  Returns the count, or -1 with an
+ * exception set. */
+static Py_ssize_t
+ctrl_from_python(PyObject *ctrl, Py_ssize_t dlen, Py_ssize_t elen, Py_ssize_t nlen,
+                 diffcore_ctrl **out)
+{
+    PyObject *seq = PySequence_Fast(ctrl, "ctrl must be a sequence of (add, copy, seek)");
+    Py_ssize_t n, i;
+    long long adds = 0, copies = 0;
+
+    *out = NULL;
+    if (seq == NULL)
+        return -1;
+    n = PySequence_Fast_GET_SIZE(seq);
+    *out = (diffcore_ctrl *)malloc(sizeof(diffcore_ctrl) * (size_t)(n ? n : 1));
+    if (*out == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        long long v[3];
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyArg_ParseTuple(item, "LLL:ctrl tuple", &v[0], &v[1], &v[2]))
+            goto fail;
+        /* each bound is at most 2 GiB - 1: the sums cannot overflow */
+        if (v[0] < 0 || v[1] < 0 || v[0] > dlen - adds || v[1] > elen - copies ||
+            v[0] + v[1] > nlen - adds - copies) {
+            PyErr_SetString(PyExc_ValueError, "ctrl tuples do not fit diff, extra and new");
+            goto fail;
+        }
+        adds += v[0];
+        copies += v[1];
+        (*out)[i].add = v[0];
+        (*out)[i].copy = v[1];
+        (*out)[i].seek = v[2];
+    }
+    Py_DECREF(seq);
+    return n;
+fail:
+    Py_DECREF(seq);
+    free(*out);
+    *out = NULL;
+    return -1;
+}
+
+static PyObject *
+core_literalize_dense(PyObject *self, PyObject *args)
+{
+    PyObject *ctrl_obj, *objs[3], *ndiff = NULL, *nextra = NULL, *list = NULL, *result = NULL;
+    stable_input in[3] = {{NULL, 0, NULL, NULL}, {NULL, 0, NULL, NULL}, {NULL, 0, NULL, NULL}};
+    static const char *const names[3] = {"diff", "extra", "new"};
+    diffcore_ctrl *ctrl = NULL;
+    diffcore_ctrls out = {NULL, 0, 0};
+    long long min_length;
+    double min_fill;
+    int64_t dlen = 0, elen = 0;
+    Py_ssize_t n = -1, i;
+    int rc, got = 0;
+    (void)self;
+
+    if (!PyArg_ParseTuple(args, "OOOOLd:literalize_dense", &ctrl_obj, &objs[0], &objs[1], &objs[2],
+                          &min_length, &min_fill))
+        return NULL;
+    for (got = 0; got < 3; got++)
+        if (stable_input_get(objs[got], names[got], &in[got]) != 0)
+            goto out;
+    n = ctrl_from_python(ctrl_obj, in[0].len, in[1].len, in[2].len, &ctrl);
+    if (n < 0)
+        goto out;
+    ndiff = PyBytes_FromStringAndSize(NULL, in[0].len);
+    nextra = PyBytes_FromStringAndSize(NULL, in[0].len + in[1].len);
+    if (ndiff == NULL || nextra == NULL)
+        goto out;
+    /* ndiff and nextra are not shared yet: safe to fill without the GIL */
+    Py_BEGIN_ALLOW_THREADS
+    rc = diffcore_literalize(ctrl, (size_t)n, in[0].data, in[1].data, in[2].data, min_length, min_fill,
+                             &out, (uint8_t *)PyBytes_AS_STRING(ndiff), &dlen,
+                             (uint8_t *)PyBytes_AS_STRING(nextra), &elen);
+    Py_END_ALLOW_THREADS
+    if (rc != 0) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    if (_PyBytes_Resize(&ndiff, (Py_ssize_t)dlen) != 0 || _PyBytes_Resize(&nextra, (Py_ssize_t)elen) != 0)
+        goto out;
+    list = PyList_New((Py_ssize_t)out.n);
+    if (list == NULL)
+        goto out;
+    for (i = 0; i < (Py_ssize_t)out.n; i++) {
+        PyObject *tup = Py_BuildValue("(LLL)", (long long)out.v[i].add, (long long)out.v[i].copy,
+                                      (long long)out.v[i].seek);
+        if (tup == NULL)
+            goto out;
+        PyList_SET_ITEM(list, i, tup);
+    }
+    result = PyTuple_Pack(3, list, ndiff, nextra);
+out:
+    free(ctrl);
+    free(out.v);
+    Py_XDECREF(list);
+    Py_XDECREF(ndiff);
+    Py_XDECREF(nextra);
+    while (got-- > 0)
+        stable_input_release(&in[got]);
+    return result;
+}
+
 static PyMethodDef core_methods[] = {
     {"diff", (PyCFunction)(void (*)(void))core_diff, METH_VARARGS | METH_KEYWORDS,
      "diff(old, new, min_gain=None, ext_pct=None, seek_weight=None) -> (ctrl, diff, extra)\n\n"
@@ -470,6 +607,12 @@ static PyMethodDef core_methods[] = {
      "other bytes-like inputs are copied first.  Deterministic."},
     {"suffix_array", core_suffix_array, METH_O,
      "suffix_array(data) -> list[int]: the suffix array of data (SA-IS)."},
+    {"literalize_dense", core_literalize_dense, METH_VARARGS,
+     "literalize_dense(ctrl, diff, extra, new, min_length, min_fill) -> (ctrl, diff, extra):\n"
+     "otapack.core.diff.literalize_dense_diffs's result, byte for byte."},
+    {"zero_runs", core_zero_runs, METH_O,
+     "zero_runs(data) -> bytes: data in the zero-run diff coding, byte for byte\n"
+     "otapack.core.formats.delta.encode_zero_runs(data)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,7 +11,7 @@ The reference decoder is :mod:`otapack.core.diff.patch_decode`.
 from __future__ import annotations
 
 import io
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from otapack.errors import UsageError
 from otapack.core.formats.delta import (
@@ -25,6 +25,7 @@ from otapack.core.formats.delta import (
     DIFF_CODINGS,
     DeltaHeader,
     build_window,
+    encode_zero_runs,
 )
 
 __all__ = [
@@ -132,8 +133,13 @@ def encode_patch(
     window_size: int = DEFAULT_WINDOW_SIZE,
     max_window_tuples: int = DEFAULT_WINDOW_TUPLES,
     diff_coding: str = "raw",
+    zero_run_coder: Callable[[bytes], bytes] = encode_zero_runs,
 ) -> bytes:
     """The uncompressed delta-v1 stream for ``(ctrl, diff, extra)``.
+
+    ``zero_run_coder``: what codes a window's diff bytes for ``zero-run``
+    (any function giving ``encode_zero_runs``'s bytes: the builder passes the
+    C core's, which is one pass instead of a Python step per run).
 
     The new image is ``len(diff) + len(extra)`` bytes; the stream ends with
     the window in which the output reaches that size.
@@ -160,7 +166,11 @@ def encode_patch(
     for window in split_windows(tuples, window_size, max_window_tuples):
         n_add = sum(t[0] for t in window)
         n_copy = sum(t[1] for t in window)
-        out.write(build_window(window, extra[ep : ep + n_copy], diff[dp : dp + n_add], diff_coding))
+        if diff_coding == "zero-run":  # build_window's bytes: a raw window's head and extra, then the coded diff
+            out.write(build_window(window, extra[ep : ep + n_copy], b"", "raw"))
+            out.write(zero_run_coder(diff[dp : dp + n_add]))
+        else:
+            out.write(build_window(window, extra[ep : ep + n_copy], diff[dp : dp + n_add], diff_coding))
         dp += n_add
         ep += n_copy
     return out.getvalue()
