@@ -110,6 +110,11 @@ def table(rows: list[dict]) -> str:
               f"- highest package / best plain peer: {worst:.3f} "
               f"(target <= {TARGET_PLAIN:.2f} on every pair: {'met' if worst <= TARGET_PLAIN else 'not met'})",
               f"- against otapack without transforms: {g['today']:.3f} (geometric mean)"]
+    by_arch: dict[str, list[float]] = {}
+    for r in rows:  # the pair's real architecture (the corpus README), not the transform chosen
+        by_arch.setdefault(r.get("arch") or "unknown", []).append(r["v2"] / r["today"])
+    lines += ["- per architecture, against otapack without transforms (geometric mean, pairs): "
+              + "; ".join(f"{a} {m.geomean(v):.3f} ({len(v)})" for a, v in sorted(by_arch.items()))]
     return "\n".join(lines) + "\n"
 
 
