@@ -29,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from otapack.core.codecs import CODECS, grid_at_least
-from otapack.core.diff import get_algorithm, literalize_dense_diffs
+from otapack.core.diff import DENSE_MIN_FILL, DENSE_MIN_LENGTH, _core, get_algorithm
 from otapack.core.diff.patch_encode import DEFAULT_WINDOW_TUPLES, encode_patch, normalize_ctrl
 from otapack.core.formats.delta import DeltaHeader, DIFF_CODINGS
 from otapack.core.restore.transform import TransformParams, Transformer
@@ -411,7 +411,7 @@ def stream_bytes(ctrl, diff: bytes, extra: bytes, params: TransformParams | None
                  coding: str, max_window_tuples: int = DEFAULT_WINDOW_TUPLES) -> bytes:
     """A delta-v2 stream: v1 header fields, transform section, v1 windows."""
     v1 = encode_patch(ctrl, diff, extra, window_size=window_size, max_window_tuples=max_window_tuples,
-                      diff_coding=coding)
+                      diff_coding=coding, zero_run_coder=_core.zero_runs)
     head = len(DeltaHeader.build({"window_size": window_size, "max_window_tuples": max_window_tuples,
                                   "diff_coding": DIFF_CODINGS[coding]}))
     return v1[:head] + encode_section(params) + v1[head:]
@@ -521,7 +521,9 @@ def _finish(old: bytes, new: bytes, ctrl, params: TransformParams) -> Plan:
     diff = transformed_diff(old, new, ctrl, params)
     # Wholesale-replaced stretches travel as extra bytes (as in v1); the
     # tuples change there, so the diff is computed again on the final tuples.
-    ctrl2 = normalize_ctrl(literalize_dense_diffs((ctrl, diff, extra_of(new, ctrl)), new)[0])
+    # (The C core's pass: literalize_dense_diffs's result, byte for byte.)
+    ctrl2 = normalize_ctrl(_core.literalize_dense(ctrl, diff, extra_of(new, ctrl), new, DENSE_MIN_LENGTH,
+                                                  DENSE_MIN_FILL)[0])
     ctrl2 = [tuple(t) for t in ctrl2]
     if ctrl2 != ctrl:
         ctrl = ctrl2
