@@ -12,24 +12,6 @@
 
 #include "diffcore.h"
 
-static int
-push_plain(diffcore_ctrls *c, int64_t add, int64_t copy, int64_t seek)
-{
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 256;
-        diffcore_ctrl *v = (diffcore_ctrl *)realloc(c->v, cap * sizeof(diffcore_ctrl));
-        if (v == NULL)
-            return -1;
-        c->v = v;
-        c->cap = cap;
-    }
-    c->v[c->n].add = add;
-    c->v[c->n].copy = copy;
-    c->v[c->n].seek = seek;
-    c->n++;
-    return 0;
-}
-
 int
 diffcore_literalize(const diffcore_ctrl *in, size_t n, const uint8_t *diff,
                     const uint8_t *extra, const uint8_t *nw, int64_t min_length,
@@ -62,7 +44,7 @@ diffcore_literalize(const diffcore_ctrl *in, size_t n, const uint8_t *diff,
             p = v;
             if (v - u < min_length || (double)nonzero < min_fill * (double)(v - u))
                 continue;
-            if (push_plain(out, u - start, v - u, v - u) != 0)
+            if (diffcore_ctrls_append(out, u - start, v - u, v - u) != 0)
                 return -1;
             memcpy(ndiff + odp, d + start, (size_t)(u - start));
             odp += u - start;
@@ -70,7 +52,7 @@ diffcore_literalize(const diffcore_ctrl *in, size_t n, const uint8_t *diff,
             oep += v - u;
             start = v;
         }
-        if (push_plain(out, add - start, copy, in[t].seek) != 0)
+        if (diffcore_ctrls_append(out, add - start, copy, in[t].seek) != 0)
             return -1;
         memcpy(ndiff + odp, d + start, (size_t)(add - start));
         odp += add - start;

@@ -91,6 +91,9 @@ typedef struct {
     size_t n, cap;
 } diffcore_ctrls;
 
+/* Appends one control tuple as it is (no merging); -1 when out of memory. */
+int diffcore_ctrls_append(diffcore_ctrls *c, int64_t add, int64_t copy, int64_t seek);
+
 /* Scans new[0..nlen) against the index: control tuples into ctrl, the diff
  * and extra bytes into diff and extra (room for nlen bytes each; their used
  * lengths into *diff_len, *extra_len).  Returns 0, or -1 when out of

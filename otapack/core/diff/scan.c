@@ -269,6 +269,24 @@ diffcore_longest_match(const diffcore_index *X, const uint8_t *p, int64_t plen,
     }
 }
 
+int
+diffcore_ctrls_append(diffcore_ctrls *c, int64_t add, int64_t copy, int64_t seek)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 256;
+        diffcore_ctrl *v = (diffcore_ctrl *)realloc(c->v, cap * sizeof(diffcore_ctrl));
+        if (v == NULL)
+            return -1;
+        c->v = v;
+        c->cap = cap;
+    }
+    c->v[c->n].add = add;
+    c->v[c->n].copy = copy;
+    c->v[c->n].seek = seek;
+    c->n++;
+    return 0;
+}
+
 static int
 ctrl_push(diffcore_ctrls *c, int64_t add, int64_t copy, int64_t seek)
 {
@@ -292,19 +310,7 @@ ctrl_push(diffcore_ctrls *c, int64_t add, int64_t copy, int64_t seek)
             return 0;
         }
     }
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 256;
-        diffcore_ctrl *v = (diffcore_ctrl *)realloc(c->v, cap * sizeof(diffcore_ctrl));
-        if (v == NULL)
-            return -1;
-        c->v = v;
-        c->cap = cap;
-    }
-    c->v[c->n].add = add;
-    c->v[c->n].copy = copy;
-    c->v[c->n].seek = seek;
-    c->n++;
-    return 0;
+    return diffcore_ctrls_append(c, add, copy, seek);
 }
 
 /* Bytes of the zigzag varint of a seek of ``delta`` (at most 10). */
