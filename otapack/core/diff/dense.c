@@ -7,7 +7,6 @@
  * nonzero becomes a tuple (add before it, copy it from NEW, seek over it).
  * One pass instead of one Python step per run: the same tuples and bytes.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "diffcore.h"
