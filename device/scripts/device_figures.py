@@ -67,8 +67,8 @@ TRANSFORM = ("ota_transform",)
 DELTA_OPS = ("delta", "delta-v2")
 WRITTEN_OPS = ("replace",) + DELTA_OPS
 TEXT_TARGET = 8192
-#: ota_restore_begin refuses a smaller workspace (OTA_RESTORE_WORKSPACE_SLACK).
-WORKSPACE_FLOOR = 32768
+#: ota_restore_begin refuses a smaller workspace (a package chunk and one 4 KiB erase block).
+WORKSPACE_FLOOR = 4096 + 4096
 WORKSPACE_TARGET_EXTRA = 16 << 10
 #: (qemu machine, CPU) for the instruction counts
 ICOUNT_TARGETS = (("mps2-an385", "cortex-m0"), ("mps2-an385", "cortex-m3"), ("mps2-an386", "cortex-m4"))
@@ -414,8 +414,9 @@ def render(fig: dict) -> str:
                   f"`OTA_RESTORE_WORKSPACE_BYTES` adds a fixed {_n(deltas[0]['c_documented'] - deltas[0]['ram_required'])} "
                   "B of slack to `ram_required`, so a caller sizing by the macro gives more than the target. "
                   f"*(floor)*: `ota_restore_begin` refuses a workspace under {_n(WORKSPACE_FLOOR)} B "
-                  "(`OTA_RESTORE_WORKSPACE_SLACK`), so for a small package the minimum is that floor, not what "
-                  "the buffers need."]
+                  "(the package chunk and one erase block), so a minimum at that floor is the floor's, not what "
+                  "the buffers need. The parsed table takes its entries only (carved at `header`), so a "
+                  "workspace short of the macro holds a package with a few partitions."]
     lines += ["", "### Instructions per byte (`qemu-system-arm -icount shift=0`, -Os, exact and repeatable)", "",
               "LZMA2 decoding and SHA-256 per output byte (target/lzma2_sha256.c, whole payload in RAM, 64 KiB "
               "dictionary):", "", "| CPU | payload | LZMA2 | SHA-256 |", "|---|---|---:|---:|"]

@@ -180,7 +180,7 @@ enum ota_status ota_restore_begin(struct ota_restore *r, const struct ota_restor
 {
     const struct ota_flash *f;
     unsigned i;
-    size_t table;
+    size_t fixed;
     if (!r || !cfg || !cfg->flash)
         return OTA_ERR_ARGUMENT;
     memset(r, 0, sizeof *r);
@@ -202,18 +202,20 @@ enum ota_status ota_restore_begin(struct ota_restore *r, const struct ota_restor
             return OTA_ERR_ARGUMENT;
     if (cfg->hash && cfg->hash->state_size > sizeof r->hash_state[0])
         return OTA_ERR_ARGUMENT;
-    table = ALIGN8(OTA_MAX_PARTITIONS * sizeof(struct ota_restore_entry));
-    if (!workspace || ((uintptr_t)workspace & 7u) || workspace_size < OTA_RESTORE_WORKSPACE_SLACK ||
-        workspace_size - table - OTA_PACKAGE_CHUNK < ALIGN8(f->erase_block))
+    /* The package chunk and the write buffer now; the parsed table is carved
+     * when the header gives its entry count (check_header), the decoder and
+     * patch buffers after it at `resources`. */
+    fixed = ALIGN8(OTA_PACKAGE_CHUNK) + ALIGN8(f->erase_block);
+    if (!workspace || ((uintptr_t)workspace & 7u) || workspace_size < fixed)
         return OTA_ERR_WORKSPACE;
     r->cfg = cfg;
     r->ws = (uint8_t *)workspace;
     r->ws_size = workspace_size;
-    r->entries = (struct ota_restore_entry *)workspace;
-    r->chunk = r->ws + table;
-    r->wbuf = r->chunk + OTA_PACKAGE_CHUNK;
+    r->chunk = r->ws;
+    r->wbuf = r->chunk + ALIGN8(OTA_PACKAGE_CHUNK);
     r->region = r->wbuf + ALIGN8(f->erase_block);
-    r->region_size = workspace_size - table - OTA_PACKAGE_CHUNK - ALIGN8(f->erase_block);
+    r->region_size = workspace_size - fixed;
+    r->entries = (struct ota_restore_entry *)(void *)r->region;
     r->erase_block = f->erase_block;
     r->check = OTA_CHECK_DOWNLOAD;
     return OTA_OK;
@@ -394,6 +396,7 @@ static enum ota_status check_header(struct ota_restore *r)
     uint8_t h[OTA_FIXED_HEADER_SIZE];
     struct cursor c;
     uint32_t count = 0, i, seen = 0, body_field, ignored;
+    size_t table;
     uint8_t len;
     enum ota_status st = ota_r_pkg(r, 0, h, OTA_FIXED_HEADER_SIZE);
     if (st != OTA_OK)
@@ -451,11 +454,19 @@ static enum ota_status check_header(struct ota_restore *r)
     }
     if (st == OTA_OK)
         st = take_u(&c, OTA_COUNT_SIZE, &count);
+    /* The table takes what its entries need, no more: a workspace without
+     * room for it cannot hold this package (never so when sized by
+     * OTA_RESTORE_WORKSPACE_BYTES, whose slack covers 255 entries). */
+    table = ALIGN8((size_t)count * sizeof(struct ota_restore_entry));
+    if (st == OTA_OK && table > r->region_size)
+        return ota_r_fail(r, OTA_ERR_RESOURCE, OTA_ERR_WORKSPACE);
     for (i = 0; st == OTA_OK && i < count; i++)
         st = parse_entry(&c, &r->entries[i]);
     if (st != OTA_OK)
         return st;
     r->entry_count = count;
+    r->region += table;
+    r->region_size -= table;
     if (c.pos != r->header_length || body_field != r->body_length)
         return ota_r_fail(r, OTA_ERR_FORMAT, OTA_ERR_FORMAT);
     r->header_erase_block = ota_r_le(h + OTA_HDR_ERASE_BLOCK_OFFSET, 4);

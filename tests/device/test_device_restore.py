@@ -192,3 +192,24 @@ def test_restore_on_cortex_m_matches_python(builds, tmp_path, board, cpu):
             assert line["check"] == result.failure.check, (name, run.output, result.error)
             assert run.returncode != 0
         assert (tmp_path / f"{name}.out").read_bytes() == flash, name
+
+
+def test_parsed_table_takes_only_its_entries(monkeypatch):
+    """The C restore carves the parsed table by the header's entry count, not
+    for 255 entries: a workspace of ram_required + 3 KiB (under the 32 KiB
+    a 255-entry table and its buffers once needed) restores the golden delta;
+    1 KiB less than what its buffers need is refused, at resources."""
+    from otapack import DeviceOptions, FirmwareImage, read_package, verify_package
+    from otapack.core.restore import c_engine
+
+    golden = hb.CORPUS.parent / "golden"
+    pkg = (golden / "programmer-delta.pack").read_bytes()
+    old, new = (FirmwareImage.single(hb.corpus(f"programmer-{v}.bin")) for v in ("0.8.0", "0.9.0"))
+    declared = read_package(pkg).header.ram_required
+    monkeypatch.setattr(c_engine, "_WORKSPACE_SLACK", 3 << 10)
+    assert declared + (3 << 10) < 32768
+    result = verify_package(pkg, old, new, DeviceOptions(engine="c"))
+    assert result.ok, result.error
+    monkeypatch.setattr(c_engine, "_WORKSPACE_SLACK", -(1 << 10))
+    result = verify_package(pkg, old, new, DeviceOptions(engine="c"))
+    assert not result.ok and result.restore.failure.check == "resources"

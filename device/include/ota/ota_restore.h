@@ -12,10 +12,11 @@
  * Memory: everything is the caller's. The workspace holds the buffers the
  * package header's ram_required prices (package chunk, write buffer, LZMA
  * dictionary and model, decode piece, tuple array, old-read piece, a
- * window's extra bytes) plus OTA_RESTORE_WORKSPACE_SLACK for what the
- * priced model leaves out (the partition table, the decoder's rounding of
- * small dictionaries); OTA_RESTORE_WORKSPACE_BYTES(ram_required) is what a
- * package needs. A package declaring more RAM than config.ram_budget, or
+ * window's extra bytes) and the parsed partition table (its entries only,
+ * carved once the header gives their count); OTA_RESTORE_WORKSPACE_BYTES
+ * (ram_required) adds OTA_RESTORE_WORKSPACE_SLACK for what the priced model
+ * leaves out (that table at its largest, the decoder's rounding of small
+ * dictionaries), so a workspace of that size never runs short. A package declaring more RAM than config.ram_budget, or
  * whose buffers do not fit the workspace, is refused at `resources`, before
  * any flash is written.
  *
@@ -186,8 +187,9 @@ struct ota_restore {
     uint32_t table_bytes;
 };
 
-/* Check the configuration, take the workspace (8-byte aligned, at least
- * OTA_RESTORE_WORKSPACE_SLACK bytes). Nothing is read yet. */
+/* Check the configuration, take the workspace (8-byte aligned, at least a
+ * package chunk and one erase block; OTA_RESTORE_WORKSPACE_BYTES is the size
+ * to give). Nothing is read yet. */
 enum ota_status ota_restore_begin(struct ota_restore *r, const struct ota_restore_config *config,
                                   void *workspace, size_t workspace_size);
 /* One bounded step: a whole check before `restore`, at most one erase block
