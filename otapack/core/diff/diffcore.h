@@ -94,14 +94,24 @@ typedef struct {
 /* Appends one control tuple as it is (no merging); -1 when out of memory. */
 int diffcore_ctrls_append(diffcore_ctrls *c, int64_t add, int64_t copy, int64_t seek);
 
-/* Scans new[0..nlen) against the index: control tuples into ctrl, the diff
- * and extra bytes into diff and extra (room for nlen bytes each; their used
- * lengths into *diff_len, *extra_len).  Returns 0, or -1 when out of
- * memory. */
+/* Scans new[0..nlen) against the index: control tuples into ctrl.  Returns
+ * 0, or -1 when out of memory.  The diff and extra bytes follow from the
+ * tuples, OLD and NEW alone (diffcore_fill), so the caller can free the
+ * index (the suffix array: 4 bytes per byte of OLD) before it makes room
+ * for them. */
 int diffcore_scan(const diffcore_index *X, const uint8_t *new_, int64_t nlen,
-                  const diffcore_settings *S, diffcore_ctrls *ctrl,
-                  uint8_t *diff, int64_t *diff_len, uint8_t *extra,
-                  int64_t *extra_len);
+                  const diffcore_settings *S, diffcore_ctrls *ctrl);
+
+/* The diff and extra byte counts of c[0..n) into *diff_len, *extra_len;
+ * -1 unless every tuple stays inside old[0..olen) and new[0..nlen). */
+int diffcore_ctrls_bytes(const diffcore_ctrl *c, size_t n, int64_t olen, int64_t nlen,
+                         int64_t *diff_len, int64_t *extra_len);
+
+/* The diff bytes (new - old, mod 256, over each add) and extra bytes (new,
+ * over each copy) of c[0..n) into diff and extra, which have the room
+ * diffcore_ctrls_bytes counted (it must have accepted the tuples). */
+void diffcore_fill(const diffcore_ctrl *c, size_t n, const uint8_t *old, const uint8_t *new_,
+                   uint8_t *diff, uint8_t *extra);
 
 /* ---- zerorun.c ------------------------------------------------------- */
 

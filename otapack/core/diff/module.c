@@ -187,53 +187,63 @@ settings_parse(PyObject *const values[NSETTINGS], Py_ssize_t nlen,
 /* One scan, as Python objects                                         */
 /* ------------------------------------------------------------------ */
 
-/* Scans nb against X (both must stay valid: the caller's).  Returns
- * (ctrl, diff, extra) or NULL with an exception set. */
+/* The scan's tuples, diff and extra bytes as Python objects (ob and nb: the
+ * inputs the tuples were scanned from).  Returns (ctrl, diff, extra), or
+ * NULL with an exception set. */
 static PyObject *
-scan_to_python(const diffcore_index *X, const stable_input *nb,
-               const diffcore_settings *S)
+ctrls_to_python(const diffcore_ctrls *ctrl, const stable_input *ob, const stable_input *nb)
 {
-    diffcore_ctrls ctrl = {NULL, 0, 0};
     PyObject *diff_obj = NULL, *extra_obj = NULL, *list = NULL, *result = NULL;
     int64_t dlen = 0, elen = 0;
-    int rc;
     size_t i;
 
-    diff_obj = PyBytes_FromStringAndSize(NULL, nb->len);
-    extra_obj = PyBytes_FromStringAndSize(NULL, nb->len);
+    if (diffcore_ctrls_bytes(ctrl->v, ctrl->n, ob->len, nb->len, &dlen, &elen) != 0) {
+        PyErr_SetString(PyExc_SystemError, "otadiff: the scan's tuples leave its inputs");
+        return NULL;
+    }
+    diff_obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)dlen);
+    extra_obj = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)elen);
     if (diff_obj == NULL || extra_obj == NULL)
         goto out;
     /* diff_obj and extra_obj are not shared yet: safe to fill without the GIL */
     Py_BEGIN_ALLOW_THREADS
-    rc = diffcore_scan(X, nb->data, nb->len, S, &ctrl,
-                       (uint8_t *)PyBytes_AS_STRING(diff_obj), &dlen,
-                       (uint8_t *)PyBytes_AS_STRING(extra_obj), &elen);
+    diffcore_fill(ctrl->v, ctrl->n, ob->data, nb->data, (uint8_t *)PyBytes_AS_STRING(diff_obj),
+                  (uint8_t *)PyBytes_AS_STRING(extra_obj));
     Py_END_ALLOW_THREADS
-    if (rc != 0) {
-        PyErr_NoMemory();
-        goto out;
-    }
-    if (_PyBytes_Resize(&diff_obj, (Py_ssize_t)dlen) != 0 ||
-        _PyBytes_Resize(&extra_obj, (Py_ssize_t)elen) != 0)
-        goto out;
-    list = PyList_New((Py_ssize_t)ctrl.n);
+    list = PyList_New((Py_ssize_t)ctrl->n);
     if (list == NULL)
         goto out;
-    for (i = 0; i < ctrl.n; i++) {
-        PyObject *tup = Py_BuildValue("(LLL)", (long long)ctrl.v[i].add,
-                                      (long long)ctrl.v[i].copy,
-                                      (long long)ctrl.v[i].seek);
+    for (i = 0; i < ctrl->n; i++) {
+        PyObject *tup = Py_BuildValue("(LLL)", (long long)ctrl->v[i].add,
+                                      (long long)ctrl->v[i].copy,
+                                      (long long)ctrl->v[i].seek);
         if (tup == NULL)
             goto out;
         PyList_SET_ITEM(list, (Py_ssize_t)i, tup);
     }
     result = PyTuple_Pack(3, list, diff_obj, extra_obj);
 out:
-    free(ctrl.v);
     Py_XDECREF(list);
     Py_XDECREF(diff_obj);
     Py_XDECREF(extra_obj);
     return result;
+}
+
+/* Scans nb against X (GIL released; both must stay valid: the caller's).
+ * Returns 0, or -1 with an exception set. */
+static int
+scan_ctrls(const diffcore_index *X, const stable_input *nb, const diffcore_settings *S,
+           diffcore_ctrls *ctrl)
+{
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = diffcore_scan(X, nb->data, nb->len, S, ctrl);
+    Py_END_ALLOW_THREADS
+    if (rc != 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
 }
 
 /* Builds the index of in (GIL released).  Returns 0, or -1 with an
@@ -298,14 +308,16 @@ Index_diff(IndexObject *self, PyObject *args, PyObject *kwargs)
     PyObject *new_obj, *values[NSETTINGS] = {NULL, NULL, NULL}, *result = NULL;
     stable_input nb;
     diffcore_settings S;
+    diffcore_ctrls ctrl = {NULL, 0, 0};
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$OOO:diff", kwlist, &new_obj,
                                      &values[0], &values[1], &values[2]))
         return NULL;
     if (stable_input_get(new_obj, "new", &nb) != 0)
         return NULL;
-    if (settings_parse(values, nb.len, &S) == 0)
-        result = scan_to_python(&self->X, &nb, &S);
+    if (settings_parse(values, nb.len, &S) == 0 && scan_ctrls(&self->X, &nb, &S, &ctrl) == 0)
+        result = ctrls_to_python(&ctrl, &self->old, &nb);
+    free(ctrl.v);
     stable_input_release(&nb);
     return result;
 }
@@ -414,6 +426,7 @@ core_diff(PyObject *self, PyObject *args, PyObject *kwargs)
     stable_input ob, nb;
     diffcore_settings S;
     diffcore_index X = {NULL, 0, NULL, NULL, NULL, NULL};
+    diffcore_ctrls ctrl = {NULL, 0, 0};
     (void)self;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|OOO:diff", kwlist, &old_obj,
@@ -427,9 +440,14 @@ core_diff(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     /* Settings are checked before the suffix array costs anything; the
      * bucket tables only pay off when there is something to search. */
-    if (settings_parse(values, nb.len, &S) == 0 && build_index(&X, &ob, nb.len > 0) == 0)
-        result = scan_to_python(&X, &nb, &S);
+    if (settings_parse(values, nb.len, &S) == 0 && build_index(&X, &ob, nb.len > 0) == 0 &&
+        scan_ctrls(&X, &nb, &S, &ctrl) == 0) {
+        /* the suffix array goes before the diff and extra bytes take its place */
+        diffcore_index_free(&X);
+        result = ctrls_to_python(&ctrl, &ob, &nb);
+    }
     diffcore_index_free(&X);
+    free(ctrl.v);
     stable_input_release(&nb);
     stable_input_release(&ob);
     return result;

@@ -328,14 +328,12 @@ seek_cost(int64_t delta)
 
 int
 diffcore_scan(const diffcore_index *X, const uint8_t *nw, int64_t nlen,
-              const diffcore_settings *P, diffcore_ctrls *ctrl, uint8_t *diff,
-              int64_t *diff_len, uint8_t *extra, int64_t *extra_len)
+              const diffcore_settings *P, diffcore_ctrls *ctrl)
 {
     const uint8_t *old = X->old;
     const int64_t olen = X->olen;
     int64_t scanpos = 0, len = 0, pos = 0;
     int64_t lastscan = 0, lastpos = 0, lastoffset = 0;
-    int64_t dp = 0, ep = 0;
 
     while (scanpos < nlen) {
         int64_t oldscore = 0, scsc;
@@ -412,14 +410,9 @@ diffcore_scan(const diffcore_index *X, const uint8_t *nw, int64_t nlen,
                 lenb -= lens;
             }
 
-            for (i = 0; i < lenf; i++)
-                diff[dp + i] = (uint8_t)(nw[lastscan + i] - old[lastpos + i]);
-            dp += lenf;
             {
                 int64_t copy = (scanpos - lenb) - (lastscan + lenf);
                 int64_t seek;
-                memcpy(extra + ep, nw + lastscan + lenf, (size_t)copy);
-                ep += copy;
                 if (scanpos < nlen)
                     seek = (pos - lenb) - (lastpos + lenf);
                 else
@@ -432,7 +425,49 @@ diffcore_scan(const diffcore_index *X, const uint8_t *nw, int64_t nlen,
             lastoffset = pos - scanpos;
         }
     }
-    *diff_len = dp;
-    *extra_len = ep;
     return 0;
+}
+
+int
+diffcore_ctrls_bytes(const diffcore_ctrl *c, size_t n, int64_t olen, int64_t nlen,
+                     int64_t *diff_len, int64_t *extra_len)
+{
+    int64_t op = 0, np = 0, dl = 0, el = 0;
+    size_t t;
+    for (t = 0; t < n; t++) {
+        const diffcore_ctrl *k = &c[t];
+        /* op stays in [0, olen] (the scan only seeks to a match), so no sum
+         * here can overflow */
+        if (k->add < 0 || k->copy < 0 || k->add > nlen - np || k->copy > nlen - np - k->add ||
+            k->add > olen - op || k->seek < -olen || k->seek > olen)
+            return -1;
+        dl += k->add;
+        el += k->copy;
+        np += k->add + k->copy;
+        op += k->add + k->seek;
+        if (op < 0 || op > olen)
+            return -1;
+    }
+    *diff_len = dl;
+    *extra_len = el;
+    return 0;
+}
+
+void
+diffcore_fill(const diffcore_ctrl *c, size_t n, const uint8_t *old, const uint8_t *nw,
+              uint8_t *diff, uint8_t *extra)
+{
+    int64_t op = 0, np = 0;
+    size_t t;
+    for (t = 0; t < n; t++) {
+        int64_t i, add = c[t].add, copy = c[t].copy;
+        const uint8_t *o = old + op, *w = nw + np;
+        for (i = 0; i < add; i++)
+            diff[i] = (uint8_t)(w[i] - o[i]);
+        diff += add;
+        memcpy(extra, w + add, (size_t)copy);
+        extra += copy;
+        np += add + copy;
+        op += add + c[t].seek;
+    }
 }
