@@ -51,7 +51,7 @@ typedef struct {
     int32_t *SA;        /* olen entries */
     int32_t *bucket;    /* DIFFCORE_BUCKETS + 1 entries, or NULL if olen < 2 */
     int32_t *refine_of; /* DIFFCORE_BUCKETS entries (-1: none), or NULL */
-    int32_t *refine;    /* DIFFCORE_REFINE_WIDTH entries per refined bucket */
+    int32_t *refine;    /* DIFFCORE_REFINE_WIDTH entries per refined bucket, and a scratch row */
 } diffcore_index;
 
 /* Builds SA and, with buckets set, the bucket tables for old[0..olen) (the

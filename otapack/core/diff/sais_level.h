@@ -170,6 +170,20 @@ SAIS_FN(lms_block)(const SAIS_SYM *T, SAIS_FN(lms_walk) *w, int32_t *buf)
             }                                                                  \
     } while (0)
 
+/* Whether a[0..len) and b[0..len) are equal.  LMS substrings are a few
+ * symbols long on average: a loop beats the call of memcmp for those. */
+static int
+SAIS_FN(equal)(const SAIS_SYM *a, const SAIS_SYM *b, int32_t len)
+{
+    int32_t i;
+    if (len > 16)
+        return memcmp(a, b, sizeof(SAIS_SYM) * (size_t)len) == 0;
+    for (i = 0; i < len; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
 /* The suffix array of T[0..n) over the alphabet [0, k) into SA.  spare is
  * scratch memory of nspare entries the caller does not need meanwhile (it
  * may be NULL).  Returns 0, or -1 when out of memory. */
@@ -249,7 +263,7 @@ SAIS_FN(sais)(const SAIS_SYM *T, int32_t *SA, int32_t n, int32_t k,
             len = SA[n1 + (p >> 1)];
             /* the substring that runs into the sentinel is unlike any other */
             if (prev < 0 || len != prev_len || len > n - p || len > n - prev ||
-                memcmp(T + p, T + prev, sizeof(SAIS_SYM) * (size_t)len) != 0) {
+                !SAIS_FN(equal)(T + p, T + prev, len)) {
                 names++;
                 prev = p;
                 prev_len = len;

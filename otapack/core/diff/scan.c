@@ -61,16 +61,20 @@ refine_large_buckets(diffcore_index *X)
     if (ntables == 0)
         return 0;
     X->refine_of = (int32_t *)malloc(sizeof(int32_t) * DIFFCORE_BUCKETS);
-    X->refine = (int32_t *)calloc((size_t)ntables * DIFFCORE_REFINE_WIDTH, sizeof(int32_t));
+    /* one more row: the small buckets count into it while the text is
+     * walked, which spares a branch per byte that no predictor gets right */
+    X->refine = (int32_t *)calloc((size_t)(ntables + 1) * DIFFCORE_REFINE_WIDTH, sizeof(int32_t));
     if (X->refine_of == NULL || X->refine == NULL)
         return -1;
     for (c = 0, t = 0; c < DIFFCORE_BUCKETS; c++)
-        X->refine_of[c] = bucket[c + 1] - bucket[c] > DIFFCORE_REFINE_MIN ? t++ : -1;
+        X->refine_of[c] = bucket[c + 1] - bucket[c] > DIFFCORE_REFINE_MIN ? t++ : ntables;
     for (i = 0; i + 2 < olen; i++) {
         int32_t k = X->refine_of[(old[i] << 8) | old[i + 1]];
-        if (k >= 0)
-            X->refine[(size_t)k * DIFFCORE_REFINE_WIDTH + 1 + old[i + 2]]++;
+        X->refine[(size_t)k * DIFFCORE_REFINE_WIDTH + 1 + old[i + 2]]++;
     }
+    for (c = 0; c < DIFFCORE_BUCKETS; c++)
+        if (X->refine_of[c] == ntables)
+            X->refine_of[c] = -1;
     for (c = 0; c < DIFFCORE_BUCKETS; c++) {
         int32_t *row, d;
         if (X->refine_of[c] < 0)
