@@ -21,6 +21,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -255,7 +256,7 @@ def run(device, package: bytes, *, receive: int = 0, receive_piece: int = 1024) 
     _simulated(device, package)
     lib = library()
     if getattr(device, "resume", None) is not None:  # journaled: on the device's own NOR flash
-        return c_journal.run(device, package)
+        return c_journal.run(device, package, sys.modules[__name__])
     block = device.erase_block
     header = _header(package)
     entries = header.entries if header else []
@@ -312,6 +313,17 @@ def run(device, package: bytes, *, receive: int = 0, receive_piece: int = 1024) 
         if p.resizable and written and p.name in targets:
             p.size = targets[p.name]
     return _result(res, header, device, parts)
+
+
+def journal_pending(journal) -> bytes | None:
+    """The C bootloader query (ota_journal_pending) on a journal's flash, as ``resume.pending`` answers it."""
+    data = journal.read(0, journal.size)
+    digest = (ctypes.c_uint8 * 32)()
+    found = library().ota_host_pending((ctypes.c_uint8 * len(data)).from_buffer_copy(data), len(data),
+                                       journal.erase_block, digest)
+    if found < 0:
+        raise RuntimeError(f"ota_journal_pending refused the journal: {status_name(found)}")
+    return bytes(digest) if found else None
 
 
 def _workspace(device, package: bytes) -> int:

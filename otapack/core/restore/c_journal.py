@@ -47,13 +47,12 @@ def check_device(device, error) -> None:
 class _Port:
     """The callbacks: area i < n a partition, n the download area, n+1 scratch, n+2 journal."""
 
-    def __init__(self, flashes: list, package: bytes, download: int, erased: int, block: int):
+    def __init__(self, ce, flashes: list, package: bytes, download: int, erased: int, block: int):
         self.flashes, self.package, self.download, self.erased, self.block = flashes, package, download, erased, block
         self.lost: PowerLost | None = None
         self.error: BaseException | None = None
         self.fault: str | None = None
-        from otapack.core.restore.c_engine import _ERASE, _READ, _WRITE
-        self.read, self.write, self.erase = _READ(self._read), _WRITE(self._write), _ERASE(self._erase)
+        self.read, self.write, self.erase = ce._READ(self._read), ce._WRITE(self._write), ce._ERASE(self._erase)
 
     def _guard(self, operation) -> int:
         if self.lost is not None or self.error is not None:  # the supply is gone: nothing more happens
@@ -91,10 +90,10 @@ class _Port:
         return self._guard(go)
 
 
-def run(device, package: bytes):
-    """One boot of the C journaled restore on ``device``: a ``RestoreResult``, or ``PowerLost``."""
-    from otapack.core.restore import c_engine as ce
-
+def run(device, package: bytes, ce):
+    """One boot of the C journaled restore on ``device``: a ``RestoreResult``, or
+    ``PowerLost``.  ``ce`` is ``c_engine`` (its library and structs; passed in,
+    so the modules import one way only)."""
     lib = ce.library()
     area, block = device.resume, device.erase_block
     header = ce._header(package)
@@ -109,7 +108,7 @@ def run(device, package: bytes):
     for i, p in enumerate(parts):
         table[i] = ce._Partition(names[i], p.address, p.size, p.flash.size, 0, p.resizable, None)
     n = len(parts)
-    port = _Port([p.flash for p in parts] + [None, area.scratch, area.journal.flash], package, n,
+    port = _Port(ce, [p.flash for p in parts] + [None, area.scratch, area.journal.flash], package, n,
                  device.erased_value, block)
     pkg = ce._buffer(package, len(package))
     fields, _alive = ce._device_fields(device, layout_known=device.layout_digest() is not None)
@@ -139,15 +138,3 @@ def run(device, package: bytes):
         result.error = type(result.error)(f"{result.error}: {port.fault}")
     return result
 
-
-def pending(journal: NorFlash) -> bytes | None:
-    """The C bootloader query (ota_journal_pending) on a journal's flash: as ``resume.pending``."""
-    from otapack.core.restore import c_engine as ce
-
-    data = journal.read(0, journal.size)
-    digest = (ctypes.c_uint8 * 32)()
-    found = ce.library().ota_host_pending((ctypes.c_uint8 * len(data)).from_buffer_copy(data), len(data),
-                                          journal.erase_block, digest)
-    if found < 0:
-        raise RuntimeError(f"ota_journal_pending refused the journal: {ce.status_name(found)}")
-    return bytes(digest) if found else None
