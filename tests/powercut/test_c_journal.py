@@ -148,6 +148,8 @@ def test_the_c_sweep_refuses_sector_maps_and_the_unjournaled_baseline():
         powercut.sweep(pkg, old, 1, geometry=Geometry(journaled=False, engine="c"))
     with pytest.raises(UsageError, match="engine"):
         powercut.PowerCutOptions(1, engine="rust")
+    with pytest.raises(UsageError, match="uniform"):
+        powercut.PowerCutOptions(1, sector_map="stm32f4", engine="both")
 
 
 def test_cli_sweeps_the_c_restore(capsys, tmp_path):
@@ -159,3 +161,21 @@ def test_cli_sweeps_the_c_restore(capsys, tmp_path):
     assert code == 0, err
     report = json.loads(text)["power_cuts"]
     assert report["tried"] == report["survived"] == report["operations"] == 80 and report["failures"] == 0
+
+
+def test_minimal_system_stages_cut_the_same_in_both_restores(capsys, tmp_path):
+    """Both golden stages of examples/minimal-system: the journal stands in for
+    chain-prev-state once a commit has begun, in C as in Python."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "minimal-system"
+    layout, old = example / "layout.toml", example / "old.bin"
+    stages = [GOLDEN / "minimal-stage1.pack", GOLDEN / "minimal-stage2.pack"]
+    code, _, err = run(capsys, "apply", stages[0], "--old", old, "--layout", layout, "-o", tmp_path / "mid.bin")
+    assert code == 0, err
+    for stage, before in zip(stages, (old, tmp_path / "mid.bin")):
+        code, text, err = run(capsys, "verify", stage, "--old", before, "--layout", layout, "--power-cuts", "16",
+                              "--seed", "4", "--engine", "both", "--json")
+        assert code == 0, err
+        report = json.loads(text)["power_cuts"]
+        assert report["tried"] == report["survived"] == 16 and report["failures"] == 0
