@@ -93,7 +93,8 @@ class PowerCutOptions:
             raise UsageError(f"engine must be one of {', '.join(SWEEP_ENGINES)}, not {self.engine!r}",
                              option="engine")
         if self.sector_map is not None and self.engine != "python":
-            raise UsageError("the C restore takes uniform erase sectors: --sector-map sweeps the Python one only",
+            raise UsageError("the C restore takes uniform erase sectors: a sector map is swept on the Python "
+                             "restore only",
                              option="sector_map")
         if self.sector_map is not None and self.sector_map not in SECTOR_MAPS:
             raise UsageError(f"unknown sector map {self.sector_map!r} (known: {', '.join(sorted(SECTOR_MAPS))})",

@@ -36,7 +36,8 @@ from otapack.core.restore.flash import SimFlash
 DEVICE = Path(__file__).resolve().parents[3] / "device"
 _SOURCES = ("src/ota_lzma2.c", "src/ota_decoder_lzma2.c", "src/ota_sha256.c", "src/ota_crc32.c",
             "src/ota_crypto.c", "src/ota_flash.c", "src/ota_status.c", "src/ota_restore.c",
-            "src/ota_restore_apply.c", "src/ota_journal.c", "src/ota_restore_journal.c", "src/ota_receive.c", "src/ota_transform.c", "port/host/ota_port_openssl.c",
+            "src/ota_restore_apply.c", "src/ota_journal.c", "src/ota_restore_journal.c", "src/ota_receive.c",
+            "src/ota_transform.c", "port/host/ota_port_openssl.c",
             "port/host/ota_simflash.c", "port/host/ota_restore_host.c")
 #: OTA_JOURNAL_FAULTS: the host build carries the journal's negative controls (resume.FAULTS).
 _FLAGS = ("-std=c99", "-O2", "-shared", "-fPIC", "-Iinclude", "-Iport/host", "-DOTA_JOURNAL_FAULTS=1")
