@@ -88,12 +88,12 @@ def test_sampled_cuts_on_the_larger_two_delta_package_same_in_both_restores():
     assert (report.tried, report.failures) == (40, 0), report.first_failure
 
 
-def test_the_pending_query_answers_as_python_after_every_cut():
+def test_the_pending_query_answers_as_python_after_every_cut_clean_and_torn():
     pkg, old, _ = three_partitions()
     operations = powercut.sweep(pkg, old, 1, geometry=Geometry(engine="c")).operations
     answers = set()
-    for cut in range(operations):
-        py, c = _devices(pkg, old, cuts=(cut,))
+    for cut, torn in [(cut, torn) for cut in range(operations) for torn in (False, True)]:
+        py, c = _devices(pkg, old, cuts=(cut,), torn=torn, seed=cut)
         with pytest.raises(PowerLost):
             Restore(py).run(pkg)
         with pytest.raises(PowerLost):
