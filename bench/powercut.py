@@ -3,6 +3,7 @@
     python bench/powercut.py                       # both fixture packages, every case kind
     python bench/powercut.py --cuts 200 --seed 1   # sampled cases instead of 'all'
     python bench/powercut.py --package three-partitions --single-only
+    python bench/powercut.py --engine both          # the journaled rows on both restores, in lockstep
 
 For each package (built from tests/fixtures/corpus, so the figures are
 reproducible from the repository alone), the sweep of otapack.core.powercut
@@ -52,6 +53,8 @@ def main() -> None:
     parser.add_argument("--single-only", action="store_true", help="baseline and journaled: clean single cuts only")
     parser.add_argument("--package", choices=["three-partitions", "two-deltas"], action="append",
                         help="only these packages (repeatable; default both)")
+    parser.add_argument("--engine", choices=powercut.SWEEP_ENGINES, default="python",
+                        help="the restore swept on the journaled rows (both: Python and C in lockstep)")
     args = parser.parse_args()
     cuts = args.cuts if args.cuts == "all" else int(args.cuts)
     print("| package | restore | flash operations | cut sequences | survived | failed | first failure |")
@@ -60,9 +63,12 @@ def main() -> None:
         if args.package and name.split(" ")[0] not in args.package:
             continue
         pkg, old, _ = make()
-        variants = [("no journal", powercut.Geometry(journaled=False)), ("journaled", powercut.Geometry())]
+        engine = args.engine
+        variants = [("no journal", powercut.Geometry(journaled=False)),
+                    (f"journaled ({engine})", powercut.Geometry(engine=engine))]
         if make is three_partitions:  # the negative controls: one journal rule broken each
-            variants += [(f"journaled, fault {fault}", powercut.Geometry(fault=fault)) for fault in resume.FAULTS]
+            variants += [(f"journaled ({engine}), fault {fault}", powercut.Geometry(fault=fault, engine=engine))
+                         for fault in resume.FAULTS]
         for label, geometry in variants:
             if args.single_only:
                 reference = powercut._reference(pkg, old, geometry)

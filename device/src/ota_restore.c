@@ -202,6 +202,10 @@ enum ota_status ota_restore_begin(struct ota_restore *r, const struct ota_restor
             return OTA_ERR_ARGUMENT;
     if (cfg->hash && cfg->hash->state_size > sizeof r->hash_state[0])
         return OTA_ERR_ARGUMENT;
+    if (cfg->journal && (cfg->journal->area < cfg->partition_count || cfg->journal->area == cfg->package_area ||
+                         cfg->journal->area == cfg->scratch_area ||
+                         ota_journal_open(&r->journal, f, cfg->journal) != OTA_OK))
+        return OTA_ERR_ARGUMENT;
     /* The package chunk and the write buffer now; the parsed table is carved
      * when the header gives its entry count (check_header), the decoder and
      * patch buffers after it at `resources`. */
@@ -591,7 +595,7 @@ static enum ota_status layout_digest(struct ota_restore *r, uint8_t digest[OTA_S
 }
 
 /* Index of the device partition named like entry e, or partition_count. */
-static unsigned find_area(struct ota_restore *r, const struct ota_restore_entry *e, enum ota_status *st)
+unsigned ota_r_find_area(struct ota_restore *r, const struct ota_restore_entry *e, enum ota_status *st)
 {
     unsigned i;
     *st = OTA_OK;
@@ -619,7 +623,7 @@ static enum ota_status check_stage(struct ota_restore *r)
         uint8_t bits;
         st = ota_r_pkg(r, r->prev_offset + OTA_SHA256_SIZE + i / 8u, &bits, 1);
         if (st == OTA_OK && (bits >> (i % 8u) & 1u)) {
-            unsigned area = find_area(r, &r->entries[i], &st);
+            unsigned area = ota_r_find_area(r, &r->entries[i], &st);
             if (st == OTA_OK && area == r->cfg->partition_count)
                 return ota_r_fail(r, OTA_ERR_CHAIN_STATE, OTA_ERR_CHAIN_STATE);
         }
@@ -635,7 +639,7 @@ static enum ota_status check_stage(struct ota_restore *r)
         st = ota_r_pkg(r, r->prev_offset + OTA_SHA256_SIZE + i / 8u, &bits, 1);
         if (st != OTA_OK || !(bits >> (i % 8u) & 1u))
             continue;
-        area = find_area(r, e, &st);
+        area = ota_r_find_area(r, e, &st);
         if (st == OTA_OK)
             st = ota_r_hash_area(r, 0, area, 0, ota_r_slot(r, area));
         if (st == OTA_OK)
@@ -701,7 +705,10 @@ static enum ota_status check_compatibility(struct ota_restore *r)
             return ota_r_fail(r, OTA_ERR_INCOMPATIBLE, OTA_ERR_INCOMPATIBLE);
     }
     if (r->kind == OTA_KIND_MINIMAL_STAGE1 || r->kind == OTA_KIND_MINIMAL_STAGE2) {
-        st = check_stage(r);
+        /* a stage whose commit has begun is half-way from its chain-prev-state */
+        st = c->journal ? ota_r_journal_mine(r) : OTA_OK;
+        if (st == OTA_OK && !(c->journal && ota_r_journal_commit_begun(r)))
+            st = check_stage(r);
         if (st != OTA_OK)
             return st;
     }
@@ -772,7 +779,7 @@ static enum ota_status check_table(struct ota_restore *r)
             return ota_r_fail(r, OTA_ERR_FORMAT, OTA_ERR_FORMAT);
         if (e->operation == OTA_OPERATION_SKIP)
             continue;
-        area = find_area(r, e, &st);
+        area = ota_r_find_area(r, e, &st);
         if (st != OTA_OK)
             return st;
         if (area == r->cfg->partition_count || areas[area].address != e->address ||
@@ -803,6 +810,11 @@ static enum ota_status check_table(struct ota_restore *r)
 static enum ota_status check_precondition(struct ota_restore *r)
 {
     unsigned i;
+    if (r->cfg->journal) {
+        enum ota_status st = ota_r_journal_precondition(r);
+        if (st != OTA_OK)
+            return st;
+    }
     for (i = 0; i < r->entry_count; i++) {
         const struct ota_restore_entry *e = &r->entries[i];
         int delta = OTA_OPERATION_HAS_SOURCE(e->operation); /* delta or delta-v2 */
@@ -810,6 +822,8 @@ static enum ota_status check_precondition(struct ota_restore *r)
         uint8_t have[OTA_SHA256_SIZE], want[OTA_SHA256_SIZE];
         enum ota_status st;
         if (!delta && e->operation != OTA_OPERATION_KEEP)
+            continue;
+        if (delta && r->cfg->journal && ota_r_journal_touched(r, i)) /* the journal stands in for it */
             continue;
         r->partition = (int32_t)i;
         if (size > ota_r_slot(r, e->area))
@@ -869,14 +883,14 @@ enum ota_status ota_restore_step(struct ota_restore *r)
     if (r->check == OTA_CHECK_COUNT)
         return OTA_END;
     if (r->check == OTA_CHECK_RESTORE || r->check == OTA_CHECK_TARGET) {
-        st = ota_r_payload_step(r);
+        st = r->cfg->journal ? ota_r_journal_payload_step(r) : ota_r_payload_step(r);
         if (st == OTA_END) {
             r->check = OTA_CHECK_RAM;
             r->partition = -1;
             st = OTA_OK;
         }
     } else if (r->check == OTA_CHECK_COMMIT) {
-        st = ota_r_commit_step(r);
+        st = r->cfg->journal ? ota_r_journal_commit_step(r) : ota_r_commit_step(r);
         if (st == OTA_END) {
             r->check_status[OTA_CHECK_COMMIT] = OTA_CHECK_STATUS_PASS;
             r->check = OTA_CHECK_COUNT;

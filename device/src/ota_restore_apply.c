@@ -914,6 +914,40 @@ static enum ota_status replace_fill(struct ota_restore *r, uint32_t n)
     return OTA_OK;
 }
 
+/* Shared with the journaled restore (ota_restore_journal.c): the payload
+ * stream of e from its start, its next n target bytes into the write
+ * buffer, and its end after the last n of them. */
+enum ota_status ota_r_begin_payload(struct ota_restore *r, const struct ota_restore_entry *e)
+{
+    return begin_partition(r, e);
+}
+
+enum ota_status ota_r_fill(struct ota_restore *r, const struct ota_restore_entry *e, uint32_t n)
+{
+    if (e->operation == OTA_OPERATION_REPLACE)
+        return replace_fill(r, n);
+#if OTA_WITH_DELTA
+    return delta_fill(r, e, r->wbuf, n);
+#else
+    return ota_r_fail(r, OTA_ERR_FORMAT, OTA_ERR_UNSUPPORTED);
+#endif
+}
+
+enum ota_status ota_r_fill_end(struct ota_restore *r, const struct ota_restore_entry *e, uint32_t n)
+{
+#if OTA_WITH_DELTA
+    if (IS_DELTA(e->operation) && r->dphase != D_DONE) {
+        enum ota_status st = delta_fill(r, e, r->wbuf + n, 0);
+        if (st != OTA_OK)
+            return st;
+    }
+#else
+    (void)e;
+    (void)n;
+#endif
+    return stream_finish(r);
+}
+
 /* One erase block of target bytes; at the end the stream must end. */
 static enum ota_status fill_step(struct ota_restore *r, const struct ota_restore_entry *e)
 {

@@ -33,5 +33,19 @@ enum ota_status ota_r_hash_area(struct ota_restore *r, unsigned slot, unsigned a
 enum ota_status ota_r_resources(struct ota_restore *r);
 enum ota_status ota_r_payload_step(struct ota_restore *r); /* OTA_OK: more, OTA_END: all payloads done */
 enum ota_status ota_r_commit_step(struct ota_restore *r);  /* OTA_OK: more, OTA_END: done */
+enum ota_status ota_r_begin_payload(struct ota_restore *r, const struct ota_restore_entry *e);
+enum ota_status ota_r_fill(struct ota_restore *r, const struct ota_restore_entry *e, uint32_t n);
+enum ota_status ota_r_fill_end(struct ota_restore *r, const struct ota_restore_entry *e, uint32_t n);
+
+/* ota_restore.c */
+unsigned ota_r_find_area(struct ota_restore *r, const struct ota_restore_entry *e, enum ota_status *st);
+
+/* ota_restore_journal.c: the journaled, resumable restore (cfg->journal) */
+enum ota_status ota_r_journal_mine(struct ota_restore *r);        /* r->jmine, r->jrec from the journal */
+int ota_r_journal_commit_begun(const struct ota_restore *r);       /* after ota_r_journal_mine */
+enum ota_status ota_r_journal_precondition(struct ota_restore *r); /* refuses another package's commit */
+int ota_r_journal_touched(const struct ota_restore *r, unsigned index);
+enum ota_status ota_r_journal_payload_step(struct ota_restore *r);
+enum ota_status ota_r_journal_commit_step(struct ota_restore *r);
 
 #endif

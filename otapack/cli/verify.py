@@ -133,7 +133,8 @@ def restore(package, package2, old_image, layout, new_image, device):
 @click.option("--power-cuts", type=POWER_CUTS, default=None,
               help="Then cut the power at every flash operation of the journaled restore, clean and torn, plus "
                    "sampled repeated cuts (all), clean only (single), or in N sampled sequences of up to 5 cuts; "
-                   "resume after each.")
+                   "resume after each. With --engine c the C restore is swept, with both each case runs on both "
+                   "and every boot must end with identical flash.")
 @click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=0, show_default=True,
               help="Seed of the sampled power cuts and torn bytes (the report names the failing case).")
 @click.option("--program-unit", type=click.Choice(["1", "2", "4", "8", "16", "32"]), default="1", show_default=True,
@@ -154,7 +155,8 @@ def verify_cmd(ctx, package, package2, old_image, layout, new_image, power_cuts,
         if power_cuts is not None:
             if package2 is not None:
                 raise UsageError("--power-cuts sweeps one package; give the stages one at a time")
-            cut_options = api.PowerCutOptions(power_cuts, seed, int(program_unit), sector_map)
+            cut_options = api.PowerCutOptions(power_cuts, seed, int(program_unit), sector_map,
+                                              device.get("engine") or "python")
         report, _ = restore(package, package2, old_image, layout, new_image, device)
     except OtapackError as exc:  # before the restore ran: its inputs, or options the package needs
         if as_json:

@@ -33,13 +33,14 @@ from otapack.core.restore.engine import Device, Restore
 from otapack.core.restore.journal import Journal
 from otapack.core.restore.nor import SECTOR_MAPS, NorFlash, Power, PowerLost, sector_sizes
 from otapack.core.verify import DeviceOptions, make_device
-from otapack.errors import UsageError
+from otapack.errors import UsageError, VerificationError
 
 #: Most cuts in one sampled case (the issue's "up to 5").
 MAX_CUTS = 5
 #: The exhaustive sweeps: every operation cut clean, torn and then sampled
 #: repeats (``all``), or every operation cut clean only (``single``).
 CUT_MODES = ("all", "single")
+SWEEP_ENGINES = ("python", "c", "both")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class Geometry:
     journaled: bool = True
     #: A deliberately wrong journal rule (``resume.FAULTS``): the negative control.
     fault: str | None = None
+    #: The restore swept: ``python``, ``c`` (device/, through ctypes, on the same
+    #: NorFlash and Power) or ``both`` (each case on both, which must end every
+    #: boot with the same flash, journal and checks).
+    engine: str = "python"
 
     def sectors(self, erase_block: int) -> tuple[int, ...] | int:
         if self.sector_map is None:
@@ -72,6 +77,7 @@ class PowerCutOptions:
     seed: int = 0
     program_unit: int = 1
     sector_map: str | None = None
+    engine: str = "python"
 
     def __post_init__(self) -> None:
         if self.cuts not in CUT_MODES and (isinstance(self.cuts, bool) or not isinstance(self.cuts, int)
@@ -83,13 +89,20 @@ class PowerCutOptions:
         if self.program_unit not in (1, 2, 4, 8, 16, 32):
             raise UsageError(f"program_unit must be a power of two within 1..32 bytes, not {self.program_unit!r}",
                              option="program_unit")
+        if self.engine not in SWEEP_ENGINES:
+            raise UsageError(f"engine must be one of {', '.join(SWEEP_ENGINES)}, not {self.engine!r}",
+                             option="engine")
+        if self.sector_map is not None and self.engine != "python":
+            raise UsageError("the C restore takes uniform erase sectors: a sector map is swept on the Python "
+                             "restore only",
+                             option="sector_map")
         if self.sector_map is not None and self.sector_map not in SECTOR_MAPS:
             raise UsageError(f"unknown sector map {self.sector_map!r} (known: {', '.join(sorted(SECTOR_MAPS))})",
                              option="sector_map")
 
     @property
     def geometry(self) -> Geometry:
-        return Geometry(program_unit=self.program_unit, sector_map=self.sector_map)
+        return Geometry(program_unit=self.program_unit, sector_map=self.sector_map, engine=self.engine)
 
 
 @dataclass(frozen=True)
@@ -203,32 +216,90 @@ def _done(dev: Device, digest: bytes) -> bool:
     return record is not None and record.package_digest == digest and record.phase == "done"
 
 
+def _engines(geometry: Geometry) -> tuple[str, ...]:
+    return ("python", "c") if geometry.engine == "both" else (geometry.engine,)
+
+
+def _boot(dev: Device, package: bytes, engine: str):
+    """One boot of the restore ``engine`` (PowerLost propagates from either)."""
+    if engine == "c":
+        from otapack.core.restore import c_engine
+
+        return c_engine.run(dev, package)
+    return Restore(dev).run(package)
+
+
 def _reference(package: bytes, old: FirmwareImage, geometry: Geometry):
-    """An uninterrupted restore: its header, digest and operation count."""
+    """An uninterrupted restore: its header, digest and operation count (the
+    same for both restores, or the sweep has found a difference already)."""
     result = Restore(make_device(old, DeviceOptions())).run(package)
     if not result.ok:  # the sweep needs a package that restores on OLD
         raise result.error
-    header, power = result.header, Power()
-    result = Restore(build_device(old, header, geometry, power)).run(package)
-    if not result.ok:
-        raise result.error
-    return header, hashlib.sha256(package[: header.body_length]).digest(), power.operations
+    if geometry.engine != "python" and not geometry.journaled:
+        raise UsageError("the C restore is swept journaled only", option="engine")
+    header, counts = result.header, set()
+    for engine in _engines(geometry):
+        power = Power()
+        result = _boot(build_device(old, header, geometry, power), package, engine)
+        if not result.ok:
+            raise result.error
+        counts.add(power.operations)
+    if len(counts) > 1:
+        raise VerificationError(f"the Python and C restores take {' and '.join(map(str, sorted(counts)))} "
+                                "flash operations on an uninterrupted run")
+    return header, hashlib.sha256(package[: header.body_length]).digest(), counts.pop()
+
+
+def flash_state(dev: Device) -> dict[str, bytes]:
+    """Every byte the restore may write: partitions, then scratch and journal."""
+    state = _snapshot(dev)
+    if dev.resume is not None:
+        state["(scratch)"] = dev.resume.scratch.read(0, dev.resume.scratch.size)
+        state["(journal)"] = dev.resume.journal.flash.read(0, dev.resume.journal.flash.size)
+    return state
+
+
+def _outcome(dev: Device, outcome) -> tuple:
+    """What a boot must agree on between the restores: cut or checks, and the flash."""
+    if isinstance(outcome, PowerLost):
+        return ("power lost",), flash_state(dev)
+    checks = tuple((c.name, c.status.value) for c in outcome.checks)
+    return (checks, type(outcome.error).__name__ if outcome.error is not None else None), flash_state(dev)
+
+
+def _differs(outcomes: list[tuple]) -> str:
+    (what_p, flash_p), (what_c, flash_c) = outcomes
+    if what_p != what_c:
+        return f"Python {what_p}, C {what_c}"
+    names = [name for name in flash_p if flash_p[name] != flash_c.get(name)]
+    return f"flash differs in {', '.join(names)}" if names else ""
 
 
 def run_case(package: bytes, old: FirmwareImage, case: Case, geometry: Geometry = Geometry(),
              reference=None) -> CaseResult:
     header, digest, _ = reference or _reference(package, old, geometry)
-    power = Power(frozenset(case.cuts), case.torn, case.seed)
-    dev = build_device(old, header, geometry, power)
+    engines = _engines(geometry)
+    powers = [Power(frozenset(case.cuts), case.torn, case.seed) for _ in engines]
+    devs = [build_device(old, header, geometry, power) for power in powers]
+    dev, power = devs[0], powers[0]
     before = _snapshot(dev)
     boots = 0
     while True:
         boots += 1
         if boots > len(case.cuts) + 1:
             return CaseResult(case, False, boots, "the restore never completed")
-        try:
-            result = Restore(dev).run(package)
-        except PowerLost:
+        outcomes = []
+        for engine, one in zip(engines, devs):
+            try:
+                outcomes.append(_boot(one, package, engine))
+            except PowerLost as lost:
+                outcomes.append(lost)
+        if len(devs) > 1:
+            problem = _differs([_outcome(d, o) for d, o in zip(devs, outcomes)])
+            if problem:
+                return CaseResult(case, False, boots, f"boot {boots}: the restores differ: {problem}")
+        result = outcomes[0]
+        if isinstance(result, PowerLost):
             problem = _check_cut(dev, header, digest, before) if geometry.journaled else ""
             if problem:
                 return CaseResult(case, False, boots, f"after cut {power.cuts_taken[-1]}: {problem}")

@@ -20,10 +20,17 @@
  *                       one transform set each (default: OTA_WITH_TRANSFORMS).
  *                       A build without AARCH64 keeps addresses and map keys
  *                       in 32 bits.
+ *   OTA_JOURNAL_FAULTS  default 0. The host/test build sets 1: the journal's
+ *                       deliberately wrong rules (struct ota_journal_config
+ *                       .fault), the power-cut sweep's negative controls.
+ *                       Never on a device.
  */
 #ifndef OTA_CONFIG_H
 #define OTA_CONFIG_H
 
+#ifndef OTA_JOURNAL_FAULTS
+#define OTA_JOURNAL_FAULTS 0
+#endif
 #ifndef OTA_WITH_LZMA2
 #define OTA_WITH_LZMA2 1
 #endif

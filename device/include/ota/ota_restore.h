@@ -38,6 +38,7 @@
 #include "ota/ota_crypto.h"
 #include "ota/ota_decoder.h"
 #include "ota/ota_flash.h"
+#include "ota/ota_journal.h"
 #include "ota/ota_receive.h"
 #include "ota/ota_status.h"
 #include "ota/ota_transform.h"
@@ -94,6 +95,13 @@ struct ota_restore_config {
      * and body SHA-256 stand in for the rehash (trusting the flash to hold
      * what was received); the stored CRC and digest are still compared. */
     const struct ota_receive_result *received;
+    /* NULL: the restore above. Else the journaled, resumable restore
+     * (docs/verifier.md, "Power cuts and resume"): progress records in this
+     * journal area, deltas staged sector by sector in scratch_area, every
+     * payload proven before the first live write, commit resumable. Run it
+     * again after any reset until it ends; ota_journal_pending() tells a
+     * bootloader whether a commit is in progress. */
+    const struct ota_journal_config *journal;
 };
 
 /* Where a restore failed, field by field as otapack's Python RestoreResult.failure. */
@@ -185,6 +193,12 @@ struct ota_restore {
     /* delta-v2: the transform section and its tables (carved after the tuple array) */
     struct ota_transform transform;
     uint32_t table_bytes;
+    /* journaled restore (ota_restore_journal.c) */
+    struct ota_journal journal;
+    struct ota_journal_record jrec; /* the newest record, while jmine: it is this package's */
+    int jmine, jmode, jstate;
+    unsigned jarea;                 /* where the entry in progress is written */
+    uint32_t jbase, jend, jskip, jsrc, jresume_at, jresume_done;
 };
 
 /* Check the configuration, take the workspace (8-byte aligned, at least a

@@ -49,9 +49,71 @@ static uint32_t round_up(uint32_t n, uint32_t block)
     return n ? (n + block - 1u) / block * block : block;
 }
 
+/* The caller's flash (req->journal): its int callbacks behind the port's. */
+static enum ota_status cb_read(void *ctx, unsigned area, uint32_t offset, void *buf, size_t len)
+{
+    const struct ota_host_request *req = (const struct ota_host_request *)ctx;
+    return (enum ota_status)req->flash_read(req->flash_user, area, offset, (uint8_t *)buf, (uint32_t)len);
+}
+
+static enum ota_status cb_write(void *ctx, unsigned area, uint32_t offset, const void *buf, size_t len)
+{
+    const struct ota_host_request *req = (const struct ota_host_request *)ctx;
+    return (enum ota_status)req->flash_write(req->flash_user, area, offset, (const uint8_t *)buf, (uint32_t)len);
+}
+
+static enum ota_status cb_erase(void *ctx, unsigned area, uint32_t offset, uint32_t len)
+{
+    const struct ota_host_request *req = (const struct ota_host_request *)ctx;
+    return (enum ota_status)req->flash_erase(req->flash_user, area, offset, len);
+}
+
+/* Flash and journal configuration of a journaled run (areas: see the header). */
+static enum ota_status journaled(const struct ota_host_request *req, struct ota_flash_area *areas,
+                                 struct ota_flash *port, struct ota_journal_config *jcfg)
+{
+    unsigned i, n = req->partition_count;
+    if (!req->flash_read || !req->flash_write || !req->flash_erase || req->receive)
+        return OTA_ERR_ARGUMENT;
+    for (i = 0; i < n; i++) {
+        areas[i].name = req->partitions[i].name;
+        areas[i].address = req->partitions[i].address;
+        areas[i].size = req->partitions[i].flash_size;
+    }
+    areas[n].name = "download";
+    areas[n + 1u].name = "scratch";
+    areas[n + 2u].name = "journal";
+    areas[n].size = round_up(req->package_length, req->erase_block);
+    areas[n + 1u].size = round_up(req->scratch_size, req->erase_block);
+    areas[n + 2u].size = req->journal_size;
+    areas[n].address = areas[n + 1u].address = areas[n + 2u].address = 0;
+    memset(port, 0, sizeof *port);
+    port->ctx = (void *)(uintptr_t)req;
+    port->areas = areas;
+    port->area_count = n + 3u;
+    port->erase_block = req->erase_block;
+    port->write_align = req->write_align;
+    port->erased_value = (uint8_t)req->erased_value;
+    port->read = cb_read;
+    port->write = cb_write;
+    port->erase = cb_erase;
+    memset(jcfg, 0, sizeof *jcfg);
+    jcfg->area = n + 2u;
+    jcfg->sector_size = req->erase_block;
+#if OTA_JOURNAL_FAULTS
+    jcfg->fault = req->journal_fault;
+#else
+    if (req->journal_fault)
+        return OTA_ERR_UNSUPPORTED;
+#endif
+    return OTA_OK;
+}
+
 int ota_host_restore(const struct ota_host_request *req, struct ota_host_result *res)
 {
-    struct ota_flash_area areas[OTA_RESTORE_MAX_PARTITIONS + 2];
+    struct ota_flash_area areas[OTA_RESTORE_MAX_PARTITIONS + 3];
+    struct ota_flash port;
+    struct ota_journal_config jcfg;
     uint32_t slots[OTA_RESTORE_MAX_PARTITIONS];
     uint8_t resizable[OTA_RESTORE_MAX_PARTITIONS];
     struct ota_simflash sim;
@@ -86,14 +148,21 @@ int ota_host_restore(const struct ota_host_request *req, struct ota_host_result 
         areas[count].size = round_up(req->scratch_size, req->erase_block);
         count++;
     }
+    if (req->journal) {
+        st = journaled(req, areas, &port, &jcfg);
+        if (st != OTA_OK)
+            return res->status = st;
+        scratch_area = n + 1u;
+        count = 0; /* nothing simulated here */
+    }
     st = ota_simflash_init(&sim, areas, count, req->erase_block, req->write_align, req->erased_value);
     if (st != OTA_OK)
         return res->status = st;
-    for (i = 0; i < n && st == OTA_OK; i++)
+    for (i = 0; i < n && st == OTA_OK && !req->journal; i++)
         if (req->partitions[i].data_length)
             st = ota_simflash_load(&sim, i, 0, req->partitions[i].data, req->partitions[i].data_length);
     res->receive_check = -1;
-    if (st == OTA_OK && req->package_length && !req->receive)
+    if (st == OTA_OK && req->package_length && !req->receive && !req->journal)
         st = ota_simflash_load(&sim, package_area, 0, req->package, req->package_length);
     if (st == OTA_OK && req->receive) {
         /* the download as a device takes it: through the receive API */
@@ -125,7 +194,8 @@ int ota_host_restore(const struct ota_host_request *req, struct ota_host_result 
     }
 
     memset(&cfg, 0, sizeof cfg);
-    cfg.flash = &sim.port;
+    cfg.flash = req->journal ? &port : &sim.port;
+    cfg.journal = req->journal ? &jcfg : NULL;
     cfg.partition_count = n;
     cfg.slot_sizes = slots;
     cfg.resizable = resizable;
@@ -187,13 +257,35 @@ int ota_host_restore(const struct ota_host_request *req, struct ota_host_result 
     memcpy(res->next_package, r->next_package, sizeof res->next_package);
     memcpy(res->body_sha256, r->body_sha256, sizeof res->body_sha256);
     res->violations = sim.violations;
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n && !req->journal; i++)
         if (req->partitions[i].data)
             memcpy(req->partitions[i].data, ota_simflash_data(&sim, i), req->partitions[i].flash_size);
     free(r);
     free(ws);
     ota_simflash_free(&sim);
     return res->status;
+}
+
+int ota_host_pending(const uint8_t *journal, uint32_t size, uint32_t erase_block, uint8_t digest[32])
+{
+    struct ota_flash_area area;
+    struct ota_simflash sim;
+    struct ota_journal_config jcfg;
+    int pending = 0;
+    enum ota_status st;
+    area.name = "journal";
+    area.address = 0;
+    area.size = size;
+    st = ota_simflash_init(&sim, &area, 1, erase_block, 1, 0xFF);
+    if (st != OTA_OK)
+        return st;
+    st = ota_simflash_load(&sim, 0, 0, journal, size);
+    memset(&jcfg, 0, sizeof jcfg);
+    jcfg.area = 0;
+    if (st == OTA_OK)
+        st = ota_journal_pending(&sim.port, &jcfg, digest, &pending);
+    ota_simflash_free(&sim);
+    return st != OTA_OK ? st : pending;
 }
 
 const char *ota_host_status_name(int status)

@@ -44,6 +44,18 @@ struct ota_host_request {
      * result is handed to the restore (ota_restore_config.received) */
     int32_t receive;
     uint32_t receive_piece;
+    /* The journaled restore on the caller's flash (journal != 0): every
+     * read, program and erase goes to the flash_* callbacks (0 or an
+     * enum ota_status), area by area: partitions 0..n-1, the download area
+     * n (holding the package), scratch n+1 (scratch_size bytes), journal
+     * n+2 (journal_size bytes, two sectors of erase_block); nothing is
+     * simulated or copied back here. journal_fault: enum ota_journal_fault. */
+    int32_t journal;
+    uint32_t journal_size, journal_fault;
+    void *flash_user;
+    int (*flash_read)(void *user, uint32_t area, uint32_t offset, uint8_t *buf, uint32_t len);
+    int (*flash_write)(void *user, uint32_t area, uint32_t offset, const uint8_t *buf, uint32_t len);
+    int (*flash_erase)(void *user, uint32_t area, uint32_t offset, uint32_t len);
 };
 
 struct ota_host_result {
@@ -65,6 +77,10 @@ struct ota_host_result {
 };
 
 int ota_host_restore(const struct ota_host_request *req, struct ota_host_result *res);
+/* The bootloader's question on a journal image of `size` bytes (two sectors
+ * of erase_block): 1 and digest filled when a commit is in progress, 0 when
+ * not, a negative status on a bad geometry. */
+int ota_host_pending(const uint8_t *journal, uint32_t size, uint32_t erase_block, uint8_t digest[32]);
 const char *ota_host_status_name(int status);
 const char *ota_host_check_name(int check);
 unsigned ota_host_result_size(void);

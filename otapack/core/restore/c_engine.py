@@ -21,6 +21,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -29,14 +30,17 @@ from otapack.core.formats.wire_numbers import DELTA_OPERATIONS, HAS_PAYLOAD, MAX
 from otapack.core.restore import wire
 from otapack.core.restore.checks import Check, CheckStatus, Failure, RestoreResult
 from otapack.core.restore.engine import CHECKS
+from otapack.core.restore import c_journal
 from otapack.core.restore.flash import SimFlash
 
 DEVICE = Path(__file__).resolve().parents[3] / "device"
 _SOURCES = ("src/ota_lzma2.c", "src/ota_decoder_lzma2.c", "src/ota_sha256.c", "src/ota_crc32.c",
             "src/ota_crypto.c", "src/ota_flash.c", "src/ota_status.c", "src/ota_restore.c",
-            "src/ota_restore_apply.c", "src/ota_receive.c", "src/ota_transform.c", "port/host/ota_port_openssl.c",
+            "src/ota_restore_apply.c", "src/ota_journal.c", "src/ota_restore_journal.c", "src/ota_receive.c",
+            "src/ota_transform.c", "port/host/ota_port_openssl.c",
             "port/host/ota_simflash.c", "port/host/ota_restore_host.c")
-_FLAGS = ("-std=c99", "-O2", "-shared", "-fPIC", "-Iinclude", "-Iport/host")
+#: OTA_JOURNAL_FAULTS: the host build carries the journal's negative controls (resume.FAULTS).
+_FLAGS = ("-std=c99", "-O2", "-shared", "-fPIC", "-Iinclude", "-Iport/host", "-DOTA_JOURNAL_FAULTS=1")
 NO_LIMIT = 0xFFFFFFFF
 #: Beyond what any package can make the C restore hold (a 64 MiB dictionary,
 #: the largest model, tuple array, window and write buffer): the workspace a
@@ -80,6 +84,13 @@ class _Partition(ctypes.Structure):
                 ("resizable", ctypes.c_uint32), ("data", ctypes.POINTER(ctypes.c_uint8))]
 
 
+_READ = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32,
+                         ctypes.POINTER(ctypes.c_uint8), ctypes.c_uint32)
+_WRITE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32,
+                          ctypes.POINTER(ctypes.c_uint8), ctypes.c_uint32)
+_ERASE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32)
+
+
 class _Request(ctypes.Structure):
     _fields_ = [("package", ctypes.POINTER(ctypes.c_uint8)), ("package_length", ctypes.c_uint32),
                 ("partition_count", ctypes.c_uint32), ("partitions", ctypes.POINTER(_Partition)),
@@ -93,7 +104,10 @@ class _Request(ctypes.Structure):
                 ("next_package", ctypes.c_uint8 * 32), ("require_signature", ctypes.c_int32),
                 ("key_count", ctypes.c_uint32), ("keys", ctypes.POINTER(_Key)),
                 ("disabled_checks", ctypes.c_uint32), ("openssl_hash", ctypes.c_int32),
-                ("receive", ctypes.c_int32), ("receive_piece", ctypes.c_uint32)]
+                ("receive", ctypes.c_int32), ("receive_piece", ctypes.c_uint32),
+                ("journal", ctypes.c_int32), ("journal_size", ctypes.c_uint32), ("journal_fault", ctypes.c_uint32),
+                ("flash_user", ctypes.c_void_p), ("flash_read", _READ), ("flash_write", _WRITE),
+                ("flash_erase", _ERASE)]
 
 
 class _Result(ctypes.Structure):
@@ -156,6 +170,9 @@ def library() -> ctypes.CDLL:
         lib = ctypes.CDLL(str(library_path()))
         lib.ota_host_restore.argtypes = [ctypes.POINTER(_Request), ctypes.POINTER(_Result)]
         lib.ota_host_restore.restype = ctypes.c_int
+        lib.ota_host_pending.argtypes = [ctypes.POINTER(ctypes.c_uint8), ctypes.c_uint32, ctypes.c_uint32,
+                                         ctypes.POINTER(ctypes.c_uint8)]
+        lib.ota_host_pending.restype = ctypes.c_int
         for name in ("ota_host_status_name", "ota_host_check_name"):
             getattr(lib, name).argtypes = [ctypes.c_int]
             getattr(lib, name).restype = ctypes.c_char_p
@@ -211,7 +228,7 @@ def supports(device, package: bytes = b"") -> bool:
 
 def _simulated(device, package: bytes) -> None:
     if getattr(device, "resume", None) is not None:
-        raise _engine_error("the C restore has no journal yet: a resumable restore runs in Python only")
+        c_journal.check_device(device, _engine_error)
     slots = getattr(device, "layout_slots", None)
     if slots is not None and sorted(slots) != sorted((p.name, p.address, p.size) for p in device.partitions.values()):
         raise _engine_error("the C restore knows the device's layout only as its partitions")
@@ -239,6 +256,8 @@ def run(device, package: bytes, *, receive: int = 0, receive_piece: int = 1024) 
 
     _simulated(device, package)
     lib = library()
+    if getattr(device, "resume", None) is not None:  # journaled: on the device's own NOR flash
+        return c_journal.run(device, package, sys.modules[__name__])
     block = device.erase_block
     header = _header(package)
     entries = header.entries if header else []
@@ -259,9 +278,7 @@ def run(device, package: bytes, *, receive: int = 0, receive_piece: int = 1024) 
     staged = sum(-(-e.target_size // block) * block for e in entries if e.operation in DELTA_OPERATIONS)
     room = sum(p.flash.size for p in parts)
     scratch = staged if header and staged <= min(header.scratch_flash, room) else 0
-    declared = wire.fixed_field(package, "ram_required") or 0
-    budget = device.ram_budget if device.ram_budget is not None else NO_LIMIT
-    workspace = min(declared, budget, _WORKSPACE_CAP) + _WORKSPACE_SLACK
+    workspace = _workspace(device, package)
 
     buffers = [_buffer(p.flash.read(0, p.flash.size), p.flash.size) for p in parts]
     names = [p.name.encode("ascii", "replace") for p in parts]
@@ -269,30 +286,13 @@ def run(device, package: bytes, *, receive: int = 0, receive_piece: int = 1024) 
     for i, p in enumerate(parts):
         table[i] = _Partition(names[i], p.address, p.size, p.flash.size, p.flash.size, p.resizable,
                               ctypes.cast(buffers[i], ctypes.POINTER(ctypes.c_uint8)))
-    required, keys = _keys(device)
-    raw_keys = [(ctypes.c_uint8 * len(k[2])).from_buffer_copy(k[2]) for k in keys]
-    key_table = (_Key * max(len(keys), 1))()
-    for i, (alg, kid, _) in enumerate(keys):
-        key_table[i] = _Key(alg, (ctypes.c_uint8 * 8)(*kid[:8]), ctypes.cast(raw_keys[i], ctypes.POINTER(ctypes.c_uint8)),
-                            len(keys[i][2]))
     pkg = _buffer(package, len(package))
-    minimal = device.minimal_download_capacity
+    fields, _alive = _device_fields(device, layout_known=not created and device.layout_digest() is not None)
     req = _Request(
         package=ctypes.cast(pkg, ctypes.POINTER(ctypes.c_uint8)), package_length=len(package),
         partition_count=len(parts), partitions=table, erase_block=block, write_align=1,
         erased_value=device.erased_value, scratch_size=scratch, workspace_size=workspace,
-        download_capacity=NO_LIMIT if device.download_capacity is None else device.download_capacity,
-        minimal_download_capacity=NO_LIMIT if minimal is None else minimal, ram_budget=budget,
-        model=None if device.model is None else device.model.encode("ascii", "replace"),
-        hardware_id=None if device.hardware_id is None else device.hardware_id.encode("ascii", "replace"),
-        check_security_counter=device.security_counter is not None,
-        security_counter=device.security_counter or 0,
-        layout_known=not created and device.layout_digest() is not None,
-        expect_next=device.expected_next is not None,
-        next_package=(ctypes.c_uint8 * 32)(*(device.expected_next or bytes(32))),
-        require_signature=required, key_count=len(keys), keys=key_table,
-        disabled_checks=1 << 12 if "ram" in device.disabled_checks else 0, openssl_hash=0,
-        receive=receive, receive_piece=receive_piece)
+        receive=receive, receive_piece=receive_piece, **fields)
     res = _Result()
     lib.ota_host_restore(ctypes.byref(req), ctypes.byref(res))
     if res.failure_check == 14 and res.status < 0:
@@ -314,6 +314,49 @@ def run(device, package: bytes, *, receive: int = 0, receive_piece: int = 1024) 
         if p.resizable and written and p.name in targets:
             p.size = targets[p.name]
     return _result(res, header, device, parts)
+
+
+def journal_pending(journal) -> bytes | None:
+    """The C bootloader query (ota_journal_pending) on a journal's flash, as ``resume.pending`` answers it."""
+    data = journal.read(0, journal.size)
+    digest = (ctypes.c_uint8 * 32)()
+    found = library().ota_host_pending((ctypes.c_uint8 * len(data)).from_buffer_copy(data), len(data),
+                                       journal.erase_block, digest)
+    if found < 0:
+        raise RuntimeError(f"ota_journal_pending refused the journal: {status_name(found)}")
+    return bytes(digest) if found else None
+
+
+def _workspace(device, package: bytes) -> int:
+    declared = wire.fixed_field(package, "ram_required") or 0
+    budget = device.ram_budget if device.ram_budget is not None else NO_LIMIT
+    return min(declared, budget, _WORKSPACE_CAP) + _WORKSPACE_SLACK
+
+
+def _device_fields(device, layout_known: bool) -> tuple[dict, list]:
+    """The request fields saying what the device knows about itself, and the
+    ctypes buffers they point into (kept alive by the caller)."""
+    required, keys = _keys(device)
+    raw_keys = [(ctypes.c_uint8 * len(k[2])).from_buffer_copy(k[2]) for k in keys]
+    key_table = (_Key * max(len(keys), 1))()
+    for i, (alg, kid, _) in enumerate(keys):
+        key_table[i] = _Key(alg, (ctypes.c_uint8 * 8)(*kid[:8]), ctypes.cast(raw_keys[i], ctypes.POINTER(ctypes.c_uint8)),
+                            len(keys[i][2]))
+    minimal = device.minimal_download_capacity
+    fields = dict(
+        download_capacity=NO_LIMIT if device.download_capacity is None else device.download_capacity,
+        minimal_download_capacity=NO_LIMIT if minimal is None else minimal,
+        ram_budget=device.ram_budget if device.ram_budget is not None else NO_LIMIT,
+        model=None if device.model is None else device.model.encode("ascii", "replace"),
+        hardware_id=None if device.hardware_id is None else device.hardware_id.encode("ascii", "replace"),
+        check_security_counter=device.security_counter is not None,
+        security_counter=device.security_counter or 0,
+        layout_known=layout_known,
+        expect_next=device.expected_next is not None,
+        next_package=(ctypes.c_uint8 * 32)(*(device.expected_next or bytes(32))),
+        require_signature=required, key_count=len(keys), keys=key_table,
+        disabled_checks=1 << 12 if "ram" in device.disabled_checks else 0, openssl_hash=0)
+    return fields, [raw_keys, key_table]
 
 
 def _result(res: _Result, header: wire.Header | None, device, parts) -> RestoreResult:

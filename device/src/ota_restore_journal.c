@@ -1,0 +1,398 @@
+/* The journaled, resumable restore (docs/verifier.md, "Power cuts and
+ * resume"): otapack/core/restore/resume.py in C, flash operation for flash
+ * operation and record for record, so a cut before any operation leaves
+ * the same flash in both restores.
+ *
+ * - restore:NAME (phase stage): a delta is patched into its place in
+ *   scratch_area, sector by sector, each finished sector journaled; a
+ *   resumed run replays the payload from its start and skips the sectors
+ *   recorded finished; a delta staged by an earlier boot is only re-hashed
+ *   from scratch. A replace is decoded and hashed only.
+ * - commit (phase commit): every payload partition in table order in
+ *   place, a record naming it before its first erase, one after each
+ *   sector, its target hash read back before the next; then `done`.
+ *
+ * A unit of work is one erase block of where it is written: the port's
+ * flash has uniform erase blocks, and the record after a sector says
+ * `done` = the bytes of the entry up to that sector's end. The sector
+ * writer (put, erase_rest) and the skip of finished sectors are the parts
+ * a later phase reuses. */
+#include <string.h>
+
+#include "ota_restore_internal.h"
+
+enum { J_BEGIN, J_FILL, J_ERASE, J_TARGET };
+enum { JM_HASH, JM_STAGE, JM_REHASH, JM_COMMIT };
+enum { JS_IDLE, JS_WRITING, JS_FINISHED };
+#define NO_ENTRY 0xFFFFFFFFu
+
+static int faulty(const struct ota_restore *r, unsigned fault)
+{
+#if OTA_JOURNAL_FAULTS
+    return r->cfg->journal->fault == fault;
+#else
+    (void)r;
+    (void)fault;
+    return 0;
+#endif
+}
+
+static uint32_t min32(uint32_t a, uint32_t b)
+{
+    return a < b ? a : b;
+}
+
+static uint32_t round_block(uint32_t n, uint32_t block)
+{
+    return (uint32_t)(((uint64_t)n + block - 1u) / block * block);
+}
+
+/* A flash or journal status: a resource failure, as FlashFault is in Python
+ * (a power cut keeps its own status as the cause). */
+static enum ota_status jfail(struct ota_restore *r, enum ota_status st)
+{
+    return ota_r_fail(r, OTA_ERR_RESOURCE, st);
+}
+
+static enum ota_status record(struct ota_restore *r, unsigned phase, uint32_t entry, uint32_t done)
+{
+    enum ota_status st = ota_journal_append(&r->journal, r->body_sha256, phase, entry, done, &r->jrec);
+    if (st != OTA_OK)
+        return jfail(r, st);
+    r->jmine = 1; /* the newest record is now this package's */
+    return OTA_OK;
+}
+
+static enum ota_status area_digest(struct ota_restore *r, unsigned area, uint32_t offset, uint32_t len,
+                                   uint8_t digest[OTA_SHA256_SIZE])
+{
+    enum ota_status st = ota_r_hash_area(r, 0, area, offset, len);
+    return st == OTA_OK ? ota_r_hash_finish(r, 0, digest) : st;
+}
+
+static enum ota_status holds_target(struct ota_restore *r, const struct ota_restore_entry *e, unsigned area,
+                                    uint32_t offset, int *equal)
+{
+    uint8_t have[OTA_SHA256_SIZE], want[OTA_SHA256_SIZE];
+    enum ota_status st = area_digest(r, area, offset, e->target_size, have);
+    if (st == OTA_OK)
+        st = ota_r_pkg(r, e->target_sha_offset, want, OTA_SHA256_SIZE);
+    *equal = st == OTA_OK && !memcmp(have, want, OTA_SHA256_SIZE);
+    return st;
+}
+
+/* resume._mine: the newest record when it is this package's; a `done` one
+ * only while every payload partition still reads back as its target. */
+enum ota_status ota_r_journal_mine(struct ota_restore *r)
+{
+    int found, sector;
+    unsigned i;
+    enum ota_status st = ota_journal_latest(&r->journal, &r->jrec, &found, &sector);
+    r->jmine = 0;
+    if (st != OTA_OK)
+        return jfail(r, st);
+    if (!found || memcmp(r->jrec.package_digest, r->body_sha256, OTA_SHA256_SIZE))
+        return OTA_OK;
+    for (i = 0; r->jrec.phase == OTA_JOURNAL_PHASE_DONE && i < r->entry_count; i++) {
+        const struct ota_restore_entry *e = &r->entries[i];
+        unsigned area;
+        int equal;
+        if (!OTA_OPERATION_HAS_PAYLOAD(e->operation))
+            continue;
+        area = ota_r_find_area(r, e, &st);
+        if (st != OTA_OK)
+            return st;
+        if (area == r->cfg->partition_count || e->target_size > r->cfg->flash->areas[area].size)
+            return OTA_OK;
+        st = holds_target(r, e, area, 0, &equal);
+        if (st != OTA_OK)
+            return st;
+        if (!equal)
+            return OTA_OK;
+    }
+    r->jmine = 1;
+    return OTA_OK;
+}
+
+int ota_r_journal_commit_begun(const struct ota_restore *r)
+{
+    return r->jmine && r->jrec.phase != OTA_JOURNAL_PHASE_STAGE;
+}
+
+int ota_r_journal_touched(const struct ota_restore *r, unsigned index)
+{
+    return ota_r_journal_commit_begun(r) && (r->jrec.phase == OTA_JOURNAL_PHASE_DONE || index <= r->jrec.entry);
+}
+
+enum ota_status ota_r_journal_precondition(struct ota_restore *r)
+{
+    struct ota_journal_record newest;
+    int found, sector;
+    enum ota_status st;
+    r->partition = -1;
+    st = ota_journal_latest(&r->journal, &newest, &found, &sector);
+    if (st != OTA_OK)
+        return jfail(r, st);
+    if (found && newest.phase == OTA_JOURNAL_PHASE_COMMIT &&
+        memcmp(newest.package_digest, r->body_sha256, OTA_SHA256_SIZE))
+        return ota_r_fail(r, OTA_ERR_PRECURSOR, OTA_ERR_PRECURSOR); /* that restore must finish first */
+    return ota_r_journal_mine(r);
+}
+
+/* resume._placement: delta entry `index` is staged at [*base, *end) of the
+ * scratch area, each staged entry from a sector boundary, in table order. */
+static enum ota_status placement(struct ota_restore *r, unsigned index, uint32_t *base, uint32_t *end)
+{
+    uint32_t at = 0, size;
+    unsigned i;
+    if (r->cfg->scratch_area == OTA_RESTORE_NO_AREA)
+        return ota_r_fail(r, OTA_ERR_RESOURCE, OTA_ERR_RESOURCE);
+    size = r->cfg->flash->areas[r->cfg->scratch_area].size;
+    for (i = 0; i < r->entry_count; i++) {
+        const struct ota_restore_entry *e = &r->entries[i];
+        uint32_t stop;
+        if (!OTA_OPERATION_HAS_SOURCE(e->operation))
+            continue;
+        if (e->target_size > size - at)
+            return ota_r_fail(r, OTA_ERR_RESOURCE, OTA_ERR_RESOURCE);
+        stop = min32(round_block(at + e->target_size, r->erase_block), size);
+        if (i == index) {
+            *base = at;
+            *end = stop;
+        }
+        at = stop;
+    }
+    return OTA_OK;
+}
+
+/* ------------------------------------------------------------ the sector writer (resume.SectorWriter) */
+
+/* The sector at jbase + pos: erased, then n bytes of the write buffer
+ * programmed (padded to the program unit), then recorded finished. */
+static enum ota_status put(struct ota_restore *r, unsigned phase, uint32_t pos, uint32_t n)
+{
+    const struct ota_flash *f = r->cfg->flash;
+    uint32_t padded = n + (f->write_align - n % f->write_align) % f->write_align;
+    int early = faulty(r, OTA_JOURNAL_FAULT_RECORD_BEFORE_PROGRAM);
+    enum ota_status st = ota_r_erase(r, r->jarea, r->jbase + pos);
+    if (st == OTA_OK && early)
+        st = record(r, phase, r->cursor, pos + r->erase_block);
+    if (st != OTA_OK)
+        return st;
+    if (padded > n)
+        memset(r->wbuf + n, f->erased_value, padded - n);
+    st = ota_flash_write(f, r->jarea, r->jbase + pos, r->wbuf, padded);
+    if (st != OTA_OK)
+        return jfail(r, st);
+    r->bytes_written += n;
+    return early ? OTA_OK : record(r, phase, r->cursor, pos + r->erase_block);
+}
+
+/* One erase block of the entry's bytes per step; at the end of its data the
+ * stream must end, then the sectors left up to jend are erased. */
+static enum ota_status fill(struct ota_restore *r, const struct ota_restore_entry *e, unsigned phase)
+{
+    uint32_t pos = r->done, n = min32(r->erase_block, e->target_size - pos);
+    int copy = r->jmode == JM_COMMIT && OTA_OPERATION_HAS_SOURCE(e->operation); /* from scratch */
+    int writes = r->jmode != JM_HASH && pos >= r->jskip;
+    enum ota_status st = OTA_OK;
+    if (n) {
+        if (copy) {
+            if (writes && (st = ota_flash_read(r->cfg->flash, r->cfg->scratch_area, r->jsrc + pos, r->wbuf, n)) != OTA_OK)
+                return jfail(r, st);
+        } else if ((st = ota_r_fill(r, e, n)) != OTA_OK) {
+            return st;
+        }
+        if (r->jmode != JM_COMMIT && (st = ota_r_hash_update(r, 0, r->wbuf, n)) != OTA_OK)
+            return st;
+        if (writes && n == r->erase_block && (st = put(r, phase, pos, n)) != OTA_OK)
+            return st; /* a whole sector is programmed as soon as it is complete */
+        r->done += n;
+        if (r->done < e->target_size)
+            return OTA_OK;
+    }
+    if (!copy && (st = ota_r_fill_end(r, e, n)) != OTA_OK)
+        return st;
+    if (writes && n && n < r->erase_block && (st = put(r, phase, pos, n)) != OTA_OK)
+        return st; /* the last, partial sector */
+    r->block = r->jmode == JM_HASH ? r->jend - r->jbase : round_block(e->target_size, r->erase_block);
+    if (r->block < r->jskip)
+        r->block = r->jskip;
+    r->phase = J_ERASE;
+    return OTA_OK;
+}
+
+/* The sectors after the data up to jend: erased and recorded, one per step. */
+static enum ota_status erase_rest(struct ota_restore *r, unsigned phase, int *more)
+{
+    enum ota_status st;
+    *more = r->jbase + r->block < r->jend;
+    if (!*more)
+        return OTA_OK;
+    st = ota_r_erase(r, r->jarea, r->jbase + r->block);
+    r->block += r->erase_block;
+    return st == OTA_OK ? record(r, phase, r->cursor, r->block) : st;
+}
+
+/* ------------------------------------------------------------ restore:NAME (stage), target:NAME */
+
+static enum ota_status stage_begin(struct ota_restore *r, const struct ota_restore_entry *e)
+{
+    enum ota_status st;
+    r->done = r->jskip = 0;
+    if (e->operation == OTA_OPERATION_REPLACE) { /* decoded and hashed only; written at commit */
+        uint32_t mask = r->written_mask;
+        r->jmode = JM_HASH;
+        r->jbase = r->jend = 0;
+        st = ota_r_begin_payload(r, e);
+        r->written_mask = mask;
+    } else {
+        st = placement(r, r->cursor, &r->jbase, &r->jend);
+        if (st != OTA_OK)
+            return st;
+        r->jarea = r->cfg->scratch_area;
+        if (r->jmine && (r->jrec.phase != OTA_JOURNAL_PHASE_STAGE || r->cursor < r->jrec.entry)) {
+            r->jmode = JM_REHASH; /* staged by an earlier boot: its source may be gone */
+            r->phase = J_TARGET;
+            return OTA_OK;
+        }
+        r->jmode = JM_STAGE;
+        if (r->jmine && r->cursor == r->jrec.entry)
+            r->jskip = r->jrec.done;
+        st = ota_r_begin_payload(r, e);
+    }
+    if (st == OTA_OK)
+        st = ota_r_hash_start(r, 0);
+    r->phase = J_FILL;
+    return st;
+}
+
+static enum ota_status stage_target(struct ota_restore *r, const struct ota_restore_entry *e)
+{
+    uint8_t have[OTA_SHA256_SIZE], want[OTA_SHA256_SIZE];
+    enum ota_status st = r->jmode == JM_REHASH ? area_digest(r, r->jarea, r->jbase, e->target_size, have)
+                                               : ota_r_hash_finish(r, 0, have);
+    int equal;
+    if (st == OTA_OK)
+        st = ota_r_pkg(r, e->target_sha_offset, want, OTA_SHA256_SIZE);
+    if (st != OTA_OK)
+        return st;
+    equal = !memcmp(have, want, OTA_SHA256_SIZE);
+    if (equal && r->jmode == JM_STAGE && (st = record(r, OTA_JOURNAL_PHASE_STAGE, r->cursor + 1u, 0)) != OTA_OK)
+        return st;
+    r->check_status[OTA_CHECK_RESTORE] = OTA_CHECK_STATUS_PASS;
+    r->check = OTA_CHECK_TARGET;
+    if (!equal)
+        return ota_r_fail(r, OTA_ERR_TARGET, OTA_ERR_TARGET);
+    r->check_status[OTA_CHECK_TARGET] = OTA_CHECK_STATUS_PASS;
+    r->cursor++;
+    r->phase = J_BEGIN;
+    return OTA_OK;
+}
+
+enum ota_status ota_r_journal_payload_step(struct ota_restore *r)
+{
+    const struct ota_restore_entry *e;
+    enum ota_status st;
+    int more;
+    if (r->phase == J_BEGIN) {
+        while (r->cursor < r->entry_count && !OTA_OPERATION_HAS_PAYLOAD(r->entries[r->cursor].operation))
+            r->cursor++;
+        if (r->cursor == r->entry_count) {
+            r->cursor = 0;
+            return OTA_END;
+        }
+        r->check = OTA_CHECK_RESTORE;
+        r->partition = (int32_t)r->cursor;
+        return stage_begin(r, &r->entries[r->cursor]);
+    }
+    e = &r->entries[r->cursor];
+    switch (r->phase) {
+    case J_FILL:
+        return fill(r, e, OTA_JOURNAL_PHASE_STAGE);
+    case J_ERASE:
+        st = erase_rest(r, OTA_JOURNAL_PHASE_STAGE, &more);
+        if (st == OTA_OK && !more)
+            r->phase = J_TARGET;
+        return st;
+    default:
+        return stage_target(r, e);
+    }
+}
+
+/* ------------------------------------------------------------ commit */
+
+static enum ota_status chain_end(struct ota_restore *r)
+{
+    r->has_next = r->kind == OTA_KIND_MINIMAL_STAGE1;
+    if (r->has_next)
+        return ota_r_pkg(r, r->next_offset, r->next_package, OTA_SHA256_SIZE) == OTA_OK ? OTA_END : r->failure.status;
+    return OTA_END;
+}
+
+static enum ota_status commit_begin(struct ota_restore *r, const struct ota_restore_entry *e)
+{
+    uint32_t end;
+    enum ota_status st = OTA_OK;
+    if (r->cursor != r->jresume_at && !faulty(r, OTA_JOURNAL_FAULT_NO_ENTRY_RECORD))
+        st = record(r, OTA_JOURNAL_PHASE_COMMIT, r->cursor, 0); /* before the partition's first erase */
+    if (st != OTA_OK)
+        return st;
+    r->jskip = r->cursor == r->jresume_at ? r->jresume_done : 0;
+    r->jmode = JM_COMMIT;
+    r->jarea = e->area;
+    r->jbase = 0;
+    r->jend = r->cfg->flash->areas[e->area].size;
+    r->done = 0;
+    r->written_mask |= (uint32_t)1 << e->area;
+    st = OTA_OPERATION_HAS_SOURCE(e->operation) ? placement(r, r->cursor, &r->jsrc, &end) : ota_r_begin_payload(r, e);
+    r->phase = J_FILL;
+    return st;
+}
+
+enum ota_status ota_r_journal_commit_step(struct ota_restore *r)
+{
+    const struct ota_restore_entry *e;
+    enum ota_status st;
+    int more, equal;
+    if (r->jstate == JS_IDLE) {
+        r->jstate = r->jmine && r->jrec.phase == OTA_JOURNAL_PHASE_DONE ? JS_FINISHED : JS_WRITING;
+        r->jresume_at = r->jmine && r->jrec.phase == OTA_JOURNAL_PHASE_COMMIT ? r->jrec.entry : NO_ENTRY;
+        r->jresume_done = r->jmine ? r->jrec.done : 0;
+        r->cursor = 0;
+        r->phase = J_BEGIN;
+    }
+    if (r->jstate == JS_FINISHED)
+        return chain_end(r);
+    if (r->phase == J_BEGIN) {
+        while (r->cursor < r->entry_count && (!OTA_OPERATION_HAS_PAYLOAD(r->entries[r->cursor].operation) ||
+                                              (r->jresume_at != NO_ENTRY && r->cursor < r->jresume_at)))
+            r->cursor++;
+        if (r->cursor == r->entry_count) {
+            st = record(r, OTA_JOURNAL_PHASE_DONE, r->entry_count, 0);
+            if (st == OTA_OK)
+                r->jstate = JS_FINISHED;
+            return st;
+        }
+        return commit_begin(r, &r->entries[r->cursor]);
+    }
+    e = &r->entries[r->cursor];
+    switch (r->phase) {
+    case J_FILL:
+        return fill(r, e, OTA_JOURNAL_PHASE_COMMIT);
+    case J_ERASE:
+        st = erase_rest(r, OTA_JOURNAL_PHASE_COMMIT, &more);
+        if (st == OTA_OK && !more)
+            r->phase = J_TARGET;
+        return st;
+    default:
+        st = holds_target(r, e, e->area, 0, &equal); /* read back before the next partition */
+        if (st != OTA_OK)
+            return st;
+        if (!equal)
+            return ota_r_fail(r, OTA_ERR_TARGET, OTA_ERR_TARGET);
+        r->cursor++;
+        r->phase = J_BEGIN;
+        return OTA_OK;
+    }
+}
