@@ -78,6 +78,7 @@ REASONS = {
     "policy-skip": 6,  # layout says never touch
     "no-source": 7,  # no old partition to patch against (new or resized slot)
     "fs-unchanged": 8,  # policy full (a file system) unchanged: skipped, never hash-checked (it changes on the device)
+    "no-scratch": 9,  # a delta needs more scratch flash than the device's budget (staged or in place)
 }
 
 #: Header extension tags: critical data later features add without a new
