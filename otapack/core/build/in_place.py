@@ -22,6 +22,8 @@ from otapack.core.formats.wire_numbers import (IN_PLACE_DIRECTIONS, IN_PLACE_OPE
 from otapack.core.restore.resources import round_up
 
 FORWARD, BACKWARD = IN_PLACE_DIRECTIONS["forward"], IN_PLACE_DIRECTIONS["backward"]
+#: A piece's old offset when it is new bytes: -1 the matcher's own, CUT a read cut for the write order.
+CUT = -2
 
 
 def _adds(ctrl) -> list[tuple[int, int, int, int]]:
@@ -131,16 +133,16 @@ def in_place_matches(adds, diff: bytes, new: bytes, order: list[int], saves, blo
             if q >= 0:
                 j = q // block
                 if j < len(rank) and j not in saved and rank[j] < rank[k]:
-                    p = (new0, n, -1, 0)
+                    p = (new0, n, CUT, 0)
             if pieces and pieces[-1][2] < 0 and p[2] < 0 and pieces[-1][0] + pieces[-1][1] == new0:
-                pieces[-1] = (pieces[-1][0], pieces[-1][1] + n, -1, 0)
+                pieces[-1] = (pieces[-1][0], pieces[-1][1] + n, min(p[2], pieces[-1][2]), 0)
             else:
                 pieces.append(p)
     ctrl: list[list[int]] = []
     out_diff, extra = bytearray(), bytearray()
     old_pos = 0
     for index, (new0, n, q, d) in enumerate(pieces):
-        if q >= 0 and n < MIN_TUPLE_OUTPUT and any(0 <= i < len(pieces) and pieces[i][2] < 0
+        if q >= 0 and n < MIN_TUPLE_OUTPUT and any(0 <= i < len(pieces) and pieces[i][2] == CUT
                                                     for i in (index - 1, index + 1)):
             q = -1
         if q < 0:
