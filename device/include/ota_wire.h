@@ -144,7 +144,8 @@ enum ota_reason {
     OTA_REASON_POLICY_SKIP = 6,
     OTA_REASON_NO_SOURCE = 7,
     OTA_REASON_FS_UNCHANGED = 8,
-    OTA_REASON_COUNT = 9
+    OTA_REASON_NO_SCRATCH = 9,
+    OTA_REASON_COUNT = 10
 };
 
 /* Header extension tags; all critical: refuse a tag not listed here. */

@@ -53,7 +53,7 @@ class Geometry:
     erased_value: int | None = None
     #: False: the restore without a journal (the baseline the sweep measures against).
     journaled: bool = True
-    #: A deliberately wrong journal rule (``resume.FAULTS``): the negative control.
+    #: A deliberately wrong journal rule (``resume.FAULTS``, ``IN_PLACE_FAULTS``): the negative control.
     fault: str | None = None
 
     def sectors(self, erase_block: int) -> tuple[int, ...] | int:

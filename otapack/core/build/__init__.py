@@ -18,7 +18,7 @@ from otapack.core.codecs import (
 from otapack.errors import BudgetError, IncompatibleImagesError, InputError, PackageLimitError, UsageError
 from otapack.core.build.budget import RamBreakdown, fit_ram_budget, ram_budget_error
 from otapack.core.build.figures import StreamFigures, payload_lclp, stream_figures, tighten
-from otapack.core.build.in_place import fit_scratch, scratch_needed
+from otapack.core.build.in_place import Tools as InPlaceTools, fit_scratch, scratch_needed
 from otapack.core.build.profiles import DEFAULT_PROFILE, get_profile
 from otapack.core.build.reuse import PlanMemo
 from otapack.core.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES
@@ -573,7 +573,7 @@ def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = P
         planned = map_partitions(lambda pair: plan_shared(pair[0], pair[1], o, workers, memo, progress), pairs, workers,
                                  progress)
         if o.scratch_flash is not None:
-            planned = fit_scratch(planned, pairs, o, new.erase_block, workers)
+            planned = fit_scratch(planned, pairs, o, new.erase_block, workers, InPlaceTools(_replace, _smallest_patch, PlannedPartition, lambda size, p: tunings_within(THOROUGH_TUNINGS if size <= THOROUGH_LIMIT else DELTA_TUNINGS, p.max_lzma_lclp)))
         return finish_package("delta", planned, o, new.erase_block, new)
 
     return fit_ram_budget(build, opts)

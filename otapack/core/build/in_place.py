@@ -14,6 +14,7 @@ import bisect
 import hashlib
 from collections import defaultdict
 from dataclasses import replace
+from typing import Callable, NamedTuple
 
 from otapack.core.formats.in_place import build_in_place_header
 from otapack.core.formats.wire_numbers import (IN_PLACE_DIRECTIONS, IN_PLACE_OPERATIONS, MAX_IN_PLACE_SAVES,
@@ -195,9 +196,18 @@ def in_place_streams(old: bytes, new: bytes, matches, block: int, max_saves: int
     return out
 
 
-def plan_in_place(old, new, opts, max_saves: int, block: int, workers):
+class Tools(NamedTuple):
+    """What the package builder lends (``otapack.core.build``, which imports this module)."""
+
+    full: Callable  # (partition, reason, opts, workers) -> its replace plan
+    smallest: Callable  # (streams, tunings, lzma_dict, workers) -> (stream, payload)
+    planned: Callable  # PlannedPartition
+    tunings: Callable  # (partition size, opts) -> the LZMA tunings a delta of it tries
+
+
+def plan_in_place(old, new, opts, max_saves: int, block: int, workers, tools: Tools):
     """The smallest in-place payload of partition ``new`` from ``old`` (None: none within the work bound)."""
-    from otapack.core import build as b
+    from otapack.core.build.figures import payload_lclp
     from otapack.core.container import PartitionRecord
     from otapack.core.diff import DENSE_MIN_FILL, DENSE_MIN_LENGTH, _core, match_all
 
@@ -208,15 +218,13 @@ def plan_in_place(old, new, opts, max_saves: int, block: int, workers):
                                     ("raw", "zero-run")))
     if not streams:
         return None
-    thorough = new.size <= b.THOROUGH_LIMIT
-    tunings = b.tunings_within(b.THOROUGH_TUNINGS if thorough else b.DELTA_TUNINGS, opts.max_lzma_lclp)
-    stream, payload = b._smallest_patch(list(streams), tunings, opts.lzma_dict_size, workers)
+    stream, payload = tools.smallest(list(streams), tools.tunings(new.size, opts), opts.lzma_dict_size, workers)
     record = PartitionRecord(
         name=new.name, address=new.address, operation="delta-in-place", reason="delta-smaller", codec="lzma2",
         source_size=old.size, source_sha256=old.sha256(), target_size=new.size, target_sha256=new.sha256(),
         uncompressed_length=len(stream))
-    return b.PlannedPartition(record, payload, {"delta-in-place": len(payload)}, window,
-                              lclp=b.payload_lclp(payload), stream=streams[stream])
+    return tools.planned(record, payload, {"delta-in-place": len(payload)}, window, lclp=payload_lclp(payload),
+                         stream=streams[stream])
 
 
 def scratch_needed(planned, block: int) -> int:
@@ -227,12 +235,10 @@ def scratch_needed(planned, block: int) -> int:
     return staged + (sum(saves) + 1) * block if saves else staged
 
 
-def fit_scratch(planned, pairs, opts, block: int, workers):
+def fit_scratch(planned, pairs, opts, block: int, workers, tools: Tools):
     """Per staged delta in table order: staged while the budget holds it,
     else in place when its saves and the swap sector fit and it is smaller
     than the full payload, else full (reason ``no-scratch``)."""
-    from otapack.core import build as b
-
     budget, staged, saves, in_place = opts.scratch_flash, 0, 0, False
     out = []
     for p, (old, new) in zip(planned, pairs):
@@ -246,8 +252,8 @@ def fit_scratch(planned, pairs, opts, block: int, workers):
             out.append(p)
             continue
         room = budget - staged - (saves + 1) * block
-        choice = plan_in_place(old, new, opts, room // block, block, workers) if room >= 0 else None
-        full = b._replace(new, "no-scratch", opts, workers)
+        choice = plan_in_place(old, new, opts, room // block, block, workers, tools) if room >= 0 else None
+        full = tools.full(new, "no-scratch", opts, workers)
         if choice is not None and len(choice.payload) < len(full.payload):
             saves += choice.stream.saves
             in_place = True

@@ -52,9 +52,11 @@ if TYPE_CHECKING:
 #: Deliberately wrong journal rules the power-cut sweep must catch (its
 #: negative controls; ``ResumeArea.fault``, tests only):
 #: ``record-before-program`` journals a sector as finished before programming it;
-#: ``no-entry-record`` touches a live partition before the journal names it;
-#: ``skip-swap`` erases an in-place chunk's own sector without parking the chunk first.
-FAULTS = ("record-before-program", "no-entry-record", "skip-swap")
+#: ``no-entry-record`` touches a live partition before the journal names it.
+FAULTS = ("record-before-program", "no-entry-record")
+#: ... and those of in-place deltas: ``skip-swap`` erases a chunk's own
+#: sector without parking the chunk in the swap sector first.
+IN_PLACE_FAULTS = ("skip-swap",)
 
 
 @dataclass
@@ -66,7 +68,7 @@ class ResumeArea:
     fault: str | None = None
 
     def __post_init__(self) -> None:
-        if self.fault is not None and self.fault not in FAULTS:
+        if self.fault is not None and self.fault not in FAULTS + IN_PLACE_FAULTS:
             raise ValueError(f"unknown journal fault {self.fault!r}")
 
 
