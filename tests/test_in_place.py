@@ -5,10 +5,12 @@ hand-made streams pinned to the exact error each rule gives."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
 
+from conftest import run
 from hostile_builders import OLD_FILL, delta_package, single, stream, tuple_bytes, window
 from otapack.core import powercut
 from otapack.core.build import PackageOptions, build_delta
@@ -214,3 +216,56 @@ def test_the_scratch_declaration_must_hold_saves_and_the_swap_sector():
     report = verify_package(pkg, single(OLD), single(TWICE))
     assert type(report.error) is ResourceLimitError and report.restore.failure.check == "resources"
     assert "need 8192 bytes of scratch flash" in str(report.error)
+
+
+# ------------------------------------------------------------------ plan on the shipped layouts
+
+LAYOUTS = Path(__file__).parent.parent / "examples" / "layouts"
+PAC = Path(__file__).parent / "fixtures" / "pac"
+
+
+def _plan(capsys, old, new, layout: str, budget: str) -> dict:
+    code, out, err = run(capsys, "plan", old, new, "--layout", LAYOUTS / layout, "--stage1-download", budget,
+                         "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_plan_on_the_ec200u_layout_recommends_an_in_place_delta_that_fits(capsys):
+    plan = _plan(capsys, PAC / "csdk-old.pac", PAC / "csdk-new.pac", "ec200u-eg915u.toml", "16K")
+    methods = {c["method"]: c for c in plan["candidates"]}
+    assert not methods["delta"]["fits"] and not methods["full"]["fits"]  # staging needs 36 KiB of scratch
+    assert plan["recommendation"] == "delta-in-place" and methods["delta-in-place"]["fits"]
+    assert methods["delta-in-place"]["stages"][0]["scratch_flash"] <= 12 * 1024
+
+
+def test_plan_on_the_asr_16mb_layout_recommends_an_in_place_delta_that_fits(capsys, tmp_path):
+    """The 10 MB system partition cannot be staged in a 64 KiB download area; in place it fits."""
+    dumps = []
+    for name, src in (("old.bin", "synthesizer-1.bin"), ("new.bin", "synthesizer-2.bin")):
+        flash = bytearray(b"\xff" * 0x1000000)
+        code = (CORPUS / src).read_bytes()
+        flash[0x24000 : 0x24000 + len(code)] = code
+        (tmp_path / name).write_bytes(flash)
+        dumps.append(tmp_path / name)
+    plan = _plan(capsys, *dumps, "asr-16mb.toml", "64K")
+    methods = {c["method"]: c for c in plan["candidates"]}
+    assert methods["delta"]["stages"][0]["scratch_flash"] > 10_000_000 and not methods["delta"]["fits"]
+    assert plan["recommendation"] == "delta-in-place"
+    assert methods["delta-in-place"]["download_bytes"] < methods["full"]["download_bytes"]
+
+
+def test_diff_takes_the_scratch_budget_from_the_option_or_the_layout(capsys, tmp_path):
+    old, new = (CORPUS / name for name in PAIRS[0])
+    layout = tmp_path / "app.toml"
+    layout.write_text('scratch_flash = 8192\n[[partitions]]\nname = "app"\noffset = 0\nsize = 0x5bd0\n')
+    for args in (("--scratch-flash", "8K"), ("--layout", layout)):
+        out = tmp_path / "p.pack"
+        code, _, err = run(capsys, "diff", old, new, *args, "-o", out)
+        assert code == 0, err
+        package = read_package(out.read_bytes())
+        assert [p.operation for p in package.partitions] == ["delta-in-place"]
+        assert package.header.scratch_flash <= 8192
+    layout.write_text('scratch_flash = -1\n[[partitions]]\nname = "app"\noffset = 0\nsize = 0x5bd0\n')
+    code, _, err = run(capsys, "diff", old, new, "--layout", layout, "-o", tmp_path / "q.pack")
+    assert code != 0 and "scratch_flash" in err
