@@ -256,9 +256,11 @@ def test_plan_on_the_asr_16mb_layout_recommends_an_in_place_delta_that_fits(caps
 
 
 def test_diff_takes_the_scratch_budget_from_the_option_or_the_layout(capsys, tmp_path):
-    old, new = (CORPUS / name for name in PAIRS[0])
+    old, new = tmp_path / "old.bin", tmp_path / "new.bin"
+    for path, name in zip((old, new), PAIRS[0]):
+        path.write_bytes((CORPUS / name).read_bytes().ljust(0x6000, b"\xff"))
     layout = tmp_path / "app.toml"
-    layout.write_text('scratch_flash = 8192\n[[partitions]]\nname = "app"\noffset = 0\nsize = 0x5bd0\n')
+    layout.write_text('scratch_flash = 8192\n[[partitions]]\nname = "app"\noffset = 0\nsize = 0x6000\n')
     for args in (("--scratch-flash", "8K"), ("--layout", layout)):
         out = tmp_path / "p.pack"
         code, _, err = run(capsys, "diff", old, new, *args, "-o", out)
@@ -266,6 +268,6 @@ def test_diff_takes_the_scratch_budget_from_the_option_or_the_layout(capsys, tmp
         package = read_package(out.read_bytes())
         assert [p.operation for p in package.partitions] == ["delta-in-place"]
         assert package.header.scratch_flash <= 8192
-    layout.write_text('scratch_flash = -1\n[[partitions]]\nname = "app"\noffset = 0\nsize = 0x5bd0\n')
+    layout.write_text('scratch_flash = -1\n[[partitions]]\nname = "app"\noffset = 0\nsize = 0x6000\n')
     code, _, err = run(capsys, "diff", old, new, "--layout", layout, "-o", tmp_path / "q.pack")
     assert code != 0 and "scratch_flash" in err
