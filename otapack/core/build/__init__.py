@@ -573,7 +573,7 @@ def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = P
         planned = map_partitions(lambda pair: plan_shared(pair[0], pair[1], o, workers, memo, progress), pairs, workers,
                                  progress)
         if o.scratch_flash is not None:
-            planned = fit_scratch(planned, pairs, o, new.erase_block, workers, InPlaceTools(_replace, _smallest_patch, PlannedPartition, lambda size, p: tunings_within(THOROUGH_TUNINGS if size <= THOROUGH_LIMIT else DELTA_TUNINGS, p.max_lzma_lclp)))
+            planned = fit_scratch(planned, pairs, o, new.erase_block, workers, InPlaceTools(_replace, _smallest_patch, PlannedPartition, lambda size, p: tunings_within(THOROUGH_TUNINGS if size <= THOROUGH_LIMIT else DELTA_TUNINGS, p.max_lzma_lclp), THOROUGH_LIMIT))
         return finish_package("delta", planned, o, new.erase_block, new)
 
     return fit_ram_budget(build, opts)

@@ -203,6 +203,7 @@ class Tools(NamedTuple):
     smallest: Callable  # (streams, tunings, lzma_dict, workers) -> (stream, payload)
     planned: Callable  # PlannedPartition
     tunings: Callable  # (partition size, opts) -> the LZMA tunings a delta of it tries
+    thorough_limit: int  # partitions up to this size try every matcher setting
 
 
 def plan_in_place(old, new, opts, max_saves: int, block: int, workers, tools: Tools):
@@ -211,11 +212,15 @@ def plan_in_place(old, new, opts, max_saves: int, block: int, workers, tools: To
     from otapack.core.container import PartitionRecord
     from otapack.core.diff import DENSE_MIN_FILL, DENSE_MIN_LENGTH, _core, match_all
 
-    matches = match_all(old.data, new.data, opts.diff_algorithm, ({},))[0]
-    matches = _core.literalize_dense(*matches, new.data, DENSE_MIN_LENGTH, DENSE_MIN_FILL)
+    # As the staged delta: every matcher setting on a small partition, the default on a large one.
     window = max(1, min(opts.window_size, new.size))
-    streams = dict(in_place_streams(old.data, new.data, matches, block, max_saves, window, opts.max_window_tuples,
-                                    ("raw", "zero-run")))
+    streams = {}
+    for matches in match_all(old.data, new.data, opts.diff_algorithm, None if new.size <= tools.thorough_limit
+                             else ({},), workers):
+        matches = _core.literalize_dense(*matches, new.data, DENSE_MIN_LENGTH, DENSE_MIN_FILL)
+        for stream, fig in in_place_streams(old.data, new.data, matches, block, max_saves, window,
+                                            opts.max_window_tuples, ("raw", "zero-run")):
+            streams.setdefault(stream, fig)
     if not streams:
         return None
     stream, payload = tools.smallest(list(streams), tools.tunings(new.size, opts), opts.lzma_dict_size, workers)
