@@ -271,3 +271,12 @@ def test_diff_takes_the_scratch_budget_from_the_option_or_the_layout(capsys, tmp
     layout.write_text('scratch_flash = -1\n[[partitions]]\nname = "app"\noffset = 0\nsize = 0x6000\n')
     code, _, err = run(capsys, "diff", old, new, "--layout", layout, "-o", tmp_path / "q.pack")
     assert code != 0 and "scratch_flash" in err
+
+
+def test_the_work_bound_counts_each_pass_on_its_own():
+    """The proving pass and the commit decode the same stream: its tuples are
+    held to the bound once per pass, not summed (a stream near the bound restores)."""
+    body = stream(window([(16, 0, 0)] * 512), window_size=8192, max_tuples=512)
+    report = _run(_stream(((0, 2, 0),), (), body, OLD), OLD)
+    assert report.ok, report.error
+    assert report.restore.tuples == 2 * 512

@@ -21,7 +21,7 @@ import hashlib
 from typing import TYPE_CHECKING, Callable
 
 from otapack.core.formats.wire_numbers import DELTA_VERSIONS, IN_PLACE_OPERATIONS
-from otapack.core.restore.delta import apply_delta, read_stream_header
+from otapack.core.restore.delta import Work, apply_delta, read_stream_header
 from otapack.core.restore.flash import SimFlash
 from otapack.core.restore.in_place_tables import InPlaceTables, WriteOrder
 from otapack.errors import CorruptPatchError, TargetMismatchError
@@ -127,8 +127,11 @@ def replay(restore: "Restore", header, e, sink: InPlaceSink) -> None:
     restore.ram.hold("write buffer", dev.erase_block)
     patch = read_stream_header(stream, where, DELTA_VERSIONS[e.operation])  # as priced
     restore.ram.hold("in-place tables", patch.in_place.ram)
+    work = Work()  # the work bound counts one pass's tuples against that pass's output
     apply_delta(stream, sink.read_old, e.source_size, sink, e.target_size, restore.ram, where, patch,
-                extra_capacity=priced.extra_capacity, work=restore.work)
+                extra_capacity=priced.extra_capacity, work=work)
+    for name in ("windows", "tuples", "diff_pairs"):
+        setattr(restore.work, name, getattr(restore.work, name) + getattr(work, name))
     stream.finish()
     for name in ("control tuples", "extra buffer", "old read", "lzma decoder", "write buffer", "in-place tables"):
         restore.ram.release(name)
