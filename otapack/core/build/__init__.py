@@ -114,8 +114,7 @@ class PackageOptions:
     transform_arch: str = "none"
     #: Device RAM the transform tables of one partition may take.
     transform_table_ram: int = 4096
-    #: Scratch flash the device has for deltas (None: stage every delta):
-    #: per partition staged, in place or full (``in_place.fit_scratch``).
+    #: Scratch flash the device has for deltas: staged, in place or full per partition (None: every delta staged).
     scratch_flash: int | None = None
 
     def __post_init__(self) -> None:
@@ -557,6 +556,11 @@ def build_full(image: FirmwareImage, opts: PackageOptions = PackageOptions(), pr
     return fit_ram_budget(build, opts)
 
 
+def in_place_tools() -> InPlaceTools:
+    return InPlaceTools(_replace, _smallest_patch, PlannedPartition, lambda size, p: tunings_within(
+        THOROUGH_TUNINGS if size <= THOROUGH_LIMIT else DELTA_TUNINGS, p.max_lzma_lclp), THOROUGH_LIMIT)
+
+
 def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = PackageOptions(),
                 progress: ProgressFn | None = None, *, memo: PlanMemo | None = None) -> bytes:
     """A delta package from OLD to NEW (same partition structure).
@@ -572,8 +576,7 @@ def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = P
         workers = Workers(o.jobs)
         planned = map_partitions(lambda pair: plan_shared(pair[0], pair[1], o, workers, memo, progress), pairs, workers,
                                  progress)
-        if o.scratch_flash is not None:
-            planned = fit_scratch(planned, pairs, o, new.erase_block, workers, InPlaceTools(_replace, _smallest_patch, PlannedPartition, lambda size, p: tunings_within(THOROUGH_TUNINGS if size <= THOROUGH_LIMIT else DELTA_TUNINGS, p.max_lzma_lclp), THOROUGH_LIMIT))
+        planned = planned if o.scratch_flash is None else fit_scratch(planned, pairs, o, new.erase_block, workers, in_place_tools())
         return finish_package("delta", planned, o, new.erase_block, new)
 
     return fit_ram_budget(build, opts)
