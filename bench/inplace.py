@@ -5,7 +5,7 @@
     python bench/inplace.py --pairs synthesizer-1--2 --budget 8192 --budget 16384 --json out.json
 
 For each pair (one partition, slot = the larger image rounded up to 4 KiB
-sectors): the default (staged) delta package, then the package built with
+sectors; a Unisoc PAC pair: its partitions and XML slots, summed): the default (staged) delta package, then the package built with
 ``scratch_flash`` = each budget, which the builder makes in place (its
 staged copy needs the whole partition).  Printed: both sizes, their ratio,
 the scratch the in-place package declares (saves + the swap sector, in
@@ -36,6 +36,10 @@ SECTOR = 4096
 
 
 def images(pair: Path) -> tuple[FirmwareImage, FirmwareImage]:
+    if (pair / "old.pac").is_file():  # a Unisoc PAC pair: its partitions and XML slots
+        from otapack.api import load_firmware
+
+        return load_firmware(str(pair / "old.pac"), None, "old"), load_firmware(str(pair / "new.pac"), None, "new")
     old, new = (pair / "old.bin").read_bytes(), (pair / "new.bin").read_bytes()
     slot = -(-max(len(old), len(new)) // SECTOR) * SECTOR
     return (FirmwareImage((Partition("image", 0, old, slot_size=slot),)),
@@ -46,15 +50,16 @@ def measure(pair: Path, budgets: list[int], verify: bool) -> dict:
     old, new = images(pair)
     started = time.perf_counter()
     staged = build_delta(old, new, PackageOptions())
-    row = {"pair": pair.name, "sectors": -(-new.partitions[0].size // SECTOR), "staged": len(staged),
+    row = {"pair": pair.name, "sectors": sum(-(-p.size // SECTOR) for p in new.partitions), "staged": len(staged),
            "staged_seconds": round(time.perf_counter() - started, 2), "budgets": {}}
     for budget in budgets:
         started = time.perf_counter()
         package = build_delta(old, new, PackageOptions(scratch_flash=budget))
         seconds = time.perf_counter() - started
         parsed = read_package(package)
-        record = parsed.partitions[0]
-        cell = {"bytes": len(package), "ratio": round(len(package) / len(staged), 4), "operation": record.operation,
+        operation = ",".join(sorted({r.operation for r in parsed.partitions if r.operation in ("delta", "delta-v2",
+                                                                                            "delta-in-place")}))
+        cell = {"bytes": len(package), "ratio": round(len(package) / len(staged), 4), "operation": operation or "-",
                 "scratch_sectors": parsed.header.scratch_flash // SECTOR, "seconds": round(seconds, 2)}
         if verify:
             report = verify_package(package, old, new)
@@ -76,7 +81,8 @@ def main() -> None:
     head = " | ".join(f"in place @{b // SECTOR} sectors: bytes (x staged), scratch sectors, restores" for b in budgets)
     print(f"| pair | sectors | staged bytes | {head} |")
     print("|---|---|---|" + "---|" * len(budgets))
-    for pair in corpus_pairs(args.corpus):
+    pacs = sorted(p for p in args.corpus.iterdir() if (p / "old.pac").is_file()) if args.corpus.is_dir() else []
+    for pair in corpus_pairs(args.corpus) + pacs:
         if args.pairs and pair.name not in args.pairs:
             continue
         row = measure(pair, budgets, not args.no_verify)
