@@ -280,3 +280,22 @@ def test_the_work_bound_counts_each_pass_on_its_own():
     report = _run(_stream(((0, 2, 0),), (), body, OLD), OLD)
     assert report.ok, report.error
     assert report.restore.tuples == 2 * 512
+
+
+def test_a_multi_partition_package_mixes_staged_in_place_and_full_and_survives_cuts():
+    """The power-cut fixture's layout (two deltas, a replace, a keep) with
+    scratch for one staged partition: the first delta in place, the rest as
+    the budget allows; sampled cuts, clean and torn, all survive."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "powercut"))
+    from powercut_fixtures import FAST as PC_FAST, three_partitions
+
+    _, old, new = three_partitions()
+    package = build_delta(old, new, PackageOptions(**PC_FAST, scratch_flash=3 * BLOCK))
+    ops = {r.name: r.operation for r in read_package(package).partitions}
+    assert "delta-in-place" in ops.values() and ops["boot"] == "keep" and ops["cfg"] == "replace"
+    assert read_package(package).header.scratch_flash <= 3 * BLOCK
+    assert verify_package(package, old, new).ok
+    report = powercut.sweep(package, old, 60, seed=3)
+    assert report.failures == 0, report.first_failure
