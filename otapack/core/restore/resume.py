@@ -24,6 +24,11 @@ take their journaled form from here:
   *before* its first erase, one after each finished sector, and a last
   ``done`` record once every target hash has been read back from flash.
 
+A ``delta-in-place`` partition (``in_place``) is saved and proven in
+``stage`` and written over itself in ``commit``, through the swap sector
+(record ``swap``) where a chunk read its own sector; a resumed run replays
+its stream in skip mode up to the record's write-order offset.
+
 A unit of work is one erase sector of where it is written, so at most one
 sector is redone after a cut.  Standard library only.
 """
