@@ -35,7 +35,7 @@ def _in_place(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions, stag
     """A delta whose partitions are staged, patched in place or sent in full
     by the scratch flash the budget leaves beside the package (docs/formats/
     delta-in-place.md): built for the room the staged package leaves, then
-    once more for the room its own size leaves.  None: it is the staged one."""
+    once more for the room its own size leaves.  None: no partition went in place."""
     package, room = staged, budget - len(staged)
     for _ in range(2):
         package = build_delta(old, new, replace(opts, scratch_flash=max(0, room)))
@@ -43,7 +43,8 @@ def _in_place(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions, stag
         if figures["fits"] or budget - len(package) >= room:
             break
         room = budget - len(package)
-    return None if package == staged else figures
+    in_place = any(r.operation == "delta-in-place" for r in read_package(package).partitions)
+    return figures if in_place else None
 
 
 def plan_upgrade(old: FirmwareImage, new: FirmwareImage, config: MinimalConfig,
