@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import os
 
-from otapack.errors import OtapackError, UsageError, VerificationError
+from otapack.errors import UsageError, VerificationError
 from otapack.core.formats.wire_numbers import IN_PLACE_OPERATIONS
 from otapack.core.restore import c_engine, wire
 from otapack.core.restore.checks import Check, CheckStatus, RestoreResult
@@ -78,14 +78,12 @@ def _crosscheck(device: Device, package: bytes, log: str) -> RestoreResult:
 
 
 def in_place_package(package: bytes) -> bool:
-    """Whether ``package`` patches a partition in place: the C restore does not
-    apply ``delta-in-place`` yet and refuses it at ``header`` (an unknown
-    operation), so the crosscheck has nothing to compare."""
-    try:
-        _, length = wire.parse_fixed(package[: wire.FIXED_HEADER_SIZE])
-        return any(e.operation in IN_PLACE_OPERATIONS for e in wire.parse_header(package[:length]).entries)
-    except OtapackError:
-        return False
+    """Whether ``package`` patches a partition in place (as far as its table
+    can be read): the C restore does not apply ``delta-in-place`` yet and
+    refuses it at ``header`` (an unknown operation), so the crosscheck has
+    nothing to compare."""
+    length = wire.fixed_field(package, "header_length") or 0
+    return any(op in IN_PLACE_OPERATIONS for op in wire.operations_seen(package[:length]))
 
 
 def _where(result: RestoreResult) -> str | None:
