@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run
-from hostile_builders import OLD_FILL, delta_package, single, stream, tuple_bytes, window
+from hostile_builders import OLD_FILL, delta_package, single, stream, window
 from otapack.core import powercut
 from otapack.core.build import PackageOptions, build_delta
 from otapack.core.container import read_package
