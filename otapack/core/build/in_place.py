@@ -181,18 +181,19 @@ def in_place_streams(old: bytes, new: bytes, matches, block: int, max_saves: int
         rank = [0] * count
         for index, sector in enumerate(order):
             rank[sector] = index
-        saves = choose_saves(reads, rank, min(max_saves, MAX_IN_PLACE_SAVES))
-        c, d, e = in_place_matches(adds, diff, new, order, saves, block)
         digest = hashlib.sha256(b"".join(new[k * block : (k + 1) * block] for k in order)).digest()
-        head = build_in_place_header(block, segments, saves, digest)
-        for coding in diff_codings:
-            body = encode_patch(c, d, e, window_size=window_size, max_window_tuples=max_window_tuples,
-                                diff_coding=coding, zero_run_coder=_core.zero_runs)
-            fig = stream_figures(body, len(new))
-            if not fig.within_work_bound:
-                continue
-            fig = replace(fig, transform_ram=in_place_ram(len(segments), len(saves)), saves=len(saves))
-            out.append((head + tighten(body, fig), fig))
+        # Every save the budget allows, and none: the cut bytes sometimes compress better than saved ones.
+        for saves in dict.fromkeys((choose_saves(reads, rank, min(max_saves, MAX_IN_PLACE_SAVES)), ())):
+            c, d, e = in_place_matches(adds, diff, new, order, saves, block)
+            head = build_in_place_header(block, segments, saves, digest)
+            for coding in diff_codings:
+                body = encode_patch(c, d, e, window_size=window_size, max_window_tuples=max_window_tuples,
+                                    diff_coding=coding, zero_run_coder=_core.zero_runs)
+                fig = stream_figures(body, len(new))
+                if not fig.within_work_bound:
+                    continue
+                fig = replace(fig, transform_ram=in_place_ram(len(segments), len(saves)), saves=len(saves))
+                out.append((head + tighten(body, fig), fig))
     return out
 
 
