@@ -312,7 +312,7 @@ def wire_read(pkg: bytes):
         if e.name in names:
             raise PackageFormatError("duplicate name")
         names.add(e.name)
-        if e.operation in ("replace", "delta", "delta-v2"):
+        if e.operation in HAS_PAYLOAD:
             if e.payload_offset != position or e.payload_length > body_length - position:
                 raise PackageFormatError("tiling")
             position += e.payload_length

@@ -297,7 +297,9 @@ def _expected(pkg: bytes, name: str, value: int):
         if value == 4:  # delta-v2: the v1 stream's first window is read as a transform section
             return E.CorruptPatchError, f"{P}: map entry 1: non-canonical map (repeats the previous entry or " \
                                         f"starts with a hole)", "restore:image"
-        if value > 4:
+        if value == 5:  # delta-in-place: the v1 stream's header and first window are read as the in-place header
+            return E.CorruptPatchError, f"{P}: in-place segment 0: direction 100 exceeds 1", "resources"
+        if value > 5:
             return E.PackageFormatError, f"{P}: unknown operation {value} (at offset {at})", "header"
         end = at + 3 + {0: 36, 1: 48, 3: 0}[value]
         return E.PackageFormatError, f"{H - end} unexplained bytes after the partition table (at offset {end})", "header"

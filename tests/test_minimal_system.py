@@ -236,13 +236,16 @@ def test_delta_chosen_when_its_staging_fits(built, images):
     assert verify_chain([tight.stage1, tight.stage2], old, new).ok
 
 
-def test_plan_recommends_minimal_system(built, images):
+def test_plan_recommends_what_fits_with_the_fewest_bytes(built, images):
     old, new, config, _ = built
     plan = plan_upgrade(old, new, config, PackageOptions(lzma_dict_size=1 << 16), (images / "mini.bin").read_bytes())
     methods = {c["method"]: c for c in plan.candidates}
     assert not methods["delta"]["fits"] and methods["delta"]["stages"][0]["scratch_flash"] == 0x8000
     assert not methods["full"]["fits"]
-    assert methods["minimal-system"]["fits"] and plan.recommendation == "minimal-system"
+    assert methods["minimal-system"]["fits"]
+    # patched in place (docs/formats/delta-in-place.md) the delta fits too, with fewer bytes than two stages
+    assert methods["delta-in-place"]["fits"] and plan.recommendation == "delta-in-place"
+    assert methods["delta-in-place"]["download_bytes"] < methods["minimal-system"]["download_bytes"]
 
 
 def test_layout_minimal_system_table_errors(images):
@@ -336,9 +339,10 @@ def test_cli_plan_json(images, capsys):
                        "--minimal-system", d / "mini.bin", "--lzma-dict", "64K", "--json")
     assert code == 0
     doc = json.loads(out)
-    assert doc["recommendation"] == "minimal-system"
-    assert [c["method"] for c in doc["candidates"]] == ["delta", "full", "minimal-system"]
-    code, out, err = cli(capsys, "plan", d / "old.bin", d / "new.bin", "--layout", d / "layout.toml")
+    assert doc["recommendation"] == "delta-in-place"  # fewer bytes than the two stages
+    assert [c["method"] for c in doc["candidates"]] == ["delta", "delta-in-place", "full", "minimal-system"]
+    code, out, err = cli(capsys, "plan", d / "old.bin", d / "new.bin", "--layout", d / "layout.toml",
+                         "--stage1-download", "4K")  # a package sector and a swap sector do not fit
     assert code == 7 and "no upgrade method fits the flash budget" in err
     code, out, _ = cli(capsys, "plan", d / "old.bin", d / "new.bin", "--layout", d / "layout.toml",
                        "--stage1-download", "1M", "--json")
@@ -373,3 +377,17 @@ def test_example_regenerates_and_runs(tmp_path, capsys, monkeypatch, update_gold
         if update_golden:
             golden.write_bytes(built.read_bytes())
         assert golden.read_bytes() == built.read_bytes(), f"{name} changed; rerun with --update-golden if intended"
+
+
+def test_a_stage_patches_in_place_only_when_given_a_scratch_budget(built, images):
+    """Without ``scratch_flash`` the stages are today's (no delta-in-place: a
+    device may not restore it); with it, a delta that missed the budget staged
+    may be patched in place, and the chain still restores NEW."""
+    old, new, config, result = built
+    ops = [p.operation for s in (result.stage1, result.stage2) for p in read_package(s).partitions]
+    assert "delta-in-place" not in ops
+    again = build_minimal(old, new, (images / "mini.bin").read_bytes(), config,
+                          PackageOptions(lzma_dict_size=1 << 16, scratch_flash=0x8000))
+    assert again.fits
+    report = verify_chain([again.stage1, again.stage2], old, new, capacities=chain_capacities(config, new))
+    assert report.ok, report.error

@@ -134,7 +134,7 @@ def test_unknown_top_level_key_with_suggestion():
 def test_unknown_top_level_key_lists_allowed():
     assert error("colour = 1\n" + part()) == (
         "layout.toml: unknown key 'colour' at top level (allowed: base_address, description, "
-        "erase_block, erased_value, flash_size, minimal_system, partitions)"
+        "erase_block, erased_value, flash_size, minimal_system, partitions, scratch_flash)"
     )
 
 

@@ -119,12 +119,13 @@ enum ota_operation {
     OTA_OPERATION_REPLACE = 1,
     OTA_OPERATION_DELTA = 2,
     OTA_OPERATION_SKIP = 3,
-    OTA_OPERATION_DELTA_V2 = 4
+    OTA_OPERATION_DELTA_V2 = 4,
+    OTA_OPERATION_DELTA_IN_PLACE = 5
 };
 
-#define OTA_OPERATION_HAS_SOURCE(op) ((op) == OTA_OPERATION_DELTA || (op) == OTA_OPERATION_DELTA_V2)
-#define OTA_OPERATION_HAS_TARGET(op) ((op) == OTA_OPERATION_KEEP || (op) == OTA_OPERATION_REPLACE || (op) == OTA_OPERATION_DELTA || (op) == OTA_OPERATION_DELTA_V2)
-#define OTA_OPERATION_HAS_PAYLOAD(op) ((op) == OTA_OPERATION_REPLACE || (op) == OTA_OPERATION_DELTA || (op) == OTA_OPERATION_DELTA_V2)
+#define OTA_OPERATION_HAS_SOURCE(op) ((op) == OTA_OPERATION_DELTA || (op) == OTA_OPERATION_DELTA_V2 || (op) == OTA_OPERATION_DELTA_IN_PLACE)
+#define OTA_OPERATION_HAS_TARGET(op) ((op) == OTA_OPERATION_KEEP || (op) == OTA_OPERATION_REPLACE || (op) == OTA_OPERATION_DELTA || (op) == OTA_OPERATION_DELTA_V2 || (op) == OTA_OPERATION_DELTA_IN_PLACE)
+#define OTA_OPERATION_HAS_PAYLOAD(op) ((op) == OTA_OPERATION_REPLACE || (op) == OTA_OPERATION_DELTA || (op) == OTA_OPERATION_DELTA_V2 || (op) == OTA_OPERATION_DELTA_IN_PLACE)
 
 /* Payload codecs. */
 enum ota_codec {
@@ -143,7 +144,8 @@ enum ota_reason {
     OTA_REASON_POLICY_SKIP = 6,
     OTA_REASON_NO_SOURCE = 7,
     OTA_REASON_FS_UNCHANGED = 8,
-    OTA_REASON_COUNT = 9
+    OTA_REASON_NO_SCRATCH = 9,
+    OTA_REASON_COUNT = 10
 };
 
 /* Header extension tags; all critical: refuse a tag not listed here. */
@@ -282,6 +284,26 @@ enum ota_transform_arch {
 /* RAM of one payload's transform tables (wire_numbers.transform_ram). */
 #define OTA_TRANSFORM_RAM(map_entries, regions) ((uint32_t)(map_entries) * OTA_MAP_ENTRY_BYTES + (uint32_t)(regions) * OTA_REGION_ENTRY_BYTES + 2u * OTA_MAX_UNIT)
 
+/* ---------------------------------------------------------------- delta in place */
+
+/* The in-place header of a delta-in-place stream (docs/formats/delta-in-place.md). */
+/* Segment directions. */
+enum ota_in_place_direction {
+    OTA_IN_PLACE_FORWARD = 0,
+    OTA_IN_PLACE_BACKWARD = 1
+};
+
+#define OTA_MAX_IN_PLACE_SEGMENTS 64u
+#define OTA_MAX_IN_PLACE_SAVES 64u
+#define OTA_IN_PLACE_SEGMENT_RAM 8u
+#define OTA_IN_PLACE_SAVE_RAM 4u
+#define OTA_IN_PLACE_HEADER_BOUND 1327u
+
+/* Delta stream version of each patch operation. */
+#define OTA_DELTA_VERSION_DELTA 1u
+#define OTA_DELTA_VERSION_DELTA_V2 2u
+#define OTA_DELTA_VERSION_DELTA_IN_PLACE 3u
+
 /* ---------------------------------------------------------------- restore journal v1 */
 
 /* Progress records of a resumable restore (docs/formats/journal-v1.md): fixed-size,
@@ -296,7 +318,8 @@ enum ota_transform_arch {
 enum ota_journal_phase {
     OTA_JOURNAL_PHASE_STAGE = 1,
     OTA_JOURNAL_PHASE_COMMIT = 2,
-    OTA_JOURNAL_PHASE_DONE = 3
+    OTA_JOURNAL_PHASE_DONE = 3,
+    OTA_JOURNAL_PHASE_SWAP = 4
 };
 
 /* Journal record: offset from its start, size. */

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from otapack import api
@@ -19,7 +21,8 @@ from otapack.errors import InputError, VerificationError
 BUILD_FIELDS = ("model", "target_version", "security_counter", "profile", "lzma_dict_size", "ram_budget", "max_size",
                 "jobs", "hardware_id")
 #: ... and those of the commands that build deltas.
-DELTA_FIELDS = ("source_version", "diff_algorithm", "window_size", "transform_arch", "transform_table_ram") + BUILD_FIELDS
+DELTA_FIELDS = ("source_version", "diff_algorithm", "window_size", "transform_arch", "transform_table_ram",
+                "scratch_flash") + BUILD_FIELDS
 
 
 def load_new_image(ctx, path: str, layout, fs, what: str = "new image"):
@@ -127,6 +130,8 @@ def diff_cmd(ctx, old_image, new_image, package, no_verify, signing, fs, layout,
     old = api.load_firmware(old_image, layout, "old image")
     new = load_new_image(ctx, new_image, layout, fs)
     warn_identical(ctx, old, new, strict)
+    if package.scratch_flash is None and layout is not None:  # the layout's key, when the option is not given
+        package = dataclasses.replace(package, scratch_flash=api.load_layout(layout).extras.get("scratch_flash"))
     with progress_bar(ctx, sum(p.size for p in new.partitions), "diff") as bar:
         data = api.build_delta(old, new, package, progress=partition_progress(bar, new))
     data = sign(ctx, signing, data, package.max_size)

@@ -226,6 +226,11 @@ def _package_specs() -> dict[str, Spec]:
         "transform_table_ram": (("--transform-ram", "transform_table_ram"), dict(
             type=SIZE, default=None,
             help="Device RAM the delta-v2 tables of one partition may take (default 4K).")),
+        "scratch_flash": (("--scratch-flash", "scratch_flash"), dict(
+            type=SIZE, default=None,
+            help="Scratch flash the device has for deltas: a delta whose staged copy does not fit is patched in "
+                 "place (a few erase blocks; the restore must support delta-in-place) or sent in full (default: "
+                 "the layout's scratch_flash key, else every delta staged).")),
         "hardware_id": (("--hardware-id", "hardware_id"), dict(
             default="", help="Board/hardware identifier the package binds to; the device refuses another.")),
     }

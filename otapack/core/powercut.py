@@ -26,7 +26,7 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 
-from otapack.core.formats.wire_numbers import DELTA_OPERATIONS, HAS_PAYLOAD, JOURNAL_AREAS
+from otapack.core.formats.wire_numbers import HAS_PAYLOAD, JOURNAL_AREAS, STAGED_DELTA_OPERATIONS
 from otapack.core.model import FirmwareImage
 from otapack.core.restore import resume
 from otapack.core.restore.engine import Device, Restore
@@ -54,7 +54,7 @@ class Geometry:
     erased_value: int | None = None
     #: False: the restore without a journal (the baseline the sweep measures against).
     journaled: bool = True
-    #: A deliberately wrong journal rule (``resume.FAULTS``): the negative control.
+    #: A deliberately wrong journal rule (``resume.FAULTS``, ``IN_PLACE_FAULTS``): the negative control.
     fault: str | None = None
     #: The restore swept: ``python``, ``c`` (device/, through ctypes, on the same
     #: NorFlash and Power) or ``both`` (each case on both, which must end every
@@ -169,7 +169,9 @@ def build_device(old: FirmwareImage, header, geometry: Geometry, power: Power) -
         sectors = geometry.sectors(dev.erase_block)
         journal_size = sum(sector_sizes(sum(sector_sizes(1 << 24, sectors)[:JOURNAL_AREAS]), sectors))
         largest = max(sectors) if isinstance(sectors, tuple) else sectors
-        scratch = sum(-(-e.target_size // largest) * largest for e in header.entries if e.operation in DELTA_OPERATIONS)
+        scratch = sum(-(-e.target_size // largest) * largest for e in header.entries
+                      if e.operation in STAGED_DELTA_OPERATIONS)
+        scratch = max(scratch, header.scratch_flash)  # in-place saves and the swap sector
         dev.resume = resume.ResumeArea(
             Journal(_nor(b"", journal_size, dev, geometry, power, "journal")),
             _nor(b"", max(scratch, dev.erase_block), dev, geometry, power, "scratch"), geometry.fault)

@@ -18,11 +18,12 @@ from otapack.core.codecs import (
 from otapack.errors import BudgetError, IncompatibleImagesError, InputError, PackageLimitError, UsageError
 from otapack.core.build.budget import RamBreakdown, fit_ram_budget, ram_budget_error
 from otapack.core.build.figures import StreamFigures, payload_lclp, stream_figures, tighten
+from otapack.core.build.in_place import Tools as InPlaceTools, fit_scratch, scratch_needed
 from otapack.core.build.profiles import DEFAULT_PROFILE, get_profile
 from otapack.core.build.reuse import PlanMemo
 from otapack.core.formats.delta import DEFAULT_WINDOW_SIZE, DEFAULT_WINDOW_TUPLES
 from otapack.core.formats.wire_numbers import (
-    DELTA_OPERATIONS, DELTA_VERSIONS, LZMA2_MAX_LCLP, MAX_ERASE_BLOCK, MAX_STRING_LENGTH, MAX_U32, MAX_WINDOW_SIZE,
+    DELTA_OPERATIONS, DELTA_VERSIONS, IN_PLACE_OPERATIONS, LZMA2_MAX_LCLP, MAX_ERASE_BLOCK, MAX_STRING_LENGTH, MAX_U32, MAX_WINDOW_SIZE,
     MAX_WINDOW_TUPLES, MIN_ERASE_BLOCK, MIN_WINDOW_SIZE, MIN_WINDOW_TUPLES, TRANSFORM_ARCH_IDS, is_power_of_two,
     max_stream_length,
 )
@@ -113,6 +114,8 @@ class PackageOptions:
     transform_arch: str = "none"
     #: Device RAM the transform tables of one partition may take.
     transform_table_ram: int = 4096
+    #: Scratch flash the device has for deltas: staged, in place or full per partition (None: every delta staged).
+    scratch_flash: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("model", "target_version", "source_version", "hardware_id"):
@@ -136,6 +139,8 @@ class PackageOptions:
         if self.transform_arch not in TRANSFORM_CHOICES:
             raise UsageError(f"unknown transform arch {self.transform_arch!r}; choose from "
                              f"{', '.join(TRANSFORM_CHOICES)}", option="transform_arch")
+        if self.scratch_flash is not None and not 0 <= self.scratch_flash <= MAX_U32:
+            raise UsageError(f"scratch flash {self.scratch_flash} outside 0..{MAX_U32} bytes", option="scratch_flash")
         if not 0 <= self.transform_table_ram <= MAX_U32:
             raise UsageError(f"transform table RAM {self.transform_table_ram} outside 0..{MAX_U32}",
                              option="transform_table_ram")
@@ -450,9 +455,9 @@ def _check_plan(planned: list[PlannedPartition]) -> None:
     """What the restore's table check refuses, on the builder's own plan."""
     for p in planned:
         r = p.record
-        if r.operation in DELTA_OPERATIONS and r.uncompressed_length > max_stream_length(r.target_size):
+        if r.operation in DELTA_OPERATIONS and r.uncompressed_length > max_stream_length(r.target_size, r.operation in IN_PLACE_OPERATIONS):
             raise PackageLimitError(f"partition {r.name!r}: a {r.uncompressed_length}-byte patch stream exceeds "
-                                    f"the bound {max_stream_length(r.target_size)} for a {r.target_size}-byte target")
+                                    f"the bound {max_stream_length(r.target_size, r.operation in IN_PLACE_OPERATIONS)} for a {r.target_size}-byte target")
         if r.operation == "replace" and r.uncompressed_length != r.target_size:
             raise PackageLimitError(f"partition {r.name!r}: replace payload decodes to {r.uncompressed_length} bytes, "
                                     f"target is {r.target_size}")
@@ -493,7 +498,7 @@ def finish_package(kind: str, planned: list[PlannedPartition], opts: PackageOpti
         raise ram_budget_error(breakdown, opts)
     # Every delta partition is rebuilt in a staging area while its old copy
     # is still read, and all of them stay staged until commit.
-    scratch = staged_bytes((r.target_size for r in records if r.operation in DELTA_OPERATIONS), erase_block)
+    scratch = scratch_needed(planned, erase_block)
     header = replace(header, ram_required=ram, scratch_flash=scratch)
     package = assemble(header, [(p.record, p.payload) for p in planned])
     check_package_size(package, opts.max_size)
@@ -551,6 +556,11 @@ def build_full(image: FirmwareImage, opts: PackageOptions = PackageOptions(), pr
     return fit_ram_budget(build, opts)
 
 
+def in_place_tools() -> InPlaceTools:
+    return InPlaceTools(_replace, _smallest_patch, PlannedPartition, lambda size, p: tunings_within(
+        THOROUGH_TUNINGS if size <= THOROUGH_LIMIT else DELTA_TUNINGS, p.max_lzma_lclp), THOROUGH_LIMIT)
+
+
 def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = PackageOptions(),
                 progress: ProgressFn | None = None, *, memo: PlanMemo | None = None) -> bytes:
     """A delta package from OLD to NEW (same partition structure).
@@ -566,6 +576,7 @@ def build_delta(old: FirmwareImage, new: FirmwareImage, opts: PackageOptions = P
         workers = Workers(o.jobs)
         planned = map_partitions(lambda pair: plan_shared(pair[0], pair[1], o, workers, memo, progress), pairs, workers,
                                  progress)
+        planned = planned if o.scratch_flash is None else fit_scratch(planned, pairs, o, new.erase_block, workers, in_place_tools())
         return finish_package("delta", planned, o, new.erase_block, new)
 
     return fit_ram_budget(build, opts)

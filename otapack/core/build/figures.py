@@ -36,7 +36,8 @@ class StreamFigures:
     max_count: int  # the most tuples in one window
     max_extra: int  # the most extra (copy) bytes in one window
     within_work_bound: bool  # the restore's tuples-per-output bound holds at every tuple
-    transform_ram: int = 0  # delta-v2: device RAM of the transform tables
+    transform_ram: int = 0  # device RAM of the stream's tables (delta-v2 transform, delta-in-place segments/saves)
+    saves: int = 0  # delta-in-place: old sectors saved to scratch
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:

@@ -110,6 +110,20 @@ def _journal() -> list[str]:
     return lines
 
 
+def _in_place() -> list[str]:
+    lines = ["/* ---------------------------------------------------------------- delta in place */", "",
+             "/* The in-place header of a delta-in-place stream (docs/formats/delta-in-place.md). */"]
+    lines += _enum("ota_in_place_direction", "OTA_IN_PLACE", wn.IN_PLACE_DIRECTIONS, "Segment directions.")
+    lines += [_define("OTA_MAX_IN_PLACE_SEGMENTS", wn.MAX_IN_PLACE_SEGMENTS),
+              _define("OTA_MAX_IN_PLACE_SAVES", wn.MAX_IN_PLACE_SAVES),
+              _define("OTA_IN_PLACE_SEGMENT_RAM", wn.IN_PLACE_SEGMENT_RAM),
+              _define("OTA_IN_PLACE_SAVE_RAM", wn.IN_PLACE_SAVE_RAM),
+              _define("OTA_IN_PLACE_HEADER_BOUND", wn.IN_PLACE_HEADER_BOUND), "",
+              "/* Delta stream version of each patch operation. */"]
+    lines += [_define(f"OTA_DELTA_VERSION_{_ident(op)}", v) for op, v in wn.DELTA_VERSIONS.items()]
+    return lines + [""]
+
+
 def _transforms() -> list[str]:
     lines = ["/* ---------------------------------------------------------------- delta v2 transforms */", "",
              "/* The transform section of a delta-v2 stream (docs/formats/delta-v2-transforms.md). */"]
@@ -275,6 +289,7 @@ def render() -> str:
         "",
     ]
     out += _transforms()
+    out += _in_place()
     out += _journal()
     out += _checks()
     out += ["#endif /* OTA_WIRE_H */"]

@@ -47,12 +47,18 @@ KINDS = {"full": 1, "delta": 2, "minimal-stage1": 3, "minimal-stage2": 4}
 
 #: Partition operations.  ``keep`` carries only the hash the partition must
 #: already have; ``skip`` documents a partition left alone.
-#: ``delta-v2`` is a delta whose stream carries a transform section.
-OPERATIONS = {"keep": 0, "replace": 1, "delta": 2, "skip": 3, "delta-v2": 4}
+#: ``delta-v2`` is a delta whose stream carries a transform section;
+#: ``delta-in-place`` a delta the device applies over the partition itself
+#: (docs/formats/delta-in-place.md).
+OPERATIONS = {"keep": 0, "replace": 1, "delta": 2, "skip": 3, "delta-v2": 4, "delta-in-place": 5}
 #: Patch operations -> their delta stream version (docs/formats/delta-v1.md,
-#: delta-v2-transforms.md): one table, which every reader dispatches through.
-DELTA_VERSIONS = {"delta": 1, "delta-v2": 2}
+#: delta-v2-transforms.md, delta-in-place.md): one table, which every reader dispatches through.
+DELTA_VERSIONS = {"delta": 1, "delta-v2": 2, "delta-in-place": 3}
 DELTA_OPERATIONS = tuple(DELTA_VERSIONS)
+#: Deltas patched into scratch flash of their target's size and copied at ``commit``.
+STAGED_DELTA_OPERATIONS = ("delta", "delta-v2")
+#: Deltas written over their own partition, sector by sector, in the stream's write order.
+IN_PLACE_OPERATIONS = ("delta-in-place",)
 #: Which operations carry a source image ref, a target image ref, a payload.
 HAS_SOURCE = DELTA_OPERATIONS
 HAS_TARGET = ("keep", "replace") + DELTA_OPERATIONS
@@ -72,6 +78,7 @@ REASONS = {
     "policy-skip": 6,  # layout says never touch
     "no-source": 7,  # no old partition to patch against (new or resized slot)
     "fs-unchanged": 8,  # policy full (a file system) unchanged: skipped, never hash-checked (it changes on the device)
+    "no-scratch": 9,  # a delta needs more scratch flash than the device's budget (staged or in place)
 }
 
 #: Header extension tags: critical data later features add without a new
@@ -279,10 +286,11 @@ STREAM_BOUND_BASE = 32
 STREAM_BOUND_PER_BYTE = 16
 
 
-def max_stream_length(target_size: int) -> int:
+def max_stream_length(target_size: int, in_place: bool = False) -> int:
     """Upper bound of a valid delta-v1 stream for a ``target_size``-byte
-    target; a declared ``uncompressed_length`` above it is refused (bomb)."""
-    return STREAM_BOUND_BASE + STREAM_BOUND_PER_BYTE * (target_size + 1)
+    target (``in_place``: after its in-place header); a declared
+    ``uncompressed_length`` above it is refused (bomb)."""
+    return STREAM_BOUND_BASE + STREAM_BOUND_PER_BYTE * (target_size + 1) + (IN_PLACE_HEADER_BOUND if in_place else 0)
 
 
 # -------------------------------------------------------------- delta v2
@@ -327,7 +335,11 @@ JOURNAL_MAGIC = b"OTAJ"
 #: when a boot starts writing or the one in use is full.
 JOURNAL_AREAS = 2
 #: Restore phases a record can name.
-JOURNAL_PHASES = {"stage": 1, "commit": 2, "done": 3}
+#: ``swap``: the in-place commit put write-order chunk ``done`` of ``entry`` in
+#: the swap sector and may have begun to erase its live sector.
+JOURNAL_PHASES = {"stage": 1, "commit": 2, "done": 3, "swap": 4}
+#: Phases in which live partitions may be mixed (``pending`` names the package).
+JOURNAL_LIVE_PHASES = ("commit", "swap")
 #: A record, fixed size and little-endian; the CRC32 covers every byte before it.
 JOURNAL_RECORD_FIELDS = (
     ("magic", len(JOURNAL_MAGIC)),
@@ -343,3 +355,27 @@ JOURNAL_RECORD_FIELDS = (
 JOURNAL_RECORD = _layout(JOURNAL_RECORD_FIELDS)
 JOURNAL_RECORD_SIZE = sum(size for _, size in JOURNAL_RECORD_FIELDS)
 JOURNAL_CRC_SPAN = JOURNAL_RECORD["crc32"].offset
+
+
+# ------------------------------------------------------------ delta in place
+# (docs/formats/delta-in-place.md): the stream header of a ``delta-in-place``
+# payload, before its delta-v1 stream.
+
+#: Segment directions: a forward segment writes first, first+1, ...; a
+#: backward one first+count-1 down to first.
+IN_PLACE_DIRECTIONS = {"forward": 0, "backward": 1}
+#: Table bounds: the device holds both tables for the whole partition.
+MAX_IN_PLACE_SEGMENTS = 64
+MAX_IN_PLACE_SAVES = 64
+#: Device RAM priced per entry: a segment (first and count as u32; the
+#: direction fits the count's top bit: counts are far below 2^31) and a save (u32 sector).
+IN_PLACE_SEGMENT_RAM = 8
+IN_PLACE_SAVE_RAM = 4
+#: Bound of the in-place header (sector size, two counts, 3 varints per
+#: segment, 1 per save, the write-order hash) added to the stream bound.
+IN_PLACE_HEADER_BOUND = 3 * 5 + MAX_IN_PLACE_SEGMENTS * 15 + MAX_IN_PLACE_SAVES * 5 + SHA256_SIZE
+
+
+def in_place_ram(segments: int, saves: int) -> int:
+    """RAM the in-place tables of one payload need on the device."""
+    return segments * IN_PLACE_SEGMENT_RAM + saves * IN_PLACE_SAVE_RAM

@@ -37,7 +37,7 @@ else:  # pragma: no cover - Python 3.10
 #: Allowed top-level keys.  Extend here; non-core keys go to ``Layout.extras``.
 LAYOUT_KEYS: frozenset[str] = frozenset(
     {"description", "base_address", "erase_block", "flash_size", "erased_value", "partitions",
-     "minimal_system"}
+     "minimal_system", "scratch_flash"}
 )
 #: Allowed keys of the optional ``[minimal_system]`` table (docs/minimal-system.md):
 #: the partition stage 1 installs the minimal system into, and the flash free
@@ -207,6 +207,9 @@ def layout_from_dict(document: dict, *, source: str = "layout") -> Layout:
     flash_size = _int(src, document, "flash_size", "", None)
     erased_value = _int(src, document, "erased_value", "", 0xFF)
     description = _str(src, document, "description", "")
+    scratch = _int(src, document, "scratch_flash", "", 0)  # flash the restore may use for deltas (docs/partitions.md)
+    if not 0 <= scratch <= 0xFFFFFFFF:
+        raise LayoutError(f"{src}: key 'scratch_flash' must be 0..{0xFFFFFFFF} bytes, not {scratch}")
     entries = document.get("partitions", [])
     if not isinstance(entries, list):
         raise LayoutError(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from otapack.errors import CorruptPatchError, OtapackError, ResourceLimitError, UnsupportedVersionError
 from otapack.core.formats.wire_numbers import (
+    DELTA_VERSIONS,
     DIFF_CODINGS,
     MAX_SEEK,
     MAX_WINDOW_SIZE,
@@ -22,6 +23,7 @@ from otapack.core.formats.wire_numbers import (
     TUPLE_ALLOWANCE,
     transform_ram,
 )
+from otapack.core.restore.in_place_tables import InPlaceTables, read_in_place_tables
 from otapack.core.restore.resources import DECODE_CHUNK, TUPLE_BYTES, RamMeter
 from otapack.core.restore.transform import Transformer
 from otapack.core.restore.transform_section import read_counts, read_tables
@@ -54,10 +56,14 @@ class PatchHeader:
     #: delta-v2: (arch id, base, map entries, regions) of the transform section; the
     #: tables follow in the stream and are read by ``apply_delta`` after pricing.
     transform_counts: tuple[int, int, int, int] | None = None
+    #: delta-in-place: the in-place header read before the delta-v1 fields.
+    in_place: InPlaceTables | None = None
 
     @property
     def transform_ram(self) -> int:
-        """Device RAM of the transform tables (0 without a transform)."""
+        """Device RAM of the stream's tables: delta-v2's transform, delta-in-place's segments and saves."""
+        if self.in_place is not None:
+            return self.in_place.ram
         if not self.transform_counts or not self.transform_counts[0]:
             return 0
         return transform_ram(self.transform_counts[2], self.transform_counts[3])
@@ -69,6 +75,7 @@ def read_stream_header(stream, where: str, version: int = 1) -> PatchHeader:
     section's counts, which price its tables before they are read."""
     if version not in STREAM_VERSIONS:
         raise UnsupportedVersionError(f"{where}: delta stream version {version} is not supported")
+    in_place = read_in_place_tables(stream, where) if version == IN_PLACE_VERSION else None
     window_size = read_varint(stream, MAX_WINDOW_SIZE, "window size", where)
     max_tuples = read_varint(stream, MAX_WINDOW_TUPLES, "tuples per window", where)
     if window_size < MIN_WINDOW_SIZE or max_tuples < MIN_WINDOW_TUPLES:
@@ -76,11 +83,13 @@ def read_stream_header(stream, where: str, version: int = 1) -> PatchHeader:
                                 f"at least {MIN_WINDOW_TUPLES}")
     coding = read_varint(stream, max(DIFF_CODINGS.values()), "diff coding", where)
     counts = read_counts(stream, where) if STREAM_VERSIONS[version] else None
-    return PatchHeader(window_size, max_tuples, coding == DIFF_CODINGS["zero-run"], version, counts)
+    return PatchHeader(window_size, max_tuples, coding == DIFF_CODINGS["zero-run"], version, counts, in_place)
 
 
 #: Delta stream versions -> whether the header carries a transform section.
-STREAM_VERSIONS = {1: False, 2: True}
+STREAM_VERSIONS = {1: False, 2: True, 3: False}
+#: The version whose stream starts with the in-place header.
+IN_PLACE_VERSION = DELTA_VERSIONS["delta-in-place"]
 
 
 class RawDiff:

@@ -44,14 +44,15 @@ from typing import Any, Callable
 from otapack.errors import (IncompatibleDeviceError, IntegrityError, OtapackError, PackageFormatError,
                             PrecursorMismatchError, ResourceLimitError, RollbackError, TargetMismatchError,
                             TruncatedPackageError, UsageError)
-from otapack.core.formats.wire_numbers import (DELTA_OPERATIONS, DELTA_VERSIONS, HAS_PAYLOAD, TRAILER_CRC_TAIL,
+from otapack.core.formats.wire_numbers import (DELTA_OPERATIONS, DELTA_VERSIONS, HAS_PAYLOAD, IN_PLACE_OPERATIONS,
+                                               TRAILER_CRC_TAIL,
                                                max_stream_length)
-from otapack.core.restore import chain, resume, slots, wire
+from otapack.core.restore import chain, in_place, resume, slots, wire
 from otapack.core.restore.checks import Check, CheckSpec, CheckStatus, Failure, RestoreResult, at as _at
 from otapack.core.restore.delta import Work, apply_delta, read_stream_header
 from otapack.core.restore.extensions import layout_difference, layout_digest
 from otapack.core.restore.flash import FlashWriter, SimFlash
-from otapack.core.restore.pricing import Priced, check_declarations, price_payload
+from otapack.core.restore.pricing import Priced, check_declarations, check_scratch, price_payload
 from otapack.core.restore.resources import DECODE_CHUNK, RamMeter, round_up
 from otapack.core.restore.slots import DevicePartition
 from otapack.core.restore.stream import ForwardReader, LzmaReader, RawReader
@@ -322,14 +323,14 @@ class Restore:
         if self.device.resume is not None:  # journaled: staged, resumable
             state.writer = resume.restore_partition(self, state, e, c)
             return
-        state.writer = self._restore_partition(state.header, e, state.reader, c)
+        state.writer = (in_place.stage_unjournaled(self, state.header, e, c) if e.operation in IN_PLACE_OPERATIONS
+                        else self._restore_partition(state.header, e, state.reader, c))
 
     def _target(self, state: _State, c: Check, e: wire.Entry) -> None:
-        have = state.writer.sha.digest()
-        if have != e.target_sha256:
-            raise TargetMismatchError(
-                f"partition {e.name!r}: restored data hashes to {have.hex()}, package declares {e.target_sha256.hex()}"
-            )
+        have, want = state.writer.sha.digest(), getattr(state.writer, "expected", e.target_sha256)  # in place: write order
+        if have != want:
+            raise TargetMismatchError(f"partition {e.name!r}: restored data hashes to {have.hex()}, package declares "
+                                      f"{want.hex()}" + (" (write order)" if want != e.target_sha256 else ""))
         c.detail = have.hex()
 
     def _ram(self, state: _State, c: Check) -> None:
@@ -354,7 +355,7 @@ class Restore:
             writer.finish()
         # The device keeps this across the reboot: after a stage 1, only its stage 2.
         self.device.expected_next = chain.next_expected(state.header)
-        c.detail = f"{len(self._staged)} staged partitions copied into place"
+        c.detail = f"{len(self._staged)} staged, {in_place.commit_unjournaled(self, state.header)} in-place partitions committed"
         if self.device.expected_next is not None:
             c.detail += f"; the device now accepts only package {self.device.expected_next.hex()[:16]}…"
 
@@ -408,7 +409,7 @@ class Restore:
                 if e.payload_length > header.body_length - position:
                     raise PackageFormatError(f"partition {e.name!r}: payload runs past the end of the body")
                 position += e.payload_length
-            if e.operation in DELTA_OPERATIONS and e.uncompressed_length > max_stream_length(e.target_size):
+            if e.operation in DELTA_OPERATIONS and e.uncompressed_length > max_stream_length(e.target_size, e.operation in IN_PLACE_OPERATIONS):
                 # A longer stream cannot be valid; refusing it bounds the work a
                 # tiny, highly compressible payload can cause (decompression bomb).
                 raise PackageFormatError(
@@ -442,7 +443,7 @@ class Restore:
         """The header's figures within their limits, then every payload priced
         before the first write (``pricing``; docs/verifier.md, "RAM accounting")."""
         dev, header = self.device, state.header
-        fixed, staged = check_declarations(header, dev.ram_budget)
+        fixed, staged = check_declarations(header, dev.ram_budget, dev)
         payloads = [e for e in header.entries if e.operation in HAS_PAYLOAD]
         streams = []  # the decoders pricing ran (its full decodes included): their calls are work done
         def decoder(entry, reader, lclp):
@@ -453,8 +454,8 @@ class Restore:
                 self._priced[e.name] = price_payload(header, e, fixed, self._forward, decoder, self.ram)
         finally:
             self.result.decompress_calls += sum(s.decompress_calls for s in streams)
-        # From here on the restore holds the device to its declaration, as a
-        # device that sized its buffers from the header.
+        staged = check_scratch(header, self._priced, staged)
+        # From here on the restore holds the device to its declaration, as a device sizing its buffers from it.
         declared = header.ram_required
         self.ram.limit = declared if dev.ram_budget is None else min(declared, dev.ram_budget)
         self.scratch.limit = header.scratch_flash

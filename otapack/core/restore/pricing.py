@@ -10,7 +10,7 @@ In the device's order:
 3. ``ram_required`` at least the fixed buffers (package chunk, header,
    write buffer);
 4. the staged delta partitions (each rounded up to erase blocks) within
-   ``scratch_flash``;
+   ``scratch_flash``; partitions patched in place have uniform erase sectors;
 5. per payload partition, in table order: the LZMA model of its first LZMA2
    chunk (``lzma2.peek_lclp``), then the decoder alone, then for a delta the
    stream header (three varints, decoded) and the tuple array and old-read
@@ -35,9 +35,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from otapack.core.formats.wire_numbers import DELTA_OPERATIONS, DELTA_VERSIONS, HAS_PAYLOAD
+from otapack.core.formats.wire_numbers import (DELTA_OPERATIONS, DELTA_VERSIONS, HAS_PAYLOAD, IN_PLACE_OPERATIONS,
+                                               STAGED_DELTA_OPERATIONS)
 from otapack.core.restore import wire
 from otapack.core.restore.delta import PatchHeader, read_stream_header
+from otapack.core.restore.in_place_tables import check_sectors, check_tables
 from otapack.core.restore.lzma2 import peek_lclp
 from otapack.core.restore.checks import at
 from otapack.core.restore.resources import (DECODE_CHUNK, PayloadRam, RamMeter, check_header_figures, fixed_ram,
@@ -54,8 +56,9 @@ class Priced:
     extra_capacity: int  # RAM the declaration leaves for one window's extra bytes
 
 
-def check_declarations(header: wire.Header, ram_budget: int | None) -> tuple[int, int]:
-    """Steps 1-4; returns (fixed RAM, staged flash)."""
+def check_declarations(header: wire.Header, ram_budget: int | None, device=None) -> tuple[int, int]:
+    """Steps 1-4; returns (fixed RAM, staged flash).  ``device``: its flash
+    must have uniform erase sectors where an in-place delta writes."""
     payloads = [e for e in header.entries if e.operation in HAS_PAYLOAD]
     check_header_figures(lzma_dict_size=header.lzma_dict_size, erase_block=header.erase_block,
                          uses_lzma=any(e.codec == "lzma2" for e in payloads))
@@ -65,7 +68,10 @@ def check_declarations(header: wire.Header, ram_budget: int | None) -> tuple[int
     fixed = fixed_ram(header.header_length, header.erase_block)
     if declared < fixed:
         raise ResourceLimitError(f"header declares {declared} bytes of RAM, the restore needs at least {fixed}")
-    staged = staged_bytes((e.target_size for e in payloads if e.operation in DELTA_OPERATIONS), header.erase_block)
+    staged = staged_bytes((e.target_size for e in payloads if e.operation in STAGED_DELTA_OPERATIONS),
+                          header.erase_block)
+    if device is not None:
+        in_place_flash(header, device)
     if staged > header.scratch_flash:
         raise ResourceLimitError(f"delta partitions stage {staged} bytes of flash until commit, "
                                  f"the header declares {header.scratch_flash} bytes of scratch flash")
@@ -98,8 +104,34 @@ def price_payload(header: wire.Header, e: wire.Entry, fixed: int, forward: Calla
         stream = decoder(e, forward(e.payload_offset), lclp)
         patch = read_stream_header(stream, where, DELTA_VERSIONS[e.operation])
         ram.release("lzma decoder")
+        if patch.in_place is not None:
+            check_tables(patch.in_place, where, header.erase_block, e.source_size, e.target_size)
         known = need(patch)
     return Priced(lclp, patch, header.ram_required - known)
+
+
+def in_place_flash(header: wire.Header, device) -> None:
+    """Partitions patched in place (and the scratch area) have erase sectors of ``erase_block``."""
+    scratch = (device.resume.scratch,) if device.resume is not None else ()
+    for e in header.entries:
+        part = device.partitions.get(e.name)
+        if e.operation in IN_PLACE_OPERATIONS and part is not None:
+            check_sectors(f"partition {e.name!r}", header.erase_block, (part.flash,) + scratch)
+            if e.target_size > part.flash.size:
+                raise ResourceLimitError(f"partition {e.name!r}: an in-place target of {e.target_size} bytes "
+                                         f"exceeds its {part.flash.size}-byte slot")
+
+
+def check_scratch(header: wire.Header, priced: dict[str, Priced], staged: int) -> int:
+    """Step 6, once every payload is priced: the staged partitions, every
+    in-place partition's saves and one swap sector within ``scratch_flash``;
+    returns that total."""
+    saves = [p.patch.in_place.saves for p in priced.values() if p.patch is not None and p.patch.in_place is not None]
+    total = staged + (sum(map(len, saves)) + 1) * header.erase_block if saves else staged
+    if total > header.scratch_flash:
+        raise ResourceLimitError(f"delta partitions need {total} bytes of scratch flash (staged partitions, "
+                                 f"in-place saves and the swap sector), the header declares {header.scratch_flash}")
+    return total
 
 
 def decode_in_full(stream, e: wire.Entry) -> None:

@@ -24,6 +24,11 @@ take their journaled form from here:
   *before* its first erase, one after each finished sector, and a last
   ``done`` record once every target hash has been read back from flash.
 
+A ``delta-in-place`` partition (``in_place``) is saved and proven in
+``stage`` and written over itself in ``commit``, through the swap sector
+(record ``swap``) where a chunk read its own sector; a resumed run replays
+its stream in skip mode up to the record's write-order offset.
+
 A unit of work is one erase sector of where it is written, so at most one
 sector is redone after a cut.  Standard library only.
 """
@@ -35,8 +40,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from otapack.core.formats.wire_numbers import DELTA_OPERATIONS, DELTA_VERSIONS, HAS_PAYLOAD
-from otapack.core.restore import chain
+from otapack.core.formats.wire_numbers import (DELTA_OPERATIONS, DELTA_VERSIONS, HAS_PAYLOAD, IN_PLACE_OPERATIONS,
+                                               JOURNAL_LIVE_PHASES, STAGED_DELTA_OPERATIONS)
+from otapack.core.restore import chain, in_place
 from otapack.core.restore.delta import apply_delta, read_stream_header
 from otapack.core.restore.flash import FlashFault
 from otapack.core.restore.journal import Journal, Record
@@ -53,6 +59,9 @@ if TYPE_CHECKING:
 #: ``record-before-program`` journals a sector as finished before programming it;
 #: ``no-entry-record`` touches a live partition before the journal names it.
 FAULTS = ("record-before-program", "no-entry-record")
+#: ... and those of in-place deltas: ``skip-swap`` erases a chunk's own
+#: sector without parking the chunk in the swap sector first.
+IN_PLACE_FAULTS = ("skip-swap",)
 
 
 @dataclass
@@ -64,7 +73,7 @@ class ResumeArea:
     fault: str | None = None
 
     def __post_init__(self) -> None:
-        if self.fault is not None and self.fault not in FAULTS:
+        if self.fault is not None and self.fault not in FAULTS + IN_PLACE_FAULTS:
             raise ValueError(f"unknown journal fault {self.fault!r}")
 
 
@@ -74,7 +83,7 @@ def pending(area: ResumeArea | None) -> bytes | None:
     or None.  A restore cut while staging touched only scratch flash: the
     device holds OLD and boots it, and any package may start over."""
     record = area.journal.latest() if area is not None else None
-    return record.package_digest if record is not None and record.phase == "commit" else None
+    return record.package_digest if record is not None and record.phase in JOURNAL_LIVE_PHASES else None
 
 
 def _mine(restore: "Restore", state) -> Record | None:
@@ -97,7 +106,7 @@ def _mine(restore: "Restore", state) -> Record | None:
 def commit_begun(restore: "Restore", state) -> bool:
     """Live partitions may differ from the package's base: its commit has begun."""
     record = _mine(restore, state)
-    return record is not None and record.phase in ("commit", "done")
+    return record is not None and record.phase in JOURNAL_LIVE_PHASES + ("done",)
 
 
 def _touched(record: Record | None, index: int) -> bool:
@@ -114,7 +123,7 @@ def unwritten(restore: "Restore", state, c):
     digest = state.digest
     restore.device.resume.journal.boot()  # a run is a boot: no RAM state survives a cut
     newest = restore.device.resume.journal.latest()
-    if newest is not None and newest.phase == "commit" and newest.package_digest != digest:
+    if newest is not None and newest.phase in JOURNAL_LIVE_PHASES and newest.package_digest != digest:
         raise PrecursorMismatchError(
             f"the restore of package {newest.package_digest.hex()} is in progress; it must finish before "
             f"package {digest.hex()} can be applied")
@@ -221,7 +230,7 @@ def _placement(restore: "Restore", header) -> dict[int, tuple[int, int]]:
     scratch = restore.device.resume.scratch
     out, base = {}, 0
     for index, e in enumerate(header.entries):
-        if e.operation not in DELTA_OPERATIONS:
+        if e.operation not in STAGED_DELTA_OPERATIONS:
             continue
         end = base + e.target_size
         if end > scratch.size:
@@ -278,6 +287,8 @@ def restore_partition(restore: "Restore", state, e, c):
         _decode(restore, header, e, writer, c)
         c.detail = f"replace: {e.payload_length} payload bytes -> {e.target_size} bytes, proven (written at commit)"
         return writer
+    if e.operation in IN_PLACE_OPERATIONS:
+        return _stage_in_place(restore, state, e, index, record, c)
     base, end = _placement(restore, header)[index]
     restore.scratch.hold(f"staging {e.name}", round_up(e.target_size, dev.erase_block))
     if record is not None and (record.phase != "stage" or index < record.entry):
@@ -305,12 +316,20 @@ def commit(restore: "Restore", state, c) -> None:
     placement = _placement(restore, header)
     written = 0
     if record is None or record.phase != "done":
-        resume_at, done = (record.entry, record.done) if record is not None and record.phase == "commit" else (-1, 0)
+        live = record is not None and record.phase in JOURNAL_LIVE_PHASES
+        resume_at, done = (record.entry, record.done) if live else (-1, 0)
         for index in (i for i in payloads if i >= resume_at):
             e = header.entries[index]
             start = done if index == resume_at else 0
             if index != resume_at and area.fault != "no-entry-record":
                 area.journal.append(digest, "commit", index, 0)  # before the partition's first erase
+            if e.operation in IN_PLACE_OPERATIONS:
+                slots, swap = _in_place_area(restore, header)
+                in_place.commit_entry(restore, header, e, area.scratch, slots[e.name], swap,
+                                      _record_phase(restore, digest, index),
+                                      (record.phase, done) if index == resume_at else None, area.fault == "skip-swap")
+                written += 1
+                continue
             part = _slot(restore, e)
             flash = restore._region(part, e.target_size)
             sectors = SectorWriter(flash, 0, flash.size, start, dev.erase_block,
@@ -332,6 +351,48 @@ def commit(restore: "Restore", state, c) -> None:
     c.detail = f"{written} partitions written in place from the journal's position"
     if dev.expected_next is not None:
         c.detail += f"; the device now accepts only package {dev.expected_next.hex()[:16]}…"
+
+
+def _record_phase(restore: "Restore", digest: bytes, entry: int) -> Callable[[str, int], None]:
+    journal = restore.device.resume.journal
+    return lambda phase, done: journal.append(digest, phase, entry, done)
+
+
+def _in_place_area(restore: "Restore", header) -> tuple[dict[str, int], int]:
+    """In-place save slots and the swap sector, after the staged partitions in scratch."""
+    staged_end = max((end for _, end in _placement(restore, header).values()), default=0)
+    slots, swap = in_place.layout(restore, header, staged_end)
+    scratch = restore.device.resume.scratch
+    if swap + header.erase_block > scratch.size:
+        raise ResourceLimitError(f"in-place saves and the swap sector need {swap + header.erase_block} bytes of "
+                                 f"the {scratch.size}-byte scratch area")
+    return slots, swap
+
+
+class _Declared:
+    def __init__(self, digest: bytes):
+        self._digest = digest
+
+    def digest(self) -> bytes:
+        return self._digest
+
+
+def _stage_in_place(restore: "Restore", state, e, index: int, record: Record | None, c):
+    """``restore:NAME`` of an in-place partition: saves and the proving pass,
+    unless the commit has begun (then the journal stands for both)."""
+    slots, swap = _in_place_area(restore, state.header)
+    tables = in_place.tables_of(restore, e)
+    restore.scratch.hold("in-place swap sector", state.header.erase_block)
+    restore.scratch.hold(f"in-place saves {e.name}", len(tables.saves) * state.header.erase_block)
+    if record is not None and record.phase != "stage":
+        c.detail = "delta-in-place: proven by an earlier run (the journal reached commit)"
+        return in_place._Proven(_Declared(tables.write_order_sha256), tables.write_order_sha256)
+    passed = record is not None and index < record.entry  # saved and proven by an earlier run
+    proven = in_place.stage(restore, state.header, e, restore.device.resume.scratch, slots[e.name], c,
+                            write_saves=not passed)
+    if not passed and proven.sha.digest() == proven.expected:
+        restore.device.resume.journal.append(state.digest, "stage", index + 1, 0)
+    return proven
 
 
 def _slot(restore: "Restore", e) -> DevicePartition:

@@ -23,7 +23,7 @@ from otapack.core.formats.wire_numbers import (  # noqa: F401  (the restore's na
     TRAILER_MAGIC,
     TRAILER_SIZE,
 )
-from otapack.errors import PackageFormatError, TruncatedPackageError, UnsupportedVersionError
+from otapack.errors import OtapackError, PackageFormatError, TruncatedPackageError, UnsupportedVersionError
 
 #: The device's lookup tables: wire id -> name.
 KIND_NAMES = {v: k for k, v in wn.KINDS.items()}
@@ -219,3 +219,29 @@ def parse_trailer(tail: bytes) -> Trailer:
     if trailer.signature_length > MAX_SIGNATURE_LENGTH:
         raise PackageFormatError(f"signature slot length {trailer.signature_length} exceeds {MAX_SIGNATURE_LENGTH}")
     return trailer
+
+
+def operations_seen(data: bytes) -> list[str]:
+    """The operation of each table entry of the header bytes ``data``, as far
+    as a tolerant walk gets (it stops at the first error ``parse_header``
+    would raise): what a differential test needs to know of a header one
+    reader refuses and another parses further."""
+    seen: list[str] = []
+    c = _Cursor(data)
+    try:
+        c.take(wn.FIXED_HEADER_SIZE, "fixed header")
+        for name in wn.HEADER_STRINGS:
+            c.string(name)
+        for _ in range(c.u(wn.COUNT_SIZE, "extension count")):
+            c.take(wn.EXTENSION_TAG_SIZE, "extension tag")
+            c.take(c.u(wn.EXTENSION_LENGTH_SIZE, "extension length"), "extension")
+        for _ in range(c.u(wn.COUNT_SIZE, "partition count")):
+            start = c.pos
+            c.string("partition name")
+            c.take(_ENTRY["address"], "address")
+            seen.append(OPERATION_NAMES.get(c.u(_ENTRY["operation"], "operation"), "unknown"))
+            c.pos = start
+            _parse_entry(c)
+    except OtapackError:
+        pass
+    return seen

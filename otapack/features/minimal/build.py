@@ -7,8 +7,9 @@ from typing import Callable
 
 from otapack.core.build import (
     PackageOptions, PlannedPartition, changes_on_device, check_sizes, check_structure, finish_package,
-    PlanMemo, keep_partition, map_partitions, plan_full_partition, plan_shared, skip_partition,
+    PlanMemo, in_place_tools, keep_partition, map_partitions, plan_full_partition, plan_shared, skip_partition,
 )
+from otapack.core.build.in_place import fit_scratch
 from otapack.core.container import read_package
 from otapack.core.formats.wire_numbers import DELTA_OPERATIONS
 from otapack.core.model import FirmwareImage, Partition, Policy
@@ -84,12 +85,22 @@ def _as_full(planned: PlannedPartition, new: Partition, opts: PackageOptions, wo
 
 def _within_budget(make: Callable[[list[PlannedPartition]], tuple[bytes, StageFigures]],
                    planned: list[PlannedPartition], news: dict[str, Partition], opts: PackageOptions,
-                   workers: Workers):
+                   workers: Workers, olds: dict[str, Partition] | None = None):
     """Per partition, delta or full by size; if the stage then misses its
-    budget because delta partitions need staging, carry them in full."""
+    budget because delta partitions need staging, patch them in place in
+    the scratch flash the package leaves (when ``opts.scratch_flash`` says
+    the device can; ``olds``: their bases), else carry them in full."""
     package, figures = make(planned)
     if figures.fits or not any(p.record.operation in DELTA_OPERATIONS for p in planned):
         return package, figures
+    if olds is not None and opts.scratch_flash is not None:  # the device's restore patches in place
+        room = min(opts.scratch_flash, max(0, figures.download_area - (figures.flash_needed - figures.scratch_flash)))
+        pairs = [(olds.get(p.record.name), news.get(p.record.name)) for p in planned]
+        in_place = fit_scratch(planned, pairs, replace(opts, scratch_flash=room), figures.erase_block, workers,
+                               in_place_tools())
+        package3, figures3 = make(in_place)
+        if figures3.fits:
+            return package3, figures3
     alt = [_as_full(p, news[p.record.name], opts, workers) if p.record.operation in DELTA_OPERATIONS else p for p in planned]
     package2, figures2 = make(alt)
     if figures2.flash_needed < figures.flash_needed:
@@ -132,7 +143,8 @@ def build_minimal(old: FirmwareImage, new: FirmwareImage, mini: bytes, config: M
     stage2, fig2 = _within_budget(
         lambda planned: _finish("minimal-stage2", 2, planned, opts, [("chain-prev-state", prev2)], eb,
                                 budget2, area2),
-        map_partitions(plan2, list(new.partitions), workers), news, opts, workers)
+        map_partitions(plan2, list(new.partitions), workers), news, opts, workers,
+        {p.name: p for p in inter.partitions})
     next_digest = read_package(stage2).body_sha256
 
     # Stage 1: from OLD to the intermediate state; everything else kept or skipped.
@@ -150,7 +162,8 @@ def build_minimal(old: FirmwareImage, new: FirmwareImage, mini: bytes, config: M
         lambda planned: _finish("minimal-stage1", 1, planned, opts,
                                 [("chain-prev-state", prev1), ("chain-next-package", next_digest)], eb,
                                 budget1, area1),
-        map_partitions(plan1, list(old.partitions), workers), inter_parts, opts, workers)
+        map_partitions(plan1, list(old.partitions), workers), inter_parts, opts, workers,
+        {p.name: p for p in old.partitions})
     result = MinimalResult(stage1, stage2, (fig1, fig2), inter, config)
     if check_budget:
         result.check_budget()
