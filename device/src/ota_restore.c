@@ -360,7 +360,7 @@ static enum ota_status parse_entry(struct cursor *c, struct ota_restore_entry *e
         st = take_u(c, OTA_ENTRY_OPERATION_SIZE, &op);
     if (st != OTA_OK)
         return st;
-    if (op > OTA_OPERATION_DELTA_V2)
+    if (op > OTA_OPERATION_DELTA_IN_PLACE)
         return ota_r_fail(c->r, OTA_ERR_FORMAT, OTA_ERR_FORMAT);
     st = take_u(c, OTA_ENTRY_CODEC_SIZE, &codec);
     if (st != OTA_OK)
@@ -775,7 +775,9 @@ static enum ota_status check_table(struct ota_restore *r)
                 return ota_r_fail(r, OTA_ERR_FORMAT, OTA_ERR_FORMAT);
             position += e->payload_length;
         }
-        if (OTA_OPERATION_HAS_SOURCE(e->operation) && e->uncompressed_length > OTA_MAX_STREAM_LENGTH(e->target_size))
+        if (OTA_OPERATION_HAS_SOURCE(e->operation) &&
+            e->uncompressed_length > OTA_MAX_STREAM_LENGTH(e->target_size) +
+                                         (e->operation == OTA_OPERATION_DELTA_IN_PLACE ? OTA_IN_PLACE_HEADER_BOUND : 0u))
             return ota_r_fail(r, OTA_ERR_FORMAT, OTA_ERR_FORMAT);
         if (e->operation == OTA_OPERATION_SKIP)
             continue;

@@ -14,7 +14,8 @@
 #include "ota_restore_internal.h"
 
 #define ALIGN8(n) (((n) + 7u) & ~(size_t)7u)
-#define IS_DELTA(op) OTA_OPERATION_HAS_SOURCE(op) /* delta or delta-v2 */
+#define IS_DELTA(op) OTA_OPERATION_HAS_SOURCE(op) /* delta, delta-v2 or delta-in-place */
+#define IS_STAGED(op) (IS_DELTA(op) && (op) != OTA_OPERATION_DELTA_IN_PLACE)
 
 enum { P_BEGIN, P_FILL, P_ERASE, P_TARGET };
 enum { D_WINDOW, D_TUPLE, D_ADD, D_COPY, D_SEEK, D_DONE };
@@ -116,7 +117,9 @@ static enum ota_status carve_decoder(struct ota_restore *r, const struct ota_res
 #if OTA_WITH_DELTA
 static enum ota_status carve_delta(struct ota_restore *r, size_t used)
 {
-    size_t tuples = ALIGN8((size_t)r->max_tuples * OTA_TUPLE_BYTES) + ALIGN8((size_t)r->table_bytes);
+    size_t tuples;
+    used += ota_r_ip_bytes(r); /* delta-in-place: its tables, read with the header */
+    tuples = ALIGN8((size_t)r->max_tuples * OTA_TUPLE_BYTES) + ALIGN8((size_t)r->table_bytes);
     if (tuples > r->region_size - used || r->region_size - used - tuples < OTA_DECODE_CHUNK)
         return resource(r, OTA_ERR_WORKSPACE);
     r->tuple_array = r->region + used;
@@ -342,6 +345,16 @@ static enum ota_status varint(struct ota_restore *r, uint64_t limit, uint64_t *v
     return corrupt(r);
 }
 
+enum ota_status ota_r_varint(struct ota_restore *r, uint64_t limit, uint64_t *value)
+{
+    return varint(r, limit, value);
+}
+
+enum ota_status ota_r_stream_read(struct ota_restore *r, uint8_t *dst, uint32_t n)
+{
+    return stream_read(r, dst, n);
+}
+
 /* window_size, max_window_tuples, diff_coding. */
 static enum ota_status stream_header(struct ota_restore *r)
 {
@@ -385,9 +398,11 @@ static enum ota_status section_read(struct ota_restore *r, enum ota_transform_st
 
 /* The stream header; for delta-v2 also the section's four counts, which
  * price the tables (r->table_bytes) before any table byte is read. */
-static enum ota_status patch_header(struct ota_restore *r, const struct ota_restore_entry *e)
+static enum ota_status patch_header(struct ota_restore *r, const struct ota_restore_entry *e, size_t used)
 {
-    enum ota_status st = stream_header(r);
+    enum ota_status st = ota_r_ip_header(r, e, used); /* delta-in-place: its header comes first */
+    if (st == OTA_OK)
+        st = stream_header(r);
     ota_transform_init(&r->transform, e->source_size);
     r->table_bytes = 0;
     if (st != OTA_OK || e->operation != OTA_OPERATION_DELTA_V2)
@@ -515,10 +530,12 @@ static enum ota_status price(struct ota_restore *r, struct ota_restore_entry *e,
 #if OTA_WITH_DELTA
         st = stream_open(r, e);
         if (st == OTA_OK)
-            st = patch_header(r, e);
+            st = patch_header(r, e, used);
+        if (st == OTA_OK)
+            st = ota_r_ip_check(r, e);
         if (st != OTA_OK)
             return st;
-        known += (uint64_t)r->max_tuples * OTA_TUPLE_BYTES + OTA_DECODE_CHUNK + transform_ram(r);
+        known += (uint64_t)r->max_tuples * OTA_TUPLE_BYTES + OTA_DECODE_CHUNK + transform_ram(r) + ota_r_ip_ram(r, e);
         if (known > r->ram_required)
             return resource(r, OTA_ERR_RESOURCE);
         st = carve_delta(r, used);
@@ -554,8 +571,10 @@ enum ota_status ota_r_resources(struct ota_restore *r)
     if (r->ram_required < fixed)
         return resource(r, OTA_ERR_RESOURCE);
     for (i = 0; i < r->entry_count; i++)
-        if (IS_DELTA(r->entries[i].operation))
+        if (IS_STAGED(r->entries[i].operation))
             staged += round_up(r->entries[i].target_size, eb);
+    if (ota_r_ip_flash(r) != OTA_OK)
+        return r->failure.status;
     if (staged > r->scratch_flash)
         return resource(r, OTA_ERR_RESOURCE);
     if (staged && (c->scratch_area == OTA_RESTORE_NO_AREA || staged > c->flash->areas[c->scratch_area].size))
@@ -570,6 +589,8 @@ enum ota_status ota_r_resources(struct ota_restore *r)
         if (st != OTA_OK)
             return st;
     }
+    if (ota_r_ip_scratch(r, staged) != OTA_OK)
+        return r->failure.status;
     r->cursor = 0;
     r->phase = P_BEGIN;
     return OTA_OK;
@@ -624,8 +645,8 @@ static enum ota_status read_window(struct ota_restore *r, const struct ota_resto
         if (copy > r->window_size - r->window_out)
             return corrupt(r);
         r->window_out += copy;
-        if (r->tuples > OTA_TUPLE_ALLOWANCE &&
-            r->tuples - OTA_TUPLE_ALLOWANCE > (r->out + r->window_out) / OTA_MIN_TUPLE_OUTPUT)
+        if (r->tuples - r->tuples_base > OTA_TUPLE_ALLOWANCE &&
+            r->tuples - r->tuples_base - OTA_TUPLE_ALLOWANCE > (r->out + r->window_out) / OTA_MIN_TUPLE_OUTPUT)
             return corrupt(r); /* the work bound */
         copy_total += copy;
         put32(t, (uint32_t)add | (negative ? 0x80000000u : 0u));
@@ -719,9 +740,13 @@ static enum ota_status add_piece(struct ota_restore *r, const struct ota_restore
             *k = min32(*k, r->literals);
         }
     }
-    st = ota_flash_read(r->cfg->flash, e->area, position, zero_run ? dst : r->old_piece, *k);
-    if (st != OTA_OK)
+    if (e->operation == OTA_OPERATION_DELTA_IN_PLACE) { /* live, saved or skipped; the old-read rule */
+        st = ota_r_ip_read(r, e, position, zero_run ? dst : r->old_piece, *k, out_at);
+        if (st != OTA_OK)
+            return st;
+    } else if ((st = ota_flash_read(r->cfg->flash, e->area, position, zero_run ? dst : r->old_piece, *k)) != OTA_OK) {
         return resource(r, st);
+    }
     st = transformed(r, e, position, zero_run ? dst : r->old_piece, *k, out_at);
     if (st != OTA_OK || zero_run)
         return st;
@@ -857,9 +882,12 @@ static enum ota_status begin_partition(struct ota_restore *r, const struct ota_r
         return OTA_OK;
     }
 #if OTA_WITH_DELTA
-    r->staged_offset[e->area] = r->scratch_at;
-    r->scratch_at += (uint32_t)round_up(e->target_size, r->erase_block);
-    st = patch_header(r, e); /* the header resources priced */
+    r->tuples_base = 0;
+    if (IS_STAGED(e->operation)) {
+        r->staged_offset[e->area] = r->scratch_at;
+        r->scratch_at += (uint32_t)round_up(e->target_size, r->erase_block);
+    }
+    st = patch_header(r, e, used); /* the header resources priced */
     if (st == OTA_OK)
         st = carve_delta(r, used);
     if (st == OTA_OK && e->operation == OTA_OPERATION_DELTA_V2) { /* the tables, before the first window */
@@ -1020,13 +1048,23 @@ enum ota_status ota_r_payload_step(struct ota_restore *r)
         }
         r->check = OTA_CHECK_RESTORE;
         r->partition = (int32_t)r->cursor;
-        st = begin_partition(r, &r->entries[r->cursor]);
+        e = &r->entries[r->cursor];
+        st = e->operation == OTA_OPERATION_DELTA_IN_PLACE ? ota_r_ip_stage_begin(r, e) : begin_partition(r, e);
         if (st != OTA_OK)
             return st;
         r->phase = P_FILL;
         return OTA_OK;
     }
     e = &r->entries[r->cursor];
+    if (e->operation == OTA_OPERATION_DELTA_IN_PLACE) { /* saves, proving pass, target:NAME */
+        int finished;
+        st = ota_r_ip_stage_step(r, e, &finished);
+        if (st == OTA_OK && finished) {
+            r->cursor++;
+            r->phase = P_BEGIN;
+        }
+        return st;
+    }
     switch (r->phase) {
     case P_FILL:
         return fill_step(r, e);
@@ -1054,13 +1092,36 @@ enum ota_status ota_r_payload_step(struct ota_restore *r)
 /* ------------------------------------------------------------ commit */
 
 /* Staged delta partitions copied into place one block per step, the rest
- * of each slot erased; then the chain state the device keeps. */
+ * of each slot erased; then each delta-in-place partition written over
+ * itself (in_place.commit_unjournaled); then the chain state the device keeps. */
 enum ota_status ota_r_commit_step(struct ota_restore *r)
 {
     const struct ota_restore_entry *e;
     enum ota_status st;
-    while (r->cursor < r->entry_count && !IS_DELTA(r->entries[r->cursor].operation))
+    while (!r->ip.commit_pass && r->cursor < r->entry_count && !IS_STAGED(r->entries[r->cursor].operation))
         r->cursor++;
+    if (!r->ip.commit_pass && r->cursor == r->entry_count) {
+        r->ip.commit_pass = 1;
+        r->cursor = 0;
+        r->phase = P_BEGIN;
+    }
+    while (r->ip.commit_pass && r->cursor < r->entry_count &&
+           r->entries[r->cursor].operation != OTA_OPERATION_DELTA_IN_PLACE)
+        r->cursor++;
+    if (r->ip.commit_pass && r->cursor < r->entry_count) {
+        int finished;
+        e = &r->entries[r->cursor];
+        if (r->phase == P_BEGIN) {
+            r->phase = P_FILL;
+            return ota_r_ip_commit_begin(r, e, 0, 0);
+        }
+        st = ota_r_ip_commit_step(r, e, &finished);
+        if (st == OTA_OK && finished) {
+            r->cursor++;
+            r->phase = P_BEGIN;
+        }
+        return st;
+    }
     if (r->cursor == r->entry_count) {
         r->has_next = r->kind == OTA_KIND_MINIMAL_STAGE1;
         if (r->has_next)

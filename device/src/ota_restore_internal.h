@@ -37,6 +37,31 @@ enum ota_status ota_r_begin_payload(struct ota_restore *r, const struct ota_rest
 enum ota_status ota_r_fill(struct ota_restore *r, const struct ota_restore_entry *e, uint32_t n);
 enum ota_status ota_r_fill_end(struct ota_restore *r, const struct ota_restore_entry *e, uint32_t n);
 
+/* The delta stream's varints and bytes (ota_restore_apply.c), for ota_in_place.c. */
+enum ota_status ota_r_varint(struct ota_restore *r, uint64_t limit, uint64_t *value);
+enum ota_status ota_r_stream_read(struct ota_restore *r, uint8_t *dst, uint32_t n);
+
+/* ota_in_place.c: delta-in-place (docs/formats/delta-in-place.md). The
+ * header (tables carved at region + used; nothing for another operation),
+ * the bytes and RAM its tables take, their rules against the entry; the
+ * resources checks on flash and scratch; the old-read rule on an add. */
+enum ota_status ota_r_ip_header(struct ota_restore *r, const struct ota_restore_entry *e, size_t used);
+size_t ota_r_ip_bytes(const struct ota_restore *r);
+uint64_t ota_r_ip_ram(const struct ota_restore *r, const struct ota_restore_entry *e);
+enum ota_status ota_r_ip_check(struct ota_restore *r, const struct ota_restore_entry *e);
+enum ota_status ota_r_ip_flash(struct ota_restore *r);
+enum ota_status ota_r_ip_scratch(struct ota_restore *r, uint64_t staged);
+enum ota_status ota_r_ip_read(struct ota_restore *r, const struct ota_restore_entry *e, uint32_t position,
+                              uint8_t *dst, uint32_t k, uint64_t out_at);
+/* restore:NAME and target:NAME (saves, proving pass); commit (resumed: the
+ * swap sector `parked` or not, `skip` write-order bytes already written).
+ * A step function sets *finished once the entry is done. */
+enum ota_status ota_r_ip_stage_begin(struct ota_restore *r, const struct ota_restore_entry *e);
+enum ota_status ota_r_ip_stage_step(struct ota_restore *r, const struct ota_restore_entry *e, int *finished);
+enum ota_status ota_r_ip_commit_begin(struct ota_restore *r, const struct ota_restore_entry *e, int parked,
+                                      uint32_t skip);
+enum ota_status ota_r_ip_commit_step(struct ota_restore *r, const struct ota_restore_entry *e, int *finished);
+
 /* ota_restore.c */
 unsigned ota_r_find_area(struct ota_restore *r, const struct ota_restore_entry *e, enum ota_status *st);
 

@@ -133,7 +133,7 @@ enum ota_status ota_r_journal_precondition(struct ota_restore *r)
     st = ota_journal_latest(&r->journal, &newest, &found, &sector);
     if (st != OTA_OK)
         return jfail(r, st);
-    if (found && newest.phase == OTA_JOURNAL_PHASE_COMMIT &&
+    if (found && (newest.phase == OTA_JOURNAL_PHASE_COMMIT || newest.phase == OTA_JOURNAL_PHASE_SWAP) &&
         memcmp(newest.package_digest, r->body_sha256, OTA_SHA256_SIZE))
         return ota_r_fail(r, OTA_ERR_PRECURSOR, OTA_ERR_PRECURSOR); /* that restore must finish first */
     return ota_r_journal_mine(r);
@@ -151,8 +151,8 @@ static enum ota_status placement(struct ota_restore *r, unsigned index, uint32_t
     for (i = 0; i < r->entry_count; i++) {
         const struct ota_restore_entry *e = &r->entries[i];
         uint32_t stop;
-        if (!OTA_OPERATION_HAS_SOURCE(e->operation))
-            continue;
+        if (!OTA_OPERATION_HAS_SOURCE(e->operation) || e->operation == OTA_OPERATION_DELTA_IN_PLACE)
+            continue; /* staged deltas only */
         if (e->target_size > size - at)
             return ota_r_fail(r, OTA_ERR_RESOURCE, OTA_ERR_RESOURCE);
         stop = min32(round_block(at + e->target_size, r->erase_block), size);
@@ -290,6 +290,16 @@ static enum ota_status stage_target(struct ota_restore *r, const struct ota_rest
     return OTA_OK;
 }
 
+/* A delta-in-place step's outcome: the next entry once it is finished. */
+static enum ota_status in_place_step(struct ota_restore *r, enum ota_status st, int finished)
+{
+    if (st == OTA_OK && finished) {
+        r->cursor++;
+        r->phase = J_BEGIN;
+    }
+    return st;
+}
+
 enum ota_status ota_r_journal_payload_step(struct ota_restore *r)
 {
     const struct ota_restore_entry *e;
@@ -304,9 +314,17 @@ enum ota_status ota_r_journal_payload_step(struct ota_restore *r)
         }
         r->check = OTA_CHECK_RESTORE;
         r->partition = (int32_t)r->cursor;
-        return stage_begin(r, &r->entries[r->cursor]);
+        e = &r->entries[r->cursor];
+        if (e->operation != OTA_OPERATION_DELTA_IN_PLACE)
+            return stage_begin(r, e);
+        r->phase = J_FILL;
+        return ota_r_ip_stage_begin(r, e); /* ota_in_place.c */
     }
     e = &r->entries[r->cursor];
+    if (e->operation == OTA_OPERATION_DELTA_IN_PLACE) {
+        st = ota_r_ip_stage_step(r, e, &more);
+        return in_place_step(r, st, more);
+    }
     switch (r->phase) {
     case J_FILL:
         return fill(r, e, OTA_JOURNAL_PHASE_STAGE);
@@ -339,6 +357,11 @@ static enum ota_status commit_begin(struct ota_restore *r, const struct ota_rest
     if (st != OTA_OK)
         return st;
     r->jskip = r->cursor == r->jresume_at ? r->jresume_done : 0;
+    if (e->operation == OTA_OPERATION_DELTA_IN_PLACE) { /* over itself, from the journal's offset */
+        r->phase = J_FILL;
+        return ota_r_ip_commit_begin(r, e, r->cursor == r->jresume_at && r->ip.resume_phase == OTA_JOURNAL_PHASE_SWAP,
+                                     r->jskip);
+    }
     r->jmode = JM_COMMIT;
     r->jarea = e->area;
     r->jbase = 0;
@@ -357,7 +380,10 @@ enum ota_status ota_r_journal_commit_step(struct ota_restore *r)
     int more, equal;
     if (r->jstate == JS_IDLE) {
         r->jstate = r->jmine && r->jrec.phase == OTA_JOURNAL_PHASE_DONE ? JS_FINISHED : JS_WRITING;
-        r->jresume_at = r->jmine && r->jrec.phase == OTA_JOURNAL_PHASE_COMMIT ? r->jrec.entry : NO_ENTRY;
+        r->jresume_at = r->jmine && (r->jrec.phase == OTA_JOURNAL_PHASE_COMMIT || r->jrec.phase == OTA_JOURNAL_PHASE_SWAP)
+                            ? r->jrec.entry
+                            : NO_ENTRY;
+        r->ip.resume_phase = r->jmine ? r->jrec.phase : 0;
         r->jresume_done = r->jmine ? r->jrec.done : 0;
         r->cursor = 0;
         r->phase = J_BEGIN;
@@ -377,6 +403,10 @@ enum ota_status ota_r_journal_commit_step(struct ota_restore *r)
         return commit_begin(r, &r->entries[r->cursor]);
     }
     e = &r->entries[r->cursor];
+    if (e->operation == OTA_OPERATION_DELTA_IN_PLACE) {
+        st = ota_r_ip_commit_step(r, e, &more);
+        return in_place_step(r, st, more);
+    }
     switch (r->phase) {
     case J_FILL:
         return fill(r, e, OTA_JOURNAL_PHASE_COMMIT);

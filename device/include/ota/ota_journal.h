@@ -27,7 +27,8 @@
 enum ota_journal_fault {
     OTA_JOURNAL_FAULT_NONE = 0,
     OTA_JOURNAL_FAULT_RECORD_BEFORE_PROGRAM = 1, /* a sector recorded finished before it is programmed */
-    OTA_JOURNAL_FAULT_NO_ENTRY_RECORD = 2        /* a partition erased before a record names it */
+    OTA_JOURNAL_FAULT_NO_ENTRY_RECORD = 2,       /* a partition erased before a record names it */
+    OTA_JOURNAL_FAULT_SKIP_SWAP = 3              /* an in-place chunk's own sector erased unparked */
 };
 
 /* What the port gives the journal. */

@@ -123,6 +123,20 @@ struct ota_restore_entry {
     uint8_t name_length, operation, codec, area;
 };
 
+/* A delta-in-place payload (private; ota_in_place.c): its tables, carved
+ * from the payload region ahead of the tuple array, and where the write
+ * order stands. */
+struct ota_in_place {
+    uint32_t *segments;             /* per segment: first, then count | direction << 31 */
+    uint32_t *saves;                /* old sector indices, increasing */
+    uint32_t segment_count, save_count, sector_size;
+    uint8_t digest[OTA_SHA256_SIZE]; /* write_order_sha256 */
+    uint32_t sectors, short_rank, short_bytes; /* target sectors; the short last one's chunk and shortfall */
+    uint32_t chunk, skip, slot, swap; /* write-order chunk; bytes replayed without writing; scratch offsets */
+    int own, step, prove, passed, resume_phase, commit_pass;
+    uint32_t save_at, length; /* saves written; the length of the chunk in the write buffer */
+};
+
 /* The decoded payload stream (private). */
 struct ota_restore_stream {
     uint32_t in_pos, in_left, out_left, undecoded;
@@ -172,6 +186,7 @@ struct ota_restore {
     int phase;
     uint32_t done, block, blocks, scratch_at;
     uint32_t staged_offset[OTA_RESTORE_MAX_PARTITIONS]; /* by area: where a delta is staged */
+    uint8_t in_place_saves[OTA_RESTORE_MAX_PARTITIONS]; /* by area: a delta-in-place's saved sectors */
     uint32_t priced_extra[OTA_RESTORE_MAX_PARTITIONS];  /* by area: RAM left for a window's extra bytes */
     uint8_t priced_lclp[OTA_RESTORE_MAX_PARTITIONS];    /* by area: LZMA model priced (0xFF: none) */
     struct ota_restore_stream stream;
@@ -193,6 +208,8 @@ struct ota_restore {
     /* delta-v2: the transform section and its tables (carved after the tuple array) */
     struct ota_transform transform;
     uint32_t table_bytes;
+    uint32_t tuples_base;           /* r->tuples before this pass (delta-in-place: a bound per pass) */
+    struct ota_in_place ip;
     /* journaled restore (ota_restore_journal.c) */
     struct ota_journal journal;
     struct ota_journal_record jrec; /* the newest record, while jmine: it is this package's */

@@ -26,7 +26,8 @@ import tempfile
 from pathlib import Path
 
 import otapack.errors as errors
-from otapack.core.formats.wire_numbers import DELTA_OPERATIONS, HAS_PAYLOAD, MAX_ERASE_BLOCK, MIN_ERASE_BLOCK
+from otapack.core.formats.wire_numbers import (HAS_PAYLOAD, IN_PLACE_OPERATIONS, MAX_ERASE_BLOCK, MAX_IN_PLACE_SAVES,
+                                               MIN_ERASE_BLOCK, STAGED_DELTA_OPERATIONS)
 from otapack.core.restore import wire
 from otapack.core.restore.checks import Check, CheckStatus, Failure, RestoreResult
 from otapack.core.restore.engine import CHECKS
@@ -37,7 +38,7 @@ DEVICE = Path(__file__).resolve().parents[3] / "device"
 _SOURCES = ("src/ota_lzma2.c", "src/ota_decoder_lzma2.c", "src/ota_sha256.c", "src/ota_crc32.c",
             "src/ota_crypto.c", "src/ota_flash.c", "src/ota_status.c", "src/ota_restore.c",
             "src/ota_restore_apply.c", "src/ota_journal.c", "src/ota_restore_journal.c", "src/ota_receive.c",
-            "src/ota_transform.c", "port/host/ota_port_openssl.c",
+            "src/ota_transform.c", "src/ota_in_place.c", "port/host/ota_port_openssl.c",
             "port/host/ota_simflash.c", "port/host/ota_restore_host.c")
 #: OTA_JOURNAL_FAULTS: the host build carries the journal's negative controls (resume.FAULTS).
 _FLAGS = ("-std=c99", "-O2", "-shared", "-fPIC", "-Iinclude", "-Iport/host", "-DOTA_JOURNAL_FAULTS=1")
@@ -275,9 +276,12 @@ def run(device, package: bytes, *, receive: int = 0, receive_piece: int = 1024) 
         if p.resizable and p.name in targets and -(-targets[p.name] // block) * block > p.flash.size:
             p.flash = SimFlash.holding(p.flash.read(0, p.flash.size), targets[p.name], block, device.erased_value,
                                        p.name)
-    staged = sum(-(-e.target_size // block) * block for e in entries if e.operation in DELTA_OPERATIONS)
+    staged = sum(-(-e.target_size // block) * block for e in entries if e.operation in STAGED_DELTA_OPERATIONS)
     room = sum(p.flash.size for p in parts)
     scratch = staged if header and staged <= min(header.scratch_flash, room) else 0
+    in_place = sum(e.operation in IN_PLACE_OPERATIONS for e in entries)
+    if header and in_place and staged <= room:  # the saves and the swap sector after the staged copies
+        scratch = min(header.scratch_flash, staged + (MAX_IN_PLACE_SAVES * in_place + 1) * block)
     workspace = _workspace(device, package)
 
     buffers = [_buffer(p.flash.read(0, p.flash.size), p.flash.size) for p in parts]

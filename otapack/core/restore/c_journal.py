@@ -24,9 +24,9 @@ from otapack.core.restore.nor import NorFlash, PowerLost
 
 #: C statuses the callbacks return (ota_status.h).
 _FLASH_IO, _POWER_CUT = -36, -37
-#: resume.FAULTS -> enum ota_journal_fault.
-FAULT_CODES = {None: 0, "record-before-program": 1, "no-entry-record": 2}
-assert set(FAULT_CODES) - {None} == set(resume.FAULTS)
+#: resume.FAULTS and IN_PLACE_FAULTS -> enum ota_journal_fault.
+FAULT_CODES = {None: 0, "record-before-program": 1, "no-entry-record": 2, "skip-swap": 3}
+assert set(FAULT_CODES) - {None} == set(resume.FAULTS + resume.IN_PLACE_FAULTS)
 
 
 def _uniform(flash, block: int) -> bool:

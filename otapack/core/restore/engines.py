@@ -14,8 +14,7 @@ import copy
 import os
 
 from otapack.errors import UsageError, VerificationError
-from otapack.core.formats.wire_numbers import IN_PLACE_OPERATIONS
-from otapack.core.restore import c_engine, wire
+from otapack.core.restore import c_engine
 from otapack.core.restore.checks import Check, CheckStatus, RestoreResult
 from otapack.core.restore.engine import Device, Restore
 
@@ -60,7 +59,7 @@ def _crosscheck(device: Device, package: bytes, log: str) -> RestoreResult:
     difference is tolerated (a corrupt LZMA2 stream, which liblzma and our
     decoder notice at different points, is refused by the full decode at
     ``resources`` in both, docs/verifier.md)."""
-    if not c_engine.supports(device, package) or in_place_package(package):
+    if not c_engine.supports(device, package):
         outcome = "unsupported"
         result = Restore(device).run(package)
     else:
@@ -75,15 +74,6 @@ def _crosscheck(device: Device, package: bytes, log: str) -> RestoreResult:
         with open(log, "a", encoding="ascii") as f:
             f.write(outcome + "\n")
     return result
-
-
-def in_place_package(package: bytes) -> bool:
-    """Whether ``package`` patches a partition in place (as far as its table
-    can be read): the C restore does not apply ``delta-in-place`` yet and
-    refuses it at ``header`` (an unknown operation), so the crosscheck has
-    nothing to compare."""
-    length = wire.fixed_field(package, "header_length") or 0
-    return any(op in IN_PLACE_OPERATIONS for op in wire.operations_seen(package[:length]))
 
 
 def _where(result: RestoreResult) -> str | None:
