@@ -1,6 +1,7 @@
 """delta-in-place (docs/formats/delta-in-place.md): the builder, both Python
 restores (without and with a journal), the power-cut sweep over it, and
-hand-made streams pinned to the exact error each rule gives."""
+hand-made streams pinned to the exact error each rule gives (the C restore
+against these: tests/test_in_place_c.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from otapack.core.container import read_package
 from otapack.core.formats.in_place import InPlaceHeader, build_in_place_header, write_order
 from otapack.core.formats.varint import encode_varint
 from otapack.core.model import FirmwareImage, Partition
-from otapack.core.restore import engines, resume
+from otapack.core.restore import resume
 from otapack.core.restore.engine import Restore
 from otapack.core.restore.journal import Journal
 from otapack.core.restore.nor import NorFlash
@@ -138,13 +139,6 @@ def test_a_mixed_sector_map_is_refused_before_any_write():
     assert "needs erase sectors of 4096 bytes" in str(result.error)
 
 
-def test_the_c_restore_refuses_an_in_place_package_at_header():
-    package, old, _ = _in_place(PAIRS[0])
-    assert engines.in_place_package(package)
-    report = verify_package(package, old, None, DeviceOptions(engine="c"))
-    assert not report.ok and report.restore.failure.check == "header"
-
-
 # ------------------------------------------------------------------ corrupt streams, exact errors
 
 OLD = OLD_FILL * 2  # two sectors
@@ -172,7 +166,8 @@ def test_a_valid_hand_made_stream_restores():
     assert report.ok, report.error
 
 
-@pytest.mark.parametrize("segments, saves, body, target, sector, digest, cls, message, check", [
+#: segments, saves, body, target, sector, digest, error class, message, failing check
+CORRUPT = [
     (((0, 2, 0),), (), REREAD, TWICE, BLOCK, None, CorruptPatchError,
      f"{P}: old sector 0 read after it was overwritten (write-order chunk 1)", "restore:image"),
     (((0, 2, 0), (1, 1, 0)), (), REREAD, TWICE, BLOCK, None, CorruptPatchError,
@@ -186,8 +181,13 @@ def test_a_valid_hand_made_stream_restores():
     (((0, 2, 0),), (0,), REREAD, TWICE, 8192, None, CorruptPatchError,
      f"{P}: in-place sector size 8192, the package's erase block is 4096", "resources"),
     (((0, 2, 0),), (0,), REREAD, TWICE, BLOCK, bytes(32), TargetMismatchError, None, "target:image"),
-], ids=["read-after-overwrite", "overlap", "short-cover", "past-end", "save-past-base", "sector-size",
-        "write-order-sha"])
+]
+CORRUPT_IDS = ["read-after-overwrite", "overlap", "short-cover", "past-end", "save-past-base", "sector-size",
+               "write-order-sha"]
+
+
+@pytest.mark.parametrize("segments, saves, body, target, sector, digest, cls, message, check", CORRUPT,
+                         ids=CORRUPT_IDS)
 def test_corrupt_in_place_streams(segments, saves, body, target, sector, digest, cls, message, check):
     report = _run(_stream(segments, saves, body, target, sector, digest), target, saves=len(saves) or 1)
     assert type(report.error) is cls, (type(report.error), report.error)
