@@ -171,3 +171,26 @@ def test_multi_partition_packages_mixing_in_place_survive_cuts_in_both_restores(
         assert py.ok and c.ok, (py.error, c.error)
     report = powercut.sweep(package, old, 60, seed=3, geometry=powercut.Geometry(engine="both"))
     assert (report.tried, report.failures) == (60, 0), report.first_failure
+
+
+def test_the_in_place_tables_are_priced_alike_at_resources():
+    """Two segments and a save (20 bytes of tables): at the smallest
+    ram_required the Python restore takes, the C restore passes too; one
+    byte less and both refuse at resources, on the patch's RAM."""
+    patch = _stream(((1, 1, 0), (0, 1, 0)), (0,), REREAD, TWICE)
+
+    def outcome(ram: int):
+        package = delta_package(OLD, patch, TWICE, operation="delta-in-place", scratch_flash=2 * BLOCK,
+                                ram_required=ram)
+        return _unjournaled(package, single(OLD))
+
+    low, high = 1, 1 << 20  # Python's threshold: fails at low, passes at high
+    assert not outcome(low)[0].ok and outcome(high)[0].ok
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if outcome(middle)[0].ok else (middle, high)
+    py, c = outcome(high)
+    assert py.ok and c.ok, c.error
+    py, c = outcome(low)
+    assert py.failure.check == c.failure.check == "resources"
+    assert "decoder and patch windows need" in str(py.error) and c_engine.error_class(c.error) == "resource"

@@ -280,8 +280,8 @@ def run(device, package: bytes, *, receive: int = 0, receive_piece: int = 1024) 
     room = sum(p.flash.size for p in parts)
     scratch = staged if header and staged <= min(header.scratch_flash, room) else 0
     in_place = sum(e.operation in IN_PLACE_OPERATIONS for e in entries)
-    if header and in_place and staged <= room:  # the saves and the swap sector after the staged copies
-        scratch = min(header.scratch_flash, staged + (MAX_IN_PLACE_SAVES * in_place + 1) * block)
+    if header and in_place and staged <= room:  # the saves (old sectors: at most room) and the swap sector
+        scratch = min(header.scratch_flash, staged + min(MAX_IN_PLACE_SAVES * in_place * block, room) + block)
     workspace = _workspace(device, package)
 
     buffers = [_buffer(p.flash.read(0, p.flash.size), p.flash.size) for p in parts]
