@@ -452,7 +452,7 @@ enum ota_status ota_r_ip_commit_begin(struct ota_restore *r, const struct ota_re
         return st;
     order_start(r, e);
     ip->skip = skip;
-    ip->save_at = ip->sectors; /* C_ERASE: the next sector after the target */
+    ip->erase_at = ip->sectors; /* the sectors after the target, erased at the end */
     ip->step = parked ? C_UNPARK : skip < e->target_size ? C_FILL : C_ERASE;
     return OTA_OK;
 }
@@ -513,8 +513,8 @@ enum ota_status ota_r_ip_commit_step(struct ota_restore *r, const struct ota_res
         st = program_live(r, e, ip->chunk, r->done, ip->length);
         return st == OTA_OK ? next_chunk(r, e) : st;
     case C_ERASE: /* the slot after the target: erased, as a staged commit leaves it */
-        if (ip->save_at < r->cfg->flash->areas[e->area].size / block)
-            return ota_r_erase(r, e->area, ip->save_at++ * block);
+        if (ip->erase_at < r->cfg->flash->areas[e->area].size / block)
+            return ota_r_erase(r, e->area, ip->erase_at++ * block);
         ip->step = C_VERIFY;
         return OTA_OK;
     default: {

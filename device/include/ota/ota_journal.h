@@ -73,7 +73,8 @@ enum ota_status ota_journal_append(struct ota_journal *j, const uint8_t digest[O
                                    uint32_t entry, uint32_t done, struct ota_journal_record *written);
 
 /* For the bootloader: *pending 1 and digest filled when the newest record
- * is a `commit`: the restore of that package (body SHA-256) is in progress,
+ * is a `commit` or a `swap` (an in-place chunk parked): the restore of that
+ * package (body SHA-256) is in progress,
  * live partitions may be mixed: run the restore of it again, boot nothing.
  * 0: nothing in progress (a restore cut while staging wrote scratch only). */
 enum ota_status ota_journal_pending(const struct ota_flash *flash, const struct ota_journal_config *cfg,

@@ -134,7 +134,7 @@ struct ota_in_place {
     uint32_t sectors, short_rank, short_bytes; /* target sectors; the short last one's chunk and shortfall */
     uint32_t chunk, skip, slot, swap; /* write-order chunk; bytes replayed without writing; scratch offsets */
     int own, step, prove, passed, resume_phase, commit_pass;
-    uint32_t save_at, length; /* saves written; the length of the chunk in the write buffer */
+    uint32_t save_at, length, erase_at; /* saves written; the chunk in the write buffer; the next sector erased */
 };
 
 /* The decoded payload stream (private). */
