@@ -194,3 +194,21 @@ def test_the_in_place_tables_are_priced_alike_at_resources():
     py, c = outcome(low)
     assert py.failure.check == c.failure.check == "resources"
     assert "decoder and patch windows need" in str(py.error) and c_engine.error_class(c.error) == "resource"
+
+
+@pytest.mark.parametrize("flip", [0x01, 0x80, 0xFF])
+def test_every_byte_of_a_mutated_in_place_header_fails_alike_in_c(flip):
+    """Each of the first 80 stream bytes (the in-place header, the delta-v1
+    header and the first window) changed in turn: the C restore gives the
+    Python restore's verdict, checks, error class, failure record and flash,
+    with and without a journal."""
+    patch = _stream(((1, 1, 1), (0, 1, 0)), (0,), REREAD, TWICE)
+    verdicts = set()
+    for at in range(min(80, len(patch))):
+        mutated = bytearray(patch)
+        mutated[at] ^= flip
+        package = delta_package(OLD, bytes(mutated), TWICE, operation="delta-in-place", scratch_flash=2 * BLOCK)
+        py, _ = _unjournaled(package, single(OLD))
+        _with_journal(package, single(OLD))
+        verdicts.add("pass" if py.ok else py.failure.check)
+    assert {"resources", "restore", "target"} <= verdicts  # header rules, the old-read rule, the write-order hash
