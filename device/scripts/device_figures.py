@@ -59,7 +59,7 @@ VARIANTS = {
     "OTA_WITH_TRANSFORMS=0": "-DOTA_WITH_TRANSFORMS=0",
     "thumb2 transforms only": "-DOTA_TRANSFORM_AARCH64=0 -DOTA_TRANSFORM_ARM32=0",
 }
-ENGINE = ("ota_restore", "ota_restore_apply")
+ENGINE = ("ota_restore", "ota_restore_apply", "ota_in_place")  # the in-place hooks are always linked with deltas
 DECODER = ("ota_lzma2", "ota_decoder_lzma2")
 SUPPORT = ("ota_flash", "ota_crc32", "ota_status")
 PORTS = ("ota_sha256", "ota_crypto")
@@ -355,7 +355,8 @@ def render(fig: dict) -> str:
     sizes = fig["sizes"]
     lines += ["### Code size (`.text` bytes; `.data` and `.bss` are 0 in every object)", "",
               "arm-none-eabi-gcc -Os -mthumb -ffunction-sections, each object compiled alone (before linking "
-              "and `--gc-sections`, so an upper bound). *Core* = engine (`ota_restore` + `ota_restore_apply`) + "
+              "and `--gc-sections`, so an upper bound). *Core* = engine (`ota_restore` + `ota_restore_apply` + "
+              "`ota_in_place`) + "
               "LZMA2 decoder (`ota_lzma2` + `ota_decoder_lzma2`) + `ota_flash`, `ota_crc32` (64 B nibble table "
               "at -Os), `ota_status` (names). *Linked* = what survives a link of the core objects with "
               "`--gc-sections` from the public entry points (`.text` + `.rodata`; string.h and the ports left "
