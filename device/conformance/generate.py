@@ -154,6 +154,7 @@ def vectors():
     signed = signing.sign_package(full, key)
     sdev = dict(dev, keys=["test-key.pem"])
     yield from _delta_v2_vectors(dev)
+    yield from _in_place_vectors(o, n, old, dev)
 
     yield "pass-signed", signed, old, sdev, None
     bad = bytearray(signed)
@@ -176,6 +177,19 @@ def _delta_v2_vectors(dev: dict):
                                  ("delta-v2-validation-bad-map", (1, 0, 2, 0, 16, 9, 0, 3), "restore")):
         yield name, _reassemble(v2, records_edit=lambda parts, section=section: [
             _with_stream(r, _v2_stream(section)) for r, _ in parts]), old, dev, check
+
+
+def _in_place_vectors(o: FirmwareImage, n: FirmwareImage, old: bytes, dev: dict):
+    """delta-in-place (docs/formats/delta-in-place.md): one that installs over
+    itself (a saved sector and the swap sector in 8 KiB of scratch), and the
+    same package declaring scratch for the swap sector only: refused at
+    `resources`, before any write."""
+    in_place = build_delta(o, n, _opts(scratch_flash=8192))
+    if [r.operation for r in read_package(in_place).partitions] != ["delta-in-place"]:
+        raise SystemExit("the images no longer make a delta-in-place package in 8 KiB of scratch")
+    yield "pass-delta-in-place", in_place, old, dev, None
+    yield "resources-in-place-scratch", _reassemble(in_place, header_edit=lambda h: replace(h, scratch_flash=4096)), \
+        old, dev, "resources"
 
 
 def _v2_stream(section) -> bytes:
