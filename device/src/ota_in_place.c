@@ -377,7 +377,7 @@ enum ota_status ota_r_ip_stage_begin(struct ota_restore *r, const struct ota_res
     return OTA_OK;
 }
 
-static enum ota_status stage_target(struct ota_restore *r, const struct ota_restore_entry *e)
+static enum ota_status stage_target(struct ota_restore *r)
 {
     struct ota_in_place *ip = &r->ip;
     int equal = 1;
@@ -390,7 +390,6 @@ static enum ota_status stage_target(struct ota_restore *r, const struct ota_rest
         if (equal && !ip->passed && (st = record(r, OTA_JOURNAL_PHASE_STAGE, r->cursor + 1u, 0)) != OTA_OK)
             return st;
     }
-    (void)e;
     r->check_status[OTA_CHECK_RESTORE] = OTA_CHECK_STATUS_PASS;
     r->check = OTA_CHECK_TARGET;
     if (!equal)
@@ -432,7 +431,7 @@ enum ota_status ota_r_ip_stage_step(struct ota_restore *r, const struct ota_rest
         ip->step = S_TARGET;
         return OTA_OK;
     default:
-        st = stage_target(r, e);
+        st = stage_target(r);
         *finished = st == OTA_OK;
         return st;
     }
