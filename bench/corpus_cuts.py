@@ -33,12 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _corpus import CORPUS_HELP, DEFAULT_CORPUS, corpus_pairs  # noqa: E402
+from _corpus import CORPUS_HELP, DEFAULT_CORPUS, corpus_pairs, pair_images  # noqa: E402
 from _sections import replace_section  # noqa: E402
 
 from otapack.core import powercut  # noqa: E402
 from otapack.core.build import PackageOptions, build_delta  # noqa: E402
-from otapack.core.model import FirmwareImage, Partition  # noqa: E402
 from otapack.core.container import read_package  # noqa: E402
 from otapack.core.verify import DeviceOptions, verify_package  # noqa: E402
 from otapack.errors import OtapackError  # noqa: E402
@@ -47,18 +46,8 @@ SECTION = "corpus-cuts"
 BLOCK = 0x1000
 
 
-def images(pair: Path) -> tuple[FirmwareImage, FirmwareImage]:
-    if (pair / "old.pac").is_file():  # a Unisoc PAC pair: its partitions and XML slots
-        from otapack.api import load_firmware
-        return load_firmware(str(pair / "old.pac"), None, "old"), load_firmware(str(pair / "new.pac"), None, "new")
-    old, new = (pair / "old.bin").read_bytes(), (pair / "new.bin").read_bytes()
-    slot = -(-max(len(old), len(new)) // BLOCK) * BLOCK
-    return (FirmwareImage((Partition("app", 0, old, slot_size=slot),)),
-            FirmwareImage((Partition("app", 0, new, slot_size=slot),)))
-
-
 def measure(pair: Path, scratch: int, cases: int, seed: int) -> list[dict]:
-    old, new = images(pair)
+    old, new = pair_images(pair, BLOCK)
     rows = []
     for kind, options in (("staged", PackageOptions()), ("in-place", PackageOptions(scratch_flash=scratch))):
         package = build_delta(old, new, options)
