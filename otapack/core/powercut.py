@@ -83,6 +83,8 @@ class PowerCutOptions:
     program_unit: int = 1
     sector_map: str | None = None
     engine: str = "python"
+    #: The partitions holding the downloaded package (``Geometry.download``).
+    download: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.cuts not in CUT_MODES and (isinstance(self.cuts, bool) or not isinstance(self.cuts, int)
@@ -107,7 +109,8 @@ class PowerCutOptions:
 
     @property
     def geometry(self) -> Geometry:
-        return Geometry(program_unit=self.program_unit, sector_map=self.sector_map, engine=self.engine)
+        return Geometry(program_unit=self.program_unit, sector_map=self.sector_map, engine=self.engine,
+                        download=tuple(self.download))
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,7 @@ class SweepReport:
     def to_dict(self) -> dict:
         first = self.first_failure
         return {
+            "download_area": list(self.geometry.download),  # the slots holding the package ([]: kept apart)
             "failures": self.failures,
             "first_failure": None if first is None else {**first.case.to_dict(), "boots": first.boots,
                                                         "problem": first.problem},

@@ -257,7 +257,7 @@ def run_from_copy(restore: "Restore", state, record) -> None:
     with restore.check("download") as c:
         base, length = open_copy(restore, record.package_digest)
         restore.stored = CopiedPackage(dev.resume.scratch, base, [(0, length)])
-        c.detail = f"package gone: its {length}-byte copy in scratch hashes as its descriptor says"
+        c.detail = f"the package may be overwritten: its {length}-byte copy in scratch matches its descriptor"
     skipped("trailer", "crc32")
     with restore.check("header") as c:
         reader = restore._forward()
