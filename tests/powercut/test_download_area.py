@@ -162,3 +162,23 @@ def test_verify_power_cuts_takes_the_download_area_from_the_layout(capsys, stage
     assert report["download_area"] == ["customer_fs"] and report["failures"] == 0
     assert report["operations"] == powercut.sweep(package, old, 1, geometry=IN_FS).operations
 
+
+
+def test_the_c_restore_refuses_a_package_over_its_download_area_at_resources(stage2):
+    """The C journaled restore does not copy the package out yet: it refuses
+    (ResourceLimitError at resources) before any flash operation, reading the
+    package from the partition's flash as the Python restore does."""
+    from otapack.core.restore import c_engine
+
+    package, old, _ = stage2
+    dev, _, power = _device(package, old)
+    before = powercut.flash_state(dev)
+    result = c_engine.run(dev, package)
+    assert result.failure.check == "resources" and isinstance(result.error, ResourceLimitError)
+    assert str(result.error) == "C restore failed at resources: resource (unsupported)"
+    assert power.operations == 0 and powercut.flash_state(dev) == before
+    assert {c.name: c.status.value for c in result.checks}["crc32"] == "pass"  # the package read from customer_fs
+    dev, _, _ = _device(package, old, Geometry())  # the package kept apart: the C restore runs it
+    assert c_engine.run(dev, package).ok
+    with pytest.raises(ResourceLimitError):
+        powercut.sweep(package, old, 1, geometry=Geometry(download=("customer_fs",), engine="both"))

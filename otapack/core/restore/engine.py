@@ -201,7 +201,7 @@ class Restore:
         """The table in order; per-partition checks go once over the payload partitions (one forward pass)."""
         state = _State(source)
         if (copied := package_copy.resuming(self)) is not None:  # the package may be gone: its copy rules
-            return package_copy.run_from_copy(self, state, copied)
+            return package_copy.run_from_copy(self, state, copied, resume.commit)
         for per_partition, group in itertools.groupby(CHECKS, key=lambda spec: spec.per_partition):
             if per_partition:
                 self._partition_pass(state, list(group))
@@ -455,7 +455,7 @@ class Restore:
         finally:
             self.result.decompress_calls += sum(s.decompress_calls for s in streams)
         staged = check_scratch(header, self._priced, staged)
-        package_copy.check(self, header)  # a package in slots the restore rewrites: copied before (journaled)
+        package_copy.check(self, header, resume.scratch_in_use)  # a package in slots the restore rewrites
         # From here on the restore holds the device to its declaration, as a device sizing its buffers from it.
         declared = header.ram_required
         self.ram.limit = declared if dev.ram_budget is None else min(declared, dev.ram_budget)

@@ -34,10 +34,13 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from otapack.core.formats import wire_numbers as wn
 from otapack.core.formats.wire_numbers import HAS_PAYLOAD, IN_PLACE_OPERATIONS
+from otapack.core.restore import wire
+from otapack.core.restore.checks import Check, CheckStatus
+from otapack.core.restore.pricing import check_declarations, price_payload
 from otapack.errors import IntegrityError, ResourceLimitError
 
 if TYPE_CHECKING:
@@ -144,10 +147,9 @@ def copy_base(scratch, length: int) -> int | None:
     return fitting[-1] if fitting else None
 
 
-def check(restore: "Restore", header) -> None:
-    """``resources``: the rules of the module docstring, before any write."""
-    from otapack.core.restore.resume import _placement
-
+def check(restore: "Restore", header, in_use: Callable[["Restore", object], int]) -> None:
+    """``resources``: the rules of the module docstring, before any write
+    (``in_use``: the scratch bytes the staged partitions take, ``resume.scratch_in_use``)."""
     dev = restore.device
     indices = over_package(dev, header)
     if not indices:
@@ -165,7 +167,7 @@ def check(restore: "Restore", header) -> None:
     if any(e.operation in IN_PLACE_OPERATIONS for e in header.entries):
         raise ResourceLimitError("a package over its own download area cannot carry in-place deltas")
     length = sum(size for _, size in spans(header, indices))
-    scratch_used = max((end for _, end in _placement(restore, header).values()), default=0)
+    scratch_used = in_use(restore, header)
     base = copy_base(dev.resume.scratch, length)
     if base is None or base < scratch_used:
         need = scratch_used + length + wn.JOURNAL_COPY_RESERVE
@@ -240,15 +242,11 @@ def resuming(restore: "Restore"):
 _VERIFIED = "verified before the package in the download area was overwritten (journal phase copied)"
 
 
-def run_from_copy(restore: "Restore", state, record) -> None:
+def run_from_copy(restore: "Restore", state, record, commit: Callable) -> None:
     """The check table on a boot after ``copied``: the copy is verified at
     ``download``, the header parsed from it, the copied payloads priced at
-    ``resources``, and ``commit`` resumes from the record; the checks that
-    needed the whole package ran on the boot that copied it."""
-    from otapack.core.restore import resume, wire
-    from otapack.core.restore.checks import Check, CheckStatus
-    from otapack.core.restore.pricing import check_declarations, price_payload
-
+    ``resources``, and ``commit`` (``resume.commit``) resumes from the record;
+    the checks that needed the whole package ran on the boot that copied it."""
     dev, checks = restore.device, restore.result.checks
 
     def skipped(*names: str, why: str = _VERIFIED) -> None:
@@ -289,4 +287,4 @@ def run_from_copy(restore: "Restore", state, record) -> None:
     skipped("precondition", why="the journal stands in: the commit has begun")
     skipped("ram", why="audited on the boot that staged the package")
     with restore.check("commit") as c:
-        resume.commit(restore, state, c)
+        commit(restore, state, c)

@@ -249,6 +249,11 @@ def _placement(restore: "Restore", header) -> dict[int, tuple[int, int]]:
     return out
 
 
+def scratch_in_use(restore: "Restore", header) -> int:
+    """Bytes from the start of the scratch area the staged partitions take."""
+    return max((end for _, end in _placement(restore, header).values()), default=0)
+
+
 def _record(restore: "Restore", digest: bytes, phase: str, entry: int) -> Callable[[int], None]:
     journal = restore.device.resume.journal
     return lambda done: journal.append(digest, phase, entry, done)
