@@ -175,10 +175,27 @@ def test_the_c_restore_refuses_a_package_over_its_download_area_at_resources(sta
     before = powercut.flash_state(dev)
     result = c_engine.run(dev, package)
     assert result.failure.check == "resources" and isinstance(result.error, ResourceLimitError)
-    assert str(result.error) == "C restore failed at resources: resource (unsupported)"
+    assert str(result.error) == "C restore failed at resources: resource (unsupported): the C restore does not yet " \
+                                "copy the package out of partition 'customer_fs', which it was downloaded into and " \
+                                "this package rewrites"
     assert power.operations == 0 and powercut.flash_state(dev) == before
     assert {c.name: c.status.value for c in result.checks}["crc32"] == "pass"  # the package read from customer_fs
     dev, _, _ = _device(package, old, Geometry())  # the package kept apart: the C restore runs it
     assert c_engine.run(dev, package).ok
     with pytest.raises(ResourceLimitError):
         powercut.sweep(package, old, 1, geometry=Geometry(download=("customer_fs",), engine="both"))
+
+
+def test_the_copy_descriptor_matches_its_declaration(stage2):
+    from otapack.core.formats.journal import PackageCopyDescriptor
+    from otapack.core.formats.wire_numbers import JOURNAL_COPY_RESERVE, JOURNAL_COPY_SIZE
+
+    package, old, _ = stage2
+    dev = _cut_after_copy(package, old)
+    scratch = dev.resume.scratch
+    raw = scratch.read(scratch.size - JOURNAL_COPY_RESERVE, JOURNAL_COPY_SIZE)
+    parsed = PackageCopyDescriptor.parse(raw)
+    assert parsed.length == 753 and parsed.package_digest == dev.resume.journal.latest().package_digest
+    base = package_copy.copy_base(scratch, parsed.length)
+    assert scratch.read(base, 296) == package[:296]  # the header first (the app payload starts at 296)
+    assert PackageCopyDescriptor.build(parsed) == raw

@@ -140,5 +140,10 @@ def run(device, package: bytes, ce):
     result = ce._result(res, header, device, parts)
     if port.fault and result.error is not None:
         result.error = type(result.error)(f"{result.error}: {port.fault}")
+    elif download and result.error is not None and result.c_cause == "unsupported" and \
+            result.failure is not None and result.failure.check == "resources":
+        result.error = type(result.error)(f"{result.error}: the C restore does not yet copy the package out of "
+                                          f"partition {parts[download[0]].name!r}, which it was downloaded into "
+                                          f"and this package rewrites")
     return result
 
