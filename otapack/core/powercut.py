@@ -184,12 +184,11 @@ def build_device(old: FirmwareImage, header, geometry: Geometry, power: Power, p
         largest = max(sectors) if isinstance(sectors, tuple) else sectors
         scratch = sum(-(-e.target_size // largest) * largest for e in header.entries
                       if e.operation in STAGED_DELTA_OPERATIONS)
-        scratch = max(scratch, header.scratch_flash)  # in-place saves and the swap sector
-        copy = sum(size for _, size in package_copy.spans(header, [i for i, e in enumerate(header.entries)
-                                                                     if e.operation in HAS_PAYLOAD
-                                                                     and e.name in geometry.download]))
-        if geometry.download:  # the package's copy and its descriptor, after the rest
+        over = [i for i, e in enumerate(header.entries) if e.operation in HAS_PAYLOAD and e.name in geometry.download]
+        if over:  # the package's copy and its descriptor, after the staged partitions
+            copy = sum(size for _, size in package_copy.spans(header, over))
             scratch += -(-(copy + JOURNAL_COPY_RESERVE) // largest) * largest
+        scratch = max(scratch, header.scratch_flash)  # in-place saves and the swap sector
         dev.resume = resume.ResumeArea(
             Journal(_nor(b"", journal_size, dev, geometry, power, "journal")),
             _nor(b"", max(scratch, dev.erase_block), dev, geometry, power, "scratch"), geometry.fault,

@@ -13,6 +13,8 @@ import pytest
 
 from conftest import FIXTURES, run
 from otapack.core import powercut
+from otapack.core.build import PackageOptions, build_full
+from otapack.core.container import read_package
 from otapack.core.flash_image import load_flash_image
 from otapack.core.powercut import Geometry
 from otapack.core.restore import package_copy, resume
@@ -139,9 +141,21 @@ def test_a_partition_over_the_package_that_is_not_last_is_refused_at_resources()
                     "committed last"
 
 
+OVER_ALL = Geometry(download=("app", "data", "cfg"))
+
+
+def test_a_copy_the_package_does_not_declare_is_refused_at_resources():
+    package, old, _ = full_package()  # 25,775 bytes, each partition carried in full, built without the area
+    error = _refused(package, old, OVER_ALL)
+    assert error == "the package declares 0 bytes of scratch flash, its copy over its download area makes 28672: " \
+                    "build it naming that area"
+
+
 def test_a_copy_larger_than_the_scratch_area_is_refused_at_resources():
-    package, old, _ = full_package()  # 25,775 bytes, each partition carried in full
-    error = _refused(package, old, Geometry(download=("app", "data", "cfg")), scratch_size=2 * 4096)
+    _, old, new = full_package()
+    package = build_full(new, PackageOptions(lzma_dict_size=1 << 16, download_slots=OVER_ALL.download))
+    assert read_package(package).header.scratch_flash == 28672  # header + payloads + descriptor, in 4 KiB blocks
+    error = _refused(package, old, OVER_ALL, scratch_size=2 * 4096)
     assert error.startswith("the copy of the package's header and of the payloads over its download area needs ")
     assert error.endswith("bytes of the 8192-byte scratch area")
 

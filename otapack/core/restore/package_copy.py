@@ -37,10 +37,11 @@ import struct
 from typing import TYPE_CHECKING, Callable
 
 from otapack.core.formats import wire_numbers as wn
-from otapack.core.formats.wire_numbers import HAS_PAYLOAD, IN_PLACE_OPERATIONS
+from otapack.core.formats.wire_numbers import HAS_PAYLOAD, IN_PLACE_OPERATIONS, STAGED_DELTA_OPERATIONS
 from otapack.core.restore import wire
 from otapack.core.restore.checks import Check, CheckStatus
 from otapack.core.restore.pricing import check_declarations, price_payload
+from otapack.core.restore.resources import copy_scratch, staged_bytes
 from otapack.errors import IntegrityError, ResourceLimitError
 
 if TYPE_CHECKING:
@@ -167,6 +168,13 @@ def check(restore: "Restore", header, in_use: Callable[["Restore", object], int]
     if any(e.operation in IN_PLACE_OPERATIONS for e in header.entries):
         raise ResourceLimitError("a package over its own download area cannot carry in-place deltas")
     length = sum(size for _, size in spans(header, indices))
+    declared = staged_bytes((e.target_size for e in header.entries if e.operation in STAGED_DELTA_OPERATIONS),
+                            header.erase_block) + copy_scratch(header.header_length, [size for _, size in
+                                                                                       spans(header, indices)[1:]],
+                                                               header.erase_block)
+    if header.scratch_flash < declared:
+        raise ResourceLimitError(f"the package declares {header.scratch_flash} bytes of scratch flash, its copy over "
+                                 f"its download area makes {declared}: build it naming that area")
     scratch_used = in_use(restore, header)
     base = copy_base(dev.resume.scratch, length)
     if base is None or base < scratch_used:
