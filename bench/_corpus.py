@@ -27,3 +27,18 @@ def _fail(what: str) -> None:
     print(f"error: {what}: give --corpus DIR, a folder of <pair>/old.bin and <pair>/new.bin "
           f"(see bench/README.md)", file=sys.stderr)
     raise SystemExit(2)
+
+
+def pair_images(pair: Path, erase_block: int = 4096):
+    """OLD and NEW of a pair folder as ``FirmwareImage``s: a Unisoc PAC pair
+    (``old.pac``/``new.pac``) with its partitions and XML slots, else the
+    image as one partition whose slot is the larger image in erase blocks."""
+    from otapack.api import load_firmware
+    from otapack.core.model import FirmwareImage, Partition
+
+    if (pair / "old.pac").is_file():
+        return load_firmware(str(pair / "old.pac"), None, "old"), load_firmware(str(pair / "new.pac"), None, "new")
+    old, new = (pair / "old.bin").read_bytes(), (pair / "new.bin").read_bytes()
+    slot = -(-max(len(old), len(new)) // erase_block) * erase_block
+    return (FirmwareImage((Partition("image", 0, old, slot_size=slot),)),
+            FirmwareImage((Partition("image", 0, new, slot_size=slot),)))

@@ -25,29 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _corpus import CORPUS_HELP, DEFAULT_CORPUS, corpus_pairs  # noqa: E402
+from _corpus import CORPUS_HELP, DEFAULT_CORPUS, corpus_pairs, pair_images  # noqa: E402
 
 from otapack.core.build import PackageOptions, build_delta  # noqa: E402
 from otapack.core.container import read_package  # noqa: E402
-from otapack.core.model import FirmwareImage, Partition  # noqa: E402
 from otapack.core.verify import verify_package  # noqa: E402
 
 SECTOR = 4096
 
 
-def images(pair: Path) -> tuple[FirmwareImage, FirmwareImage]:
-    if (pair / "old.pac").is_file():  # a Unisoc PAC pair: its partitions and XML slots
-        from otapack.api import load_firmware
-
-        return load_firmware(str(pair / "old.pac"), None, "old"), load_firmware(str(pair / "new.pac"), None, "new")
-    old, new = (pair / "old.bin").read_bytes(), (pair / "new.bin").read_bytes()
-    slot = -(-max(len(old), len(new)) // SECTOR) * SECTOR
-    return (FirmwareImage((Partition("image", 0, old, slot_size=slot),)),
-            FirmwareImage((Partition("image", 0, new, slot_size=slot),)))
-
-
 def measure(pair: Path, budgets: list[int], verify: bool) -> dict:
-    old, new = images(pair)
+    old, new = pair_images(pair, SECTOR)
     started = time.perf_counter()
     staged = build_delta(old, new, PackageOptions())
     row = {"pair": pair.name, "sectors": sum(-(-p.size // SECTOR) for p in new.partitions), "staged": len(staged),

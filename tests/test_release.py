@@ -251,6 +251,36 @@ def test_a_manifest_edit_rebuilds_only_what_changed(private_copy, capsys):
     assert {p["security_counter"] for p in result["release"]["packages"] if p["model"] == "synth"} == {8}
 
 
+def test_a_scratch_budget_patches_in_place_where_two_stages_were_needed(private_copy, capsys):
+    """budget.scratch reaches the builder: the small-flash model's delta is
+    patched in place within it, fits its 32 KiB download area, and replaces
+    the two minimal-system stages (fewer bytes); the other models' packages
+    come from the cache unchanged."""
+    from otapack.api import load_firmware, read_package, verify_package
+
+    manifest, out = private_copy
+    edit(manifest, 'minimal_system = "../minimal-system/minimal.bin"\n',
+         'minimal_system = "../minimal-system/minimal.bin"\nbudget = { scratch = 0x4000 }\n')
+    code, stdout, err = run(capsys, "release", manifest, "-o", out, "--json")
+    assert code == 0, err
+    document = json.loads(stdout)["release"]
+    mini = next(m for m in document["models"] if m["name"] == "sam3x-mini")
+    assert mini["budget"]["scratch"] == 0x4000
+    (route,) = mini["routes"]
+    candidates = {c["method"]: c for c in route["candidates"]}
+    assert route["method"] == "delta" and candidates["delta"]["fits"]
+    assert route["download_bytes"] < candidates["minimal-system"]["download_bytes"]
+    (path,) = route["packages"]
+    package = (out / path).read_bytes()
+    header = read_package(package, check_digest=False)
+    assert header.partition("app").operation == "delta-in-place"
+    assert 0 < header.header.scratch_flash <= 0x4000
+    layout = manifest.parent.parent / "minimal-system" / "layout.toml"
+    old = load_firmware(manifest.parent.parent / "minimal-system" / "old.bin", layout)
+    new = load_firmware(manifest.parent.parent / "minimal-system" / "new.bin", layout)
+    assert verify_package(package, old, new).error is None
+
+
 def test_a_failed_release_writes_nothing_and_keeps_what_it_built(tmp_path, capsys):
     manifest = copy_examples(tmp_path)
     out = tmp_path / "out"

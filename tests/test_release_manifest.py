@@ -62,7 +62,7 @@ def test_a_good_manifest_gives_frozen_validated_objects(tmp_path):
     ('image = "old.bin"', 'image = "old.bin", imag = "x"',
      "m.toml: models[0].sources[0].imag: unknown key (did you mean 'image'?)"),
     ("ram = 65536", "ram = 65536, flash = 1",
-     "m.toml: models[0].budget.flash: unknown key (allowed: download, ram)"),
+     "m.toml: models[0].budget.flash: unknown key (allowed: download, ram, scratch)"),
     ("manifest_version = 1", "manifest_version = 1\nextra = true",
      "m.toml: extra: unknown key (allowed: manifest_version, release, models)"),
 ])

@@ -45,9 +45,11 @@ class Budget:
     download: int | None
     area: str
     ram: int | None
+    #: scratch flash for in-place deltas (None: deltas are staged)
+    scratch: int | None = None
 
     def to_dict(self) -> dict:
-        return {"download": self.download, "area": self.area, "ram": self.ram}
+        return {"download": self.download, "area": self.area, "ram": self.ram, "scratch": self.scratch}
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,13 @@ def _image(source: str, ref: FileRef, version: str, layout: Layout | None) -> Im
     return ImageInput(version, ref.given, hashlib.sha256(data).hexdigest(), len(data), image)
 
 
+def _scratch(spec: ModelSpec, layout: Layout | None) -> int | None:
+    """The device's scratch budget for in-place deltas: the manifest's, else the layout's ``scratch_flash``."""
+    if spec.budget.scratch is not None:
+        return spec.budget.scratch
+    return layout.extras.get("scratch_flash") if layout is not None else None
+
+
 def _budget(source: str, spec: ModelSpec, layout: Layout | None, target: FirmwareImage) -> Budget:
     download, area = spec.budget.download, "budget.download"
     if download is None and layout is not None:
@@ -115,7 +124,7 @@ def _budget(source: str, spec: ModelSpec, layout: Layout | None, target: Firmwar
                               f"target image does not have (partitions: {', '.join(target.names())})")
         area = f"partition{'s' if len(download) > 1 else ''} {', '.join(download)}"
         download = sum(target.get(n).capacity for n in download)
-    return Budget(download, area if download is not None else "unbounded", spec.budget.ram)
+    return Budget(download, area if download is not None else "unbounded", spec.budget.ram, _scratch(spec, layout))
 
 
 def _minimal(source: str, spec: ModelSpec, layout: Layout | None, target: FirmwareImage):
@@ -147,7 +156,7 @@ def _model(source: str, release, spec: ModelSpec, build_time: int) -> ModelInput
     options = _at(source, spec.key, lambda: PackageOptions(
         model=spec.model, target_version=spec.target.version, security_counter=spec.security_counter,
         lzma_dict_size=spec.lzma_dict_size or release.lzma_dict_size, build_time=build_time,
-        diff_algorithm=release.diff_algorithm, hardware_id=spec.hardware_id))
+        diff_algorithm=release.diff_algorithm, hardware_id=spec.hardware_id, scratch_flash=_scratch(spec, layout)))
     url_base = _at(source, "release.url_base",
                    lambda: UrlBase(release.url_base.rstrip("/") + "/" + spec.name, release.aws_presigned))
     minimal, minimal_sha, config = _minimal(source, spec, layout, target.image)

@@ -105,6 +105,8 @@ RELEASE_FIELDS = (
 BUDGET_FIELDS = (
     Field("download", "area", check=_area, help="flash for the downloaded package and its staging"),
     Field("ram", "int", check=_positive, help="RAM the restore may use"),
+    Field("scratch", "int", check=_u32, help="scratch flash the restore may use: deltas are patched in place "
+          "within it (default: the layout's scratch_flash key; neither: staged deltas)"),
 )
 #: ``[models.target]`` and ``[[models.sources]]``: one firmware build.
 BUILD_FIELDS = (
@@ -156,6 +158,8 @@ class BudgetSpec:
     #: bytes, partition names, or None (from the layout's [minimal_system].stage1_download, else unbounded)
     download: int | tuple[str, ...] | None = None
     ram: int | None = None
+    #: bytes, or None (the layout's ``scratch_flash`` key, else deltas are staged)
+    scratch: int | None = None
 
 
 @dataclass(frozen=True)
@@ -290,7 +294,7 @@ def _model(reader: _Reader, obj: Any, key: str) -> ModelSpec:
         name=values["name"], model=values["model"], security_counter=values["security_counter"], target=target,
         sources=sources, hardware_id=values["hardware_id"], layout=values["layout"],
         signing_key=values["signing_key"], lzma_dict_size=values["lzma_dict_size"],
-        minimal_system=values["minimal_system"], budget=BudgetSpec(budget["download"], budget["ram"]), key=key,
+        minimal_system=values["minimal_system"], budget=BudgetSpec(budget["download"], budget["ram"], budget["scratch"]), key=key,
     )
 
 
