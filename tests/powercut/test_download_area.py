@@ -81,6 +81,15 @@ def test_sampled_repeated_cuts_survive_with_the_package_in_customer_fs(stage2):
     assert report.operations > powercut.sweep(package, old, 1, geometry=Geometry()).operations
 
 
+@pytest.mark.parametrize("geometry", [Geometry(program_unit=32, download=("customer_fs",)),
+                                      Geometry(sector_map="stm32f4", download=("customer_fs",))],
+                         ids=["unit32", "stm32f4"])
+def test_sampled_cuts_survive_on_other_flash_geometries(stage2, geometry):
+    package, old, _ = stage2
+    report = powercut.sweep(package, old, 20, seed=9, geometry=geometry)
+    assert report.failures == 0 and report.tried == 20, report.first_failure
+
+
 @pytest.mark.slow
 def test_every_single_cut_clean_and_torn_survives_with_the_package_in_customer_fs(stage2):
     package, old, _ = stage2
