@@ -13,7 +13,7 @@ import pytest
 
 from conftest import FIXTURES, run
 from otapack.core import powercut
-from otapack.core.build import PackageOptions, build_full
+from otapack.core.build import PackageOptions, build_delta, build_full
 from otapack.core.container import read_package
 from otapack.core.flash_image import load_flash_image
 from otapack.core.powercut import Geometry
@@ -222,3 +222,21 @@ def test_the_copy_descriptor_matches_its_declaration(stage2):
     base = package_copy.copy_base(scratch, parsed.length)
     assert scratch.read(base, 296) == package[:296]  # the header first (the app payload starts at 296)
     assert PackageCopyDescriptor.build(parsed) == raw
+
+
+def test_staged_deltas_and_the_copy_share_the_scratch_area_and_survive_every_cut():
+    """Two staged deltas (app, data) then cfg, carried in full and holding
+    the 2,921-byte package: the copy goes after the staged partitions."""
+    from powercut_fixtures import FAST
+
+    plain, old, new = three_partitions()
+    package = build_delta(old, new, PackageOptions(**FAST, download_slots=("cfg",)))
+    staged = read_package(plain).header.scratch_flash
+    assert read_package(package).header.scratch_flash == staged + 4096  # app and data staged, one block of copy
+    geometry = Geometry(download=("cfg",))
+    report = powercut.sweep(package, old, "all", seed=1, geometry=geometry)
+    assert report.failures == 0 and report.tried == 3 * report.operations, report.first_failure
+    wrong = powercut.sweep(package, old, "single", geometry=Geometry(download=("cfg",), fault="skip-copy"),
+                           stop_at_first=True)
+    assert wrong.failures == 1 and "the package in the download area (cfg) was overwritten" in \
+        wrong.first_failure.problem
