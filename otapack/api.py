@@ -63,7 +63,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
              "signature_info", "write_private_key", SIGNATURE_ALGORITHMS="ALGORITHMS"),
     # features: minimal-system upgrades (docs/minimal-system.md)
     **_names("otapack.features.minimal.config", "MinimalConfig", "STAGE_KINDS", "chain_capacities",
-             "layout_capacities"),
+             "layout_capacities", "layout_download_slots"),
     **_names("otapack.features.minimal.build", "MinimalResult", "build_minimal"),
     **_names("otapack.features.minimal.plan", "UpgradePlan", "plan_upgrade"),
     **_names("otapack.features.minimal.chain", "ChainReport", "is_stage", "verify_chain"),

@@ -319,7 +319,8 @@ enum ota_journal_phase {
     OTA_JOURNAL_PHASE_STAGE = 1,
     OTA_JOURNAL_PHASE_COMMIT = 2,
     OTA_JOURNAL_PHASE_DONE = 3,
-    OTA_JOURNAL_PHASE_SWAP = 4
+    OTA_JOURNAL_PHASE_SWAP = 4,
+    OTA_JOURNAL_PHASE_COPIED = 5
 };
 
 /* Journal record: offset from its start, size. */
@@ -341,6 +342,20 @@ enum ota_journal_phase {
 #define OTA_JREC_PADDING_SIZE 8u
 #define OTA_JREC_CRC32_OFFSET 60u
 #define OTA_JREC_CRC32_SIZE 4u
+
+#define OTA_JOURNAL_COPY_MAGIC "OTAC"
+#define OTA_JOURNAL_COPY_RESERVE 128u
+#define OTA_JOURNAL_COPY_SIZE 72u
+
+/* Package copy descriptor (phase copied): offset, size. */
+#define OTA_JCOPY_MAGIC_OFFSET 0u
+#define OTA_JCOPY_MAGIC_SIZE 4u
+#define OTA_JCOPY_LENGTH_OFFSET 4u
+#define OTA_JCOPY_LENGTH_SIZE 4u
+#define OTA_JCOPY_PACKAGE_DIGEST_OFFSET 8u
+#define OTA_JCOPY_PACKAGE_DIGEST_SIZE 32u
+#define OTA_JCOPY_COPY_SHA256_OFFSET 40u
+#define OTA_JCOPY_COPY_SHA256_SIZE 32u
 
 /* ---------------------------------------------------------------- restore checks */
 

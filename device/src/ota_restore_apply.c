@@ -556,9 +556,16 @@ enum ota_status ota_r_resources(struct ota_restore *r)
     uint64_t fixed, staged = 0;
     unsigned i;
     int uses_lzma = 0;
-    for (i = 0; i < r->entry_count; i++)
+    for (i = 0; i < r->entry_count; i++) {
         if (OTA_OPERATION_HAS_PAYLOAD(r->entries[i].operation) && r->entries[i].codec == OTA_CODEC_LZMA2)
             uses_lzma = 1;
+        /* The package was downloaded into a slot this package rewrites: the
+         * Python restore copies it to scratch first (phase `copied`); this
+         * library does not yet, so it refuses before any write. */
+        if (OTA_OPERATION_HAS_PAYLOAD(r->entries[i].operation) && c->package_area < c->partition_count &&
+            r->entries[i].area == c->package_area)
+            return resource(r, OTA_ERR_UNSUPPORTED);
+    }
     if ((eb & (eb - 1u)) || eb < OTA_MIN_ERASE_BLOCK || eb > OTA_MAX_ERASE_BLOCK)
         return format(r);
     if (!uses_lzma ? r->lzma_dict_size != 0

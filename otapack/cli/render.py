@@ -43,7 +43,8 @@ def render_report(report) -> str:
 def render_power_cuts(sweep) -> str:
     """``verify --power-cuts``: a ``SweepReport``."""
     lines = [f"power cuts: {sweep.tried} cut sequences over {sweep.operations} flash operations (seed {sweep.seed}): "
-             f"{sweep.survived} survived, {sweep.failures} failed"]
+             f"{sweep.survived} survived, {sweep.failures} failed"
+             + (f"; the package in {', '.join(sweep.geometry.download)}" if sweep.geometry.download else "")]
     first = sweep.first_failure
     if first is not None:
         kind = "torn" if first.case.torn else "clean"

@@ -155,8 +155,10 @@ def verify_cmd(ctx, package, package2, old_image, layout, new_image, power_cuts,
         if power_cuts is not None:
             if package2 is not None:
                 raise UsageError("--power-cuts sweeps one package; give the stages one at a time")
+            header = _header(api.read_input(package, "package", kind="package"))
             cut_options = api.PowerCutOptions(power_cuts, seed, int(program_unit), sector_map,
-                                              device.get("engine") or "python")
+                                              device.get("engine") or "python",
+                                              api.layout_download_slots(layout, header and header.header.kind))
         report, _ = restore(package, package2, old_image, layout, new_image, device)
     except OtapackError as exc:  # before the restore ran: its inputs, or options the package needs
         if as_json:

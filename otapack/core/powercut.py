@@ -26,9 +26,9 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 
-from otapack.core.formats.wire_numbers import HAS_PAYLOAD, JOURNAL_AREAS, STAGED_DELTA_OPERATIONS
+from otapack.core.formats.wire_numbers import HAS_PAYLOAD, JOURNAL_AREAS, JOURNAL_COPY_RESERVE, STAGED_DELTA_OPERATIONS
 from otapack.core.model import FirmwareImage
-from otapack.core.restore import resume
+from otapack.core.restore import package_copy, resume
 from otapack.core.restore.engine import Device, Restore
 from otapack.core.restore.journal import Journal
 from otapack.core.restore.nor import SECTOR_MAPS, NorFlash, Power, PowerLost, sector_sizes
@@ -60,6 +60,11 @@ class Geometry:
     #: NorFlash and Power) or ``both`` (each case on both, which must end every
     #: boot with the same flash, journal and checks).
     engine: str = "python"
+    #: The partitions whose slots are the download area holding the package
+    #: (its phase's ``[minimal_system]`` download area): the device keeps the
+    #: package in their flash, and the sweep asserts it intact until the
+    #: journal says it is no longer needed.  Empty: kept apart (in RAM).
+    download: tuple[str, ...] = ()
 
     def sectors(self, erase_block: int) -> tuple[int, ...] | int:
         if self.sector_map is None:
@@ -78,6 +83,8 @@ class PowerCutOptions:
     program_unit: int = 1
     sector_map: str | None = None
     engine: str = "python"
+    #: The partitions holding the downloaded package (``Geometry.download``).
+    download: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.cuts not in CUT_MODES and (isinstance(self.cuts, bool) or not isinstance(self.cuts, int)
@@ -102,7 +109,8 @@ class PowerCutOptions:
 
     @property
     def geometry(self) -> Geometry:
-        return Geometry(program_unit=self.program_unit, sector_map=self.sector_map, engine=self.engine)
+        return Geometry(program_unit=self.program_unit, sector_map=self.sector_map, engine=self.engine,
+                        download=tuple(self.download))
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,7 @@ class SweepReport:
     def to_dict(self) -> dict:
         first = self.first_failure
         return {
+            "download_area": list(self.geometry.download),  # the slots holding the package ([]: kept apart)
             "failures": self.failures,
             "first_failure": None if first is None else {**first.case.to_dict(), "boots": first.boots,
                                                         "problem": first.problem},
@@ -155,27 +164,69 @@ def _nor(data: bytes, size: int, dev: Device, geometry: Geometry, power: Power, 
                             sector_map=geometry.sectors(dev.erase_block), power=power)
 
 
-def build_device(old: FirmwareImage, header, geometry: Geometry, power: Power) -> Device:
+def build_device(old: FirmwareImage, header, geometry: Geometry, power: Power, package: bytes = b"") -> Device:
     """OLD on NOR flash whose operations all go through ``power``; with a journal
-    and a scratch area large enough for the package's staged partitions."""
+    and a scratch area large enough for the package's staged partitions (and
+    its copy, when ``geometry.download`` names slots: ``package`` is downloaded
+    into them, overwriting what they held, before the first boot)."""
     dev = make_device(old, DeviceOptions())
     if geometry.erased_value is not None:
         dev.erased_value = geometry.erased_value
     targets = {e.name: e.target_size or 0 for e in header.entries}
+    downloaded = _downloaded(dev, geometry.download, package)
     for part in dev.partitions.values():
         size = max(part.flash.size, targets.get(part.name, 0) if part.resizable else 0)
-        part.flash = _nor(part.flash.read(0, part.flash.size), size, dev, geometry, power, part.name)
+        data = downloaded.get(part.name, part.flash.read(0, part.flash.size))
+        part.flash = _nor(data, size, dev, geometry, power, part.name)
     if geometry.journaled:
         sectors = geometry.sectors(dev.erase_block)
         journal_size = sum(sector_sizes(sum(sector_sizes(1 << 24, sectors)[:JOURNAL_AREAS]), sectors))
         largest = max(sectors) if isinstance(sectors, tuple) else sectors
         scratch = sum(-(-e.target_size // largest) * largest for e in header.entries
                       if e.operation in STAGED_DELTA_OPERATIONS)
+        over = [i for i, e in enumerate(header.entries) if e.operation in HAS_PAYLOAD and e.name in geometry.download]
+        if over:  # the package's copy and its descriptor, after the staged partitions
+            copy = sum(size for _, size in package_copy.spans(header, over))
+            scratch += -(-(copy + JOURNAL_COPY_RESERVE) // largest) * largest
         scratch = max(scratch, header.scratch_flash)  # in-place saves and the swap sector
         dev.resume = resume.ResumeArea(
             Journal(_nor(b"", journal_size, dev, geometry, power, "journal")),
-            _nor(b"", max(scratch, dev.erase_block), dev, geometry, power, "scratch"), geometry.fault)
+            _nor(b"", max(scratch, dev.erase_block), dev, geometry, power, "scratch"), geometry.fault,
+            geometry.download)
     return dev
+
+
+def _downloaded(dev: Device, names: tuple[str, ...], package: bytes) -> dict[str, bytes]:
+    """What the download leaves in each slot of the download area: the package,
+    spread over them in order, erased after it."""
+    out, at = {}, 0
+    if not names:
+        return out
+    for name in names:
+        if name not in dev.partitions:
+            raise UsageError(f"the download area names partition {name!r}, which the device does not have",
+                             option="download")
+        size = dev.partitions[name].flash.size
+        piece = package[at : at + size]
+        out[name] = piece + bytes([dev.erased_value]) * (size - len(piece))
+        at += len(piece)
+    if at < len(package):
+        raise UsageError(f"the {len(package)}-byte package does not fit its download area "
+                         f"({', '.join(names)}: {at} bytes)", option="download")
+    return out
+
+
+def _package_intact(dev: Device, record, package: bytes) -> str:
+    """The package in the download area is intact while the restore still reads
+    it: until the journal records it copied (or the package done)."""
+    names = dev.resume.download
+    if not names or (record is not None and record.phase in ("copied", "done")):
+        return ""
+    have = package_copy.FlashPackage([dev.partitions[n].flash for n in names], len(package))[:]
+    if have != package:
+        phase = "no record" if record is None else f"phase {record.phase}"
+        return f"the package in the download area ({', '.join(names)}) was overwritten while the journal says {phase}"
+    return ""
 
 
 def _snapshot(dev: Device) -> dict[str, bytes]:
@@ -190,11 +241,14 @@ def _holds_target(dev: Device, e) -> bool:
         tail.count(dev.erased_value) == len(tail)
 
 
-def _check_cut(dev: Device, header, digest: bytes, old: dict[str, bytes]) -> str:
-    """Assertion 1 after a cut; the problem, or ''."""
+def _check_cut(dev: Device, header, digest: bytes, old: dict[str, bytes], package: bytes) -> str:
+    """Assertion 1 after a cut (and the package intact while needed); the problem, or ''."""
     record = dev.resume.journal.latest()
     if record is not None and record.package_digest != digest:
         record = None
+    problem = _package_intact(dev, record, package)
+    if problem:
+        return problem
     for index, e in enumerate(header.entries):
         if e.name not in dev.partitions:
             continue
@@ -242,7 +296,7 @@ def _reference(package: bytes, old: FirmwareImage, geometry: Geometry):
     header, counts = result.header, set()
     for engine in _engines(geometry):
         power = Power()
-        result = _boot(build_device(old, header, geometry, power), package, engine)
+        result = _boot(build_device(old, header, geometry, power, package), package, engine)
         if not result.ok:
             raise result.error
         counts.add(power.operations)
@@ -282,7 +336,7 @@ def run_case(package: bytes, old: FirmwareImage, case: Case, geometry: Geometry 
     header, digest, _ = reference or _reference(package, old, geometry)
     engines = _engines(geometry)
     powers = [Power(frozenset(case.cuts), case.torn, case.seed) for _ in engines]
-    devs = [build_device(old, header, geometry, power) for power in powers]
+    devs = [build_device(old, header, geometry, power, package) for power in powers]
     dev, power = devs[0], powers[0]
     before = _snapshot(dev)
     boots = 0
@@ -302,7 +356,7 @@ def run_case(package: bytes, old: FirmwareImage, case: Case, geometry: Geometry 
                 return CaseResult(case, False, boots, f"boot {boots}: the restores differ: {problem}")
         result = outcomes[0]
         if isinstance(result, PowerLost):
-            problem = _check_cut(dev, header, digest, before) if geometry.journaled else ""
+            problem = _check_cut(dev, header, digest, before, package) if geometry.journaled else ""
             if problem:
                 return CaseResult(case, False, boots, f"after cut {power.cuts_taken[-1]}: {problem}")
             if _done(dev, digest):

@@ -165,7 +165,10 @@ def test_cli_sweeps_the_c_restore(capsys, tmp_path):
 
 def test_minimal_system_stages_cut_the_same_in_both_restores(capsys, tmp_path):
     """Both golden stages of examples/minimal-system: the journal stands in for
-    chain-prev-state once a commit has begun, in C as in Python."""
+    chain-prev-state once a commit has begun, in C as in Python.  Stage 2 is
+    downloaded into customer_fs, which it rewrites: the C restore refuses that
+    at resources (it does not copy the package out yet), so the lockstep sweep
+    runs it with the package kept apart."""
     from pathlib import Path
 
     example = Path(__file__).resolve().parents[2] / "examples" / "minimal-system"
@@ -173,9 +176,17 @@ def test_minimal_system_stages_cut_the_same_in_both_restores(capsys, tmp_path):
     stages = [GOLDEN / "minimal-stage1.pack", GOLDEN / "minimal-stage2.pack"]
     code, _, err = run(capsys, "apply", stages[0], "--old", old, "--layout", layout, "-o", tmp_path / "mid.bin")
     assert code == 0, err
-    for stage, before in zip(stages, (old, tmp_path / "mid.bin")):
-        code, text, err = run(capsys, "verify", stage, "--old", before, "--layout", layout, "--power-cuts", "16",
-                              "--seed", "4", "--engine", "both", "--json")
-        assert code == 0, err
-        report = json.loads(text)["power_cuts"]
-        assert report["tried"] == report["survived"] == 16 and report["failures"] == 0
+    code, text, err = run(capsys, "verify", stages[0], "--old", old, "--layout", layout, "--power-cuts", "16",
+                          "--seed", "4", "--engine", "both", "--json")
+    assert code == 0, err
+    report = json.loads(text)["power_cuts"]
+    assert report["tried"] == report["survived"] == 16 and report["failures"] == 0
+    code, text, err = run(capsys, "verify", stages[1], "--old", tmp_path / "mid.bin", "--layout", layout,
+                          "--power-cuts", "16", "--seed", "4", "--engine", "both")
+    assert code != 0 and err.count("error:") == 1
+    assert "error: C restore failed at resources: resource (unsupported): the C restore does not yet copy" in err
+    from otapack.core.flash_image import load_flash_image
+
+    mid = load_flash_image(tmp_path / "mid.bin", layout)[0]
+    report = powercut.sweep(stages[1].read_bytes(), mid, 16, seed=4, geometry=Geometry(engine="both"))
+    assert report.tried == report.survived == 16 and report.failures == 0, report.first_failure

@@ -40,7 +40,8 @@ def test_single_power_cuts_as_json(capsys, files):
     assert code == 0
     doc = json.loads(out)
     cuts = doc["power_cuts"]
-    assert sorted(cuts) == ["failures", "first_failure", "operations", "seed", "survived", "tried"]
+    assert sorted(cuts) == ["download_area", "failures", "first_failure", "operations", "seed", "survived", "tried"]
+    assert cuts["download_area"] == []
     assert cuts["tried"] == cuts["survived"] == cuts["operations"] > 0 and cuts["first_failure"] is None
     assert doc["result"] == "pass"
 

@@ -154,6 +154,10 @@ int ota_host_restore(const struct ota_host_request *req, struct ota_host_result 
             return res->status = st;
         scratch_area = n + 1u;
         count = 0; /* nothing simulated here */
+        if (req->package_partition > n)
+            return res->status = OTA_ERR_ARGUMENT;
+        if (req->package_partition)
+            package_area = req->package_partition - 1u;
     }
     st = ota_simflash_init(&sim, areas, count, req->erase_block, req->write_align, req->erased_value);
     if (st != OTA_OK)

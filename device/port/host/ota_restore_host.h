@@ -56,6 +56,9 @@ struct ota_host_request {
     int (*flash_read)(void *user, uint32_t area, uint32_t offset, uint8_t *buf, uint32_t len);
     int (*flash_write)(void *user, uint32_t area, uint32_t offset, const uint8_t *buf, uint32_t len);
     int (*flash_erase)(void *user, uint32_t area, uint32_t offset, uint32_t len);
+    /* Journaled: 0, the package is in the download area n; k > 0: it was
+     * downloaded into the slot of partition k-1, read from that area. */
+    uint32_t package_partition;
 };
 
 struct ota_host_result {

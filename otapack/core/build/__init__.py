@@ -32,7 +32,8 @@ from otapack.core.parallel import SERIAL, Workers
 from otapack.core.container import PackageHeader, PartitionRecord, assemble, header_size
 from otapack.core.package_limits import check_limits
 from otapack.core.formats.extensions import layout_digest
-from otapack.core.restore.resources import PayloadRam, fixed_ram, known_ram, ram_requirement, staged_bytes
+from otapack.core.restore.resources import (PayloadRam, copy_scratch, fixed_ram, known_ram, ram_requirement,
+                                           staged_bytes)
 
 #: lc/lp/pb tried on patch streams (mostly-zero diff bytes favour lc 0-1).
 DELTA_TUNINGS = ((1, 0, 0),)
@@ -116,6 +117,8 @@ class PackageOptions:
     transform_table_ram: int = 4096
     #: Scratch flash the device has for deltas: staged, in place or full per partition (None: every delta staged).
     scratch_flash: int | None = None
+    #: Slots the package is downloaded into: scratch_flash adds its copy (docs/verifier.md, "The package in ...").
+    download_slots: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("model", "target_version", "source_version", "hardware_id"):
@@ -481,10 +484,7 @@ def finish_package(kind: str, planned: list[PlannedPartition], opts: PackageOpti
                    image: FirmwareImage | None = None) -> bytes:
     """Header resources from the plan, then assemble."""
     _check_plan(planned)
-    records = [p.record for p in planned]
-    # Each payload was compressed with the dictionary it needs; the header
-    # states the largest of them, and each payload holds at most its own
-    # output of it.
+    records = [p.record for p in planned]  # each payload compressed with the dictionary it needs; the header: the largest
     dict_size = max((dict_for(r.uncompressed_length, opts.lzma_dict_size) for r in records if r.codec == "lzma2"),
                     default=0)
     header = _package_header(kind, opts, erase_block, image, dict_size)
@@ -496,9 +496,9 @@ def finish_package(kind: str, planned: list[PlannedPartition], opts: PackageOpti
         worst = max(payloads, key=lambda item: known_ram(fixed, item[1]) + item[1].max_extra, default=None)
         breakdown = RamBreakdown.of(fixed, *worst) if worst else RamBreakdown(None, fixed)
         raise ram_budget_error(breakdown, opts)
-    # Every delta partition is rebuilt in a staging area while its old copy
-    # is still read, and all of them stay staged until commit.
-    scratch = scratch_needed(planned, erase_block)
+    # Deltas are staged until commit (their old copy is still read); a package over its download area is copied.
+    copied = [len(p.payload) for p in planned if p.record.has_payload and p.record.name in opts.download_slots]
+    scratch = scratch_needed(planned, erase_block) + copy_scratch(header_length, copied, erase_block)
     header = replace(header, ram_required=ram, scratch_flash=scratch)
     package = assemble(header, [(p.record, p.payload) for p in planned])
     check_package_size(package, opts.max_size)

@@ -107,6 +107,10 @@ def _journal() -> list[str]:
              _define("OTA_JOURNAL_CRC_SPAN", wn.JOURNAL_CRC_SPAN), ""]
     lines += _enum("ota_journal_phase", "OTA_JOURNAL_PHASE", wn.JOURNAL_PHASES, "Restore phases a record names.")
     lines += _fields("OTA_JREC", wn.JOURNAL_RECORD, "Journal record: offset from its start, size.")
+    lines += [_define("OTA_JOURNAL_COPY_MAGIC", f'"{wn.JOURNAL_COPY_MAGIC.decode("ascii")}"'),
+              _define("OTA_JOURNAL_COPY_RESERVE", wn.JOURNAL_COPY_RESERVE),
+              _define("OTA_JOURNAL_COPY_SIZE", wn.JOURNAL_COPY_SIZE), ""]
+    lines += _fields("OTA_JCOPY", wn.JOURNAL_COPY, "Package copy descriptor (phase copied): offset, size.")
     return lines
 
 

@@ -33,3 +33,14 @@ JournalRecord = Struct(
     )),
     "crc32" / Checksum(Int32ul, _crc32, this.body.data),
 )
+
+_C = {name: field.size for name, field in wn.JOURNAL_COPY.items()}
+
+#: The descriptor of the package copy a ``copied`` record stands for (at the
+#: scratch area's size minus ``JOURNAL_COPY_RESERVE``).
+PackageCopyDescriptor = Struct(
+    "magic" / Const(wn.JOURNAL_COPY_MAGIC),
+    "length" / Int32ul,
+    "package_digest" / Bytes(_C["package_digest"]),
+    "copy_sha256" / Bytes(_C["copy_sha256"]),
+)

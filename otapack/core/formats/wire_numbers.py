@@ -337,9 +337,12 @@ JOURNAL_AREAS = 2
 #: Restore phases a record can name.
 #: ``swap``: the in-place commit put write-order chunk ``done`` of ``entry`` in
 #: the swap sector and may have begun to erase its live sector.
-JOURNAL_PHASES = {"stage": 1, "commit": 2, "done": 3, "swap": 4}
+#: ``copied``: the header and the payloads of the partitions over the package's
+#: download area are in scratch (``JOURNAL_COPY_*``); ``entry`` is being
+#: committed from that copy, ``done`` bytes of it finished.
+JOURNAL_PHASES = {"stage": 1, "commit": 2, "done": 3, "swap": 4, "copied": 5}
 #: Phases in which live partitions may be mixed (``pending`` names the package).
-JOURNAL_LIVE_PHASES = ("commit", "swap")
+JOURNAL_LIVE_PHASES = ("commit", "swap", "copied")
 #: A record, fixed size and little-endian; the CRC32 covers every byte before it.
 JOURNAL_RECORD_FIELDS = (
     ("magic", len(JOURNAL_MAGIC)),
@@ -355,6 +358,19 @@ JOURNAL_RECORD_FIELDS = (
 JOURNAL_RECORD = _layout(JOURNAL_RECORD_FIELDS)
 JOURNAL_RECORD_SIZE = sum(size for _, size in JOURNAL_RECORD_FIELDS)
 JOURNAL_CRC_SPAN = JOURNAL_RECORD["crc32"].offset
+#: The package copy a ``copied`` record stands for: the copy ends before the
+#: last ``JOURNAL_COPY_RESERVE`` bytes of the scratch area, whose first bytes
+#: hold its descriptor (little-endian).
+JOURNAL_COPY_MAGIC = b"OTAC"
+JOURNAL_COPY_RESERVE = 128
+JOURNAL_COPY_FIELDS = (
+    ("magic", len(JOURNAL_COPY_MAGIC)),
+    ("length", 4),  # bytes of the copy: the header, then each copied payload in table order
+    ("package_digest", SHA256_SIZE),  # body SHA-256 of the package copied (verified before the copy)
+    ("copy_sha256", SHA256_SIZE),  # SHA-256 of the copy's bytes
+)
+JOURNAL_COPY = _layout(JOURNAL_COPY_FIELDS)
+JOURNAL_COPY_SIZE = sum(size for _, size in JOURNAL_COPY_FIELDS)
 
 
 # ------------------------------------------------------------ delta in place

@@ -108,7 +108,7 @@ class _Request(ctypes.Structure):
                 ("receive", ctypes.c_int32), ("receive_piece", ctypes.c_uint32),
                 ("journal", ctypes.c_int32), ("journal_size", ctypes.c_uint32), ("journal_fault", ctypes.c_uint32),
                 ("flash_user", ctypes.c_void_p), ("flash_read", _READ), ("flash_write", _WRITE),
-                ("flash_erase", _ERASE)]
+                ("flash_erase", _ERASE), ("package_partition", ctypes.c_uint32)]
 
 
 class _Result(ctypes.Structure):

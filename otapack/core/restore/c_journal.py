@@ -108,6 +108,9 @@ def run(device, package: bytes, ce):
     for i, p in enumerate(parts):
         table[i] = ce._Partition(names[i], p.address, p.size, p.flash.size, 0, p.resizable, None)
     n = len(parts)
+    download = [i for i, p in enumerate(parts) if p.name in area.download]
+    if len(area.download) > 1 or len(download) < len(area.download):
+        raise ce._engine_error("the C journaled restore takes a download area of one partition slot")
     port = _Port(ce, [p.flash for p in parts] + [None, area.scratch, area.journal.flash], package, n,
                  device.erased_value, block)
     pkg = ce._buffer(package, len(package))
@@ -118,7 +121,8 @@ def run(device, package: bytes, ce):
         erased_value=device.erased_value, scratch_size=area.scratch.size,
         workspace_size=ce._workspace(device, package), receive=0, receive_piece=0, journal=1,
         journal_size=area.journal.flash.size, journal_fault=FAULT_CODES[area.fault],
-        flash_read=port.read, flash_write=port.write, flash_erase=port.erase, **fields)
+        flash_read=port.read, flash_write=port.write, flash_erase=port.erase,
+        package_partition=download[0] + 1 if download else 0, **fields)
     res = ce._Result()
     lib.ota_host_restore(ctypes.byref(req), ctypes.byref(res))
     if port.error is not None:
@@ -136,5 +140,10 @@ def run(device, package: bytes, ce):
     result = ce._result(res, header, device, parts)
     if port.fault and result.error is not None:
         result.error = type(result.error)(f"{result.error}: {port.fault}")
+    elif download and result.error is not None and result.c_cause == "unsupported" and \
+            result.failure is not None and result.failure.check == "resources":
+        result.error = type(result.error)(f"{result.error}: the C restore does not yet copy the package out of "
+                                          f"partition {parts[download[0]].name!r}, which it was downloaded into "
+                                          f"and this package rewrites")
     return result
 

@@ -45,9 +45,8 @@ from otapack.errors import (IncompatibleDeviceError, IntegrityError, OtapackErro
                             PrecursorMismatchError, ResourceLimitError, RollbackError, TargetMismatchError,
                             TruncatedPackageError, UsageError)
 from otapack.core.formats.wire_numbers import (DELTA_OPERATIONS, DELTA_VERSIONS, HAS_PAYLOAD, IN_PLACE_OPERATIONS,
-                                               TRAILER_CRC_TAIL,
-                                               max_stream_length)
-from otapack.core.restore import chain, in_place, resume, slots, wire
+                                               TRAILER_CRC_TAIL, max_stream_length)
+from otapack.core.restore import chain, in_place, package_copy, resume, slots, wire
 from otapack.core.restore.checks import Check, CheckSpec, CheckStatus, Failure, RestoreResult, at as _at
 from otapack.core.restore.delta import Work, apply_delta, read_stream_header
 from otapack.core.restore.extensions import layout_difference, layout_digest
@@ -194,14 +193,15 @@ class Restore:
         return self.result
 
     def _forward(self, start: int = 0) -> ForwardReader:
-        reader = ForwardReader(io.BytesIO(self.stored), self.ram)
+        reader = ForwardReader(io.BytesIO(self.stored) if isinstance(self.stored, bytes) else self.stored.open(), self.ram)
         reader.skip_to(start)
         return reader
 
     def _run(self, source) -> None:
-        """The table, in order; a run of per-partition checks goes once over
-        every partition that carries a payload (one forward pass)."""
+        """The table in order; per-partition checks go once over the payload partitions (one forward pass)."""
         state = _State(source)
+        if (copied := package_copy.resuming(self)) is not None:  # the package may be gone: its copy rules
+            return package_copy.run_from_copy(self, state, copied, resume.commit)
         for per_partition, group in itertools.groupby(CHECKS, key=lambda spec: spec.per_partition):
             if per_partition:
                 self._partition_pass(state, list(group))
@@ -245,7 +245,7 @@ class Restore:
             stored += chunk
             if area is not None and len(stored) > area:
                 raise ResourceLimitError(f"package exceeds the {area}-byte download area")
-        self.stored = bytes(stored)
+        self.stored = package_copy.stored(self.device, bytes(stored))  # partition slots: read from their flash
         self.result.package_bytes_read += reader.bytes_read
         state.total = len(self.stored)
         c.detail = f"{len(self.stored)} bytes"
@@ -455,6 +455,7 @@ class Restore:
         finally:
             self.result.decompress_calls += sum(s.decompress_calls for s in streams)
         staged = check_scratch(header, self._priced, staged)
+        package_copy.check(self, header, resume.scratch_in_use)  # a package in slots the restore rewrites
         # From here on the restore holds the device to its declaration, as a device sizing its buffers from it.
         declared = header.ram_required
         self.ram.limit = declared if dev.ram_budget is None else min(declared, dev.ram_budget)
@@ -583,7 +584,6 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("commit", Restore._commit, "copies the staged partitions into place"),
 )
 CHECK_BY_NAME = {spec.name: spec for spec in CHECKS}
-#: The names alone, in order.
 CHECK_ORDER = tuple(spec.name for spec in CHECKS)
 
 

@@ -27,6 +27,7 @@ from typing import Iterable
 
 from otapack.core.formats.wire_numbers import (
     DECODE_CHUNK,
+    JOURNAL_COPY_RESERVE,
     LZMA_DECODER_STATE,
     LZMA_PROB_BYTES,
     LZMA_PROBS_BASE,
@@ -68,6 +69,15 @@ def decoder_ram(dict_size: int, uncompressed_length: int, lclp: int | None) -> i
 
 def round_up(size: int, block: int) -> int:
     return -(-size // block) * block
+
+
+def copy_scratch(header_length: int, copied: list[int], erase_block: int) -> int:
+    """Scratch flash for the copy a package downloaded into slots it rewrites
+    needs (``package_copy``): its header and the ``copied`` payload lengths,
+    then the descriptor's reserve, in whole erase blocks; 0 when none is copied."""
+    if not copied:
+        return 0
+    return round_up(header_length + sum(copied) + JOURNAL_COPY_RESERVE, erase_block)
 
 
 def staged_bytes(targets: Iterable[int], erase_block: int) -> int:

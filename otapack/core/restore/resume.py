@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Callable
 
 from otapack.core.formats.wire_numbers import (DELTA_OPERATIONS, DELTA_VERSIONS, HAS_PAYLOAD, IN_PLACE_OPERATIONS,
                                                JOURNAL_LIVE_PHASES, STAGED_DELTA_OPERATIONS)
-from otapack.core.restore import chain, in_place
+from otapack.core.restore import chain, in_place, package_copy
 from otapack.core.restore.delta import apply_delta, read_stream_header
 from otapack.core.restore.flash import FlashFault
 from otapack.core.restore.journal import Journal, Record
@@ -62,6 +62,9 @@ FAULTS = ("record-before-program", "no-entry-record")
 #: ... and those of in-place deltas: ``skip-swap`` erases a chunk's own
 #: sector without parking the chunk in the swap sector first.
 IN_PLACE_FAULTS = ("skip-swap",)
+#: ... and that of a package in partition slots (``package_copy``): ``skip-copy``
+#: commits the partitions over the package from the package, not from a copy.
+DOWNLOAD_FAULTS = ("skip-copy",)
 
 
 @dataclass
@@ -71,9 +74,12 @@ class ResumeArea:
     journal: Journal
     scratch: NorFlash
     fault: str | None = None
+    #: The partitions whose slots hold the downloaded package, in order (the
+    #: download area of its phase); empty: the package is kept elsewhere.
+    download: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.fault is not None and self.fault not in FAULTS + IN_PLACE_FAULTS:
+        if self.fault is not None and self.fault not in FAULTS + IN_PLACE_FAULTS + DOWNLOAD_FAULTS:
             raise ValueError(f"unknown journal fault {self.fault!r}")
 
 
@@ -243,6 +249,11 @@ def _placement(restore: "Restore", header) -> dict[int, tuple[int, int]]:
     return out
 
 
+def scratch_in_use(restore: "Restore", header) -> int:
+    """Bytes from the start of the scratch area the staged partitions take."""
+    return max((end for _, end in _placement(restore, header).values()), default=0)
+
+
 def _record(restore: "Restore", digest: bytes, phase: str, entry: int) -> Callable[[int], None]:
     journal = restore.device.resume.journal
     return lambda done: journal.append(digest, phase, entry, done)
@@ -318,11 +329,18 @@ def commit(restore: "Restore", state, c) -> None:
     if record is None or record.phase != "done":
         live = record is not None and record.phase in JOURNAL_LIVE_PHASES
         resume_at, done = (record.entry, record.done) if live else (-1, 0)
+        over = [] if area.fault == "skip-copy" else package_copy.over_package(dev, header)
+        copied = record is not None and record.phase == "copied"
         for index in (i for i in payloads if i >= resume_at):
             e = header.entries[index]
             start = done if index == resume_at else 0
-            if index != resume_at and area.fault != "no-entry-record":
-                area.journal.append(digest, "commit", index, 0)  # before the partition's first erase
+            phase = "copied" if index in over else "commit"
+            if index in over and not copied:  # before the first erase over the package
+                package_copy.copy_out(restore, header, digest, over, SectorWriter)
+                area.journal.append(digest, "copied", index, 0)  # also names the partition
+                copied = True
+            elif index != resume_at and area.fault != "no-entry-record":
+                area.journal.append(digest, phase, index, 0)  # before the partition's first erase
             if e.operation in IN_PLACE_OPERATIONS:
                 slots, swap = _in_place_area(restore, header)
                 in_place.commit_entry(restore, header, e, area.scratch, slots[e.name], swap,
@@ -333,7 +351,7 @@ def commit(restore: "Restore", state, c) -> None:
             part = _slot(restore, e)
             flash = restore._region(part, e.target_size)
             sectors = SectorWriter(flash, 0, flash.size, start, dev.erase_block,
-                                   _record(restore, digest, "commit", index), area.fault)
+                                   _record(restore, digest, phase, index), area.fault)
             if e.operation in DELTA_OPERATIONS:
                 base = placement[index][0]
                 for position in range(0, e.target_size, dev.erase_block):

@@ -57,9 +57,10 @@ class MinimalResult:
 
 
 def _finish(kind: str, stage: int, planned: list[PlannedPartition], opts: PackageOptions, extensions: list,
-            erase_block: int, budget: int, area: str) -> tuple[bytes, StageFigures]:
+            erase_block: int, budget: int, area: str, slots: tuple[str, ...] = ()) -> tuple[bytes, StageFigures]:
     """Assemble twice: the budget extension has a fixed size, so the package
-    length found with a placeholder is the final one."""
+    length found with a placeholder is the final one.  ``slots``: the
+    partitions the stage is downloaded into (its scratch holds their copy)."""
     ops = {p.record.name: p.record.operation for p in planned}
     cands = {p.record.name: {k: v for k, v in p.candidates.items() if k != "full-estimate"}
              for p in planned if len(p.candidates) > 1}
@@ -67,7 +68,8 @@ def _finish(kind: str, stage: int, planned: list[PlannedPartition], opts: Packag
 
     def build(fig: StageFigures) -> bytes:
         exts = tuple(sorted(extensions + [("budget", fig.extension())], key=lambda e: EXTENSION_ORDER.index(e[0])))
-        return finish_package("delta", planned, replace(opts, kind=kind, extensions=exts), erase_block)
+        return finish_package("delta", planned, replace(opts, kind=kind, extensions=exts, download_slots=slots),
+                              erase_block)
 
     first = build(placeholder)
     scratch = read_package(first, check_digest=False).header.scratch_flash
@@ -142,7 +144,7 @@ def build_minimal(old: FirmwareImage, new: FirmwareImage, mini: bytes, config: M
     news = {p.name: p for p in new.partitions}
     stage2, fig2 = _within_budget(
         lambda planned: _finish("minimal-stage2", 2, planned, opts, [("chain-prev-state", prev2)], eb,
-                                budget2, area2),
+                                budget2, area2, config.area_names(2)),
         map_partitions(plan2, list(new.partitions), workers), news, opts, workers,
         {p.name: p for p in inter.partitions})
     next_digest = read_package(stage2).body_sha256
@@ -161,7 +163,7 @@ def build_minimal(old: FirmwareImage, new: FirmwareImage, mini: bytes, config: M
     stage1, fig1 = _within_budget(
         lambda planned: _finish("minimal-stage1", 1, planned, opts,
                                 [("chain-prev-state", prev1), ("chain-next-package", next_digest)], eb,
-                                budget1, area1),
+                                budget1, area1, config.area_names(1)),
         map_partitions(plan1, list(old.partitions), workers), inter_parts, opts, workers,
         {p.name: p for p in old.partitions})
     result = MinimalResult(stage1, stage2, (fig1, fig2), inter, config)

@@ -10,7 +10,7 @@ from otapack.core.restore.chain import STAGE_KINDS
 from otapack.errors import LayoutError, UsageError
 
 __all__ = ["CONFIG_KEYS", "MinimalConfig", "STAGE_KINDS", "chain_capacities", "config_partition",
-           "layout_capacities"]
+           "layout_capacities", "layout_download_slots"]
 #: The keys a configuration needs (planning single-stage packages needs only ``stage1_download``).
 CONFIG_KEYS = ("partition", "stage1_download", "stage2_download")
 
@@ -137,3 +137,17 @@ def layout_capacities(layout, image: FirmwareImage | None) -> tuple[int | None, 
     if minimal_system_table(load_layout(layout)) is None:
         return (None, None)
     return chain_capacities(MinimalConfig.from_layout(layout), image)
+
+
+def layout_download_slots(layout, kind: str | None) -> tuple[str, ...]:
+    """The partitions whose slots are the download area a package of ``kind`` is
+    downloaded into (phase 2 for a minimal-stage2 package, else phase 1), when
+    the layout's ``[minimal_system]`` table names partitions; else ()."""
+    if layout is None:
+        return ()
+    from otapack.core.inputs.layout import load_layout, minimal_system_table
+
+    if minimal_system_table(load_layout(layout)) is None:
+        return ()
+    config = MinimalConfig.from_layout(layout, require=())
+    return config.area_names(2 if kind == STAGE_KINDS[1] else 1)
