@@ -56,6 +56,12 @@ struct ota_host_request {
     int (*flash_read)(void *user, uint32_t area, uint32_t offset, uint8_t *buf, uint32_t len);
     int (*flash_write)(void *user, uint32_t area, uint32_t offset, const uint8_t *buf, uint32_t len);
     int (*flash_erase)(void *user, uint32_t area, uint32_t offset, uint32_t len);
+    /* Journaled runs: the erase sectors of each area (partitions, download,
+     * scratch, journal), sector_counts[i] sizes each, one after the other in
+     * sector_sizes; NULL: uniform erase blocks. The journal's two sectors
+     * are its first two. */
+    const uint32_t *sector_sizes;
+    const uint32_t *sector_counts;
 };
 
 struct ota_host_result {
