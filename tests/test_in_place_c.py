@@ -212,3 +212,28 @@ def test_every_byte_of_a_mutated_in_place_header_fails_alike_in_c(flip):
         _with_journal(package, single(OLD))
         verdicts.add("pass" if py.ok else py.failure.check)
     assert {"resources", "restore", "target"} <= verdicts  # header rules, the old-read rule, the write-order hash
+
+
+@pytest.mark.parametrize("where", ["partition", "scratch"])
+def test_a_mixed_sector_map_is_refused_before_any_write_in_both_restores(where):
+    """An in-place delta needs erase sectors of the package's erase block, in
+    its partition and (journaled) in the scratch area: STM32F4's map is
+    refused at resources by both restores, nothing erased or programmed."""
+    from otapack.core.restore.nor import NorFlash
+
+    package, old, _ = _in_place(PAIRS[0])
+    py = _journaled(old, read_package(package).header.scratch_flash)
+    flash = py.partitions["app"].flash if where == "partition" else py.resume.scratch
+    mapped = NorFlash.holding(flash.read(0, flash.size), flash.size, BLOCK, 0xFF, flash.name,
+                              sector_map=(16384, 8192))
+    if where == "partition":
+        py.partitions["app"].flash = mapped
+    else:
+        py.resume.scratch = mapped
+    c = copy.deepcopy(py)
+    before = powercut.flash_state(py)
+    a, b = Restore(py).run(package), c_engine.run(c, package)
+    assert engines.strict_disagreements(a, b, py, c) == []
+    assert a.failure.check == b.failure.check == "resources"
+    assert type(a.error).__name__ == type(b.error).__name__ == "ResourceLimitError"
+    assert powercut.flash_state(py) == powercut.flash_state(c) == before

@@ -9,10 +9,61 @@ enum ota_status ota_flash_check(const struct ota_flash *f)
         return OTA_ERR_ARGUMENT;
     if (!f->erase_block || !f->write_align || f->erase_block % f->write_align)
         return OTA_ERR_FLASH_ALIGN;
-    for (i = 0; i < f->area_count; i++)
-        if (f->areas[i].size % f->erase_block)
+    for (i = 0; i < f->area_count; i++) {
+        const struct ota_flash_area *a = &f->areas[i];
+        unsigned k;
+        if (a->size % f->erase_block || (a->sectors && !a->sector_count))
             return OTA_ERR_FLASH_ALIGN;
+        for (k = 0; a->sectors && k < a->sector_count; k++)
+            if (!a->sectors[k] || a->sectors[k] % f->erase_block)
+                return OTA_ERR_FLASH_ALIGN;
+    }
     return OTA_OK;
+}
+
+enum ota_status ota_flash_sector(const struct ota_flash *f, unsigned area, uint32_t offset, uint32_t *start,
+                                 uint32_t *size)
+{
+    const struct ota_flash_area *a;
+    uint32_t at = 0, step = f->erase_block, skip;
+    unsigned k;
+    if (area >= f->area_count)
+        return OTA_ERR_FLASH_AREA;
+    a = &f->areas[area];
+    if (offset >= a->size)
+        return OTA_ERR_FLASH_BOUNDS;
+    for (k = 0; a->sectors && k < a->sector_count; k++) { /* the listed sectors */
+        step = a->sectors[k];
+        if (offset - at < step || k + 1u == a->sector_count)
+            break;
+        at += step;
+        if (at >= a->size) /* cannot happen with offset < size; keeps the sum bounded */
+            return OTA_ERR_FLASH_BOUNDS;
+    }
+    skip = (offset - at) / step; /* the last size repeats */
+    at += skip * step;
+    *start = at;
+    *size = step < a->size - at ? step : a->size - at;
+    return OTA_OK;
+}
+
+int ota_flash_uniform(const struct ota_flash *f)
+{
+    unsigned i, k;
+    for (i = 0; i < f->area_count; i++)
+        for (k = 0; f->areas[i].sectors && k < f->areas[i].sector_count; k++)
+            if (f->areas[i].sectors[k] != f->erase_block)
+                return 0;
+    return 1;
+}
+
+/* offset on a sector boundary of the area (the end counts as one) */
+static int sector_boundary(const struct ota_flash *f, unsigned area, uint32_t offset)
+{
+    uint32_t start, size;
+    if (offset == f->areas[area].size)
+        return 1;
+    return ota_flash_sector(f, area, offset, &start, &size) == OTA_OK && start == offset;
 }
 
 static enum ota_status range(const struct ota_flash *f, unsigned area, uint32_t offset, size_t len)
@@ -56,6 +107,8 @@ enum ota_status ota_flash_erase(const struct ota_flash *f, unsigned area, uint32
     if (st != OTA_OK)
         return st;
     if (offset % f->erase_block || len % f->erase_block)
+        return OTA_ERR_FLASH_ALIGN;
+    if (f->areas[area].sectors && (!sector_boundary(f, area, offset) || !sector_boundary(f, area, offset + len)))
         return OTA_ERR_FLASH_ALIGN;
     return len ? f->erase(f->ctx, area, offset, len) : OTA_OK;
 }

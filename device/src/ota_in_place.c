@@ -175,14 +175,36 @@ enum ota_status ota_r_ip_check(struct ota_restore *r, const struct ota_restore_e
     return OTA_OK;
 }
 
-/* pricing.in_place_flash: the target fits its slot (the port's erase blocks are uniform). */
+/* 1 when every erase sector of the area is `block` bytes (an area without a
+ * sector map has the port's erase blocks). */
+static int uniform_area(const struct ota_flash *f, unsigned area, uint32_t block)
+{
+    const struct ota_flash_area *a = &f->areas[area];
+    unsigned k;
+    if (!a->sectors)
+        return f->erase_block == block;
+    for (k = 0; k < a->sector_count; k++)
+        if (a->sectors[k] != block)
+            return 0;
+    return 1;
+}
+
+/* pricing.in_place_flash: the partition (and a journaled restore's scratch
+ * area) has erase sectors of the package's erase block, and the target fits
+ * its slot. */
 enum ota_status ota_r_ip_flash(struct ota_restore *r)
 {
+    const struct ota_flash *f = r->cfg->flash;
     unsigned i;
     for (i = 0; i < r->entry_count; i++) {
         const struct ota_restore_entry *e = &r->entries[i];
-        if (e->operation == OTA_OPERATION_DELTA_IN_PLACE && e->area < r->cfg->partition_count &&
-            e->target_size > r->cfg->flash->areas[e->area].size)
+        if (e->operation != OTA_OPERATION_DELTA_IN_PLACE || e->area >= r->cfg->partition_count)
+            continue;
+        if (!uniform_area(f, e->area, r->header_erase_block) ||
+            (r->cfg->journal && r->cfg->scratch_area != OTA_RESTORE_NO_AREA &&
+             !uniform_area(f, r->cfg->scratch_area, r->header_erase_block)))
+            return ota_r_fail(r, OTA_ERR_RESOURCE, OTA_ERR_RESOURCE);
+        if (e->target_size > f->areas[e->area].size)
             return ota_r_fail(r, OTA_ERR_RESOURCE, OTA_ERR_RESOURCE);
     }
     return OTA_OK;

@@ -12,11 +12,13 @@
  *   place, a record naming it before its first erase, one after each
  *   sector, its target hash read back before the next; then `done`.
  *
- * A unit of work is one erase block of where it is written: the port's
- * flash has uniform erase blocks, and the record after a sector says
- * `done` = the bytes of the entry up to that sector's end. The sector
- * writer (put, erase_rest) and the skip of finished sectors are the parts
- * a later phase reuses. */
+ * A unit of work is one erase sector of where it is written (an erase
+ * block, or a sector of the area's sector map: STM32F4's 16/64/128 KiB),
+ * and the record after a sector says `done` = the bytes of the entry up to
+ * that sector's end. Bytes go through the one-erase-block write buffer, so
+ * a large sector is erased once, programmed block by block, then recorded.
+ * The sector writer (put, erase_rest) and the skip of finished sectors are
+ * the parts a later phase reuses. */
 #include <string.h>
 
 #include "ota_restore_internal.h"
@@ -40,11 +42,6 @@ static int faulty(const struct ota_restore *r, unsigned fault)
 static uint32_t min32(uint32_t a, uint32_t b)
 {
     return a < b ? a : b;
-}
-
-static uint32_t round_block(uint32_t n, uint32_t block)
-{
-    return (uint32_t)(((uint64_t)n + block - 1u) / block * block);
 }
 
 /* A flash or journal status: a resource failure, as FlashFault is in Python
@@ -139,12 +136,48 @@ enum ota_status ota_r_journal_precondition(struct ota_restore *r)
     return ota_r_journal_mine(r);
 }
 
+/* The end of the sector holding `offset` - 1 of `area` (offset itself when
+ * it is a sector boundary, the area's size at or past its end). */
+static enum ota_status sector_end(struct ota_restore *r, unsigned area, uint32_t offset, uint32_t *end)
+{
+    uint32_t start, size;
+    enum ota_status st;
+    if (offset >= r->cfg->flash->areas[area].size) {
+        *end = r->cfg->flash->areas[area].size;
+        return OTA_OK;
+    }
+    st = ota_flash_sector(r->cfg->flash, area, offset, &start, &size);
+    if (st != OTA_OK)
+        return jfail(r, st);
+    *end = start == offset ? offset : start + size;
+    return OTA_OK;
+}
+
+/* Erase the sector of the area being written that starts at jbase + pos;
+ * its size in *size (one erase operation, as NorFlash.erase_at). */
+static enum ota_status erase_sector(struct ota_restore *r, uint32_t pos, uint32_t *size)
+{
+    uint32_t start;
+    enum ota_status st = ota_flash_sector(r->cfg->flash, r->jarea, r->jbase + pos, &start, size);
+    if (st == OTA_OK && start != r->jbase + pos)
+        st = OTA_ERR_FLASH_ALIGN; /* a resume inside a sector: the journal never records one */
+    if (st == OTA_OK)
+        st = ota_flash_erase(r->cfg->flash, r->jarea, start, *size);
+    if (st != OTA_OK)
+        return jfail(r, st);
+    r->blocks_erased++;
+    if (r->jarea < r->cfg->partition_count)
+        r->written_mask |= (uint32_t)1 << r->jarea;
+    return OTA_OK;
+}
+
 /* resume._placement: delta entry `index` is staged at [*base, *end) of the
  * scratch area, each staged entry from a sector boundary, in table order. */
 static enum ota_status placement(struct ota_restore *r, unsigned index, uint32_t *base, uint32_t *end)
 {
     uint32_t at = 0, size;
     unsigned i;
+    enum ota_status st;
     if (r->cfg->scratch_area == OTA_RESTORE_NO_AREA)
         return ota_r_fail(r, OTA_ERR_RESOURCE, OTA_ERR_RESOURCE);
     size = r->cfg->flash->areas[r->cfg->scratch_area].size;
@@ -155,7 +188,9 @@ static enum ota_status placement(struct ota_restore *r, unsigned index, uint32_t
             continue; /* staged deltas only */
         if (e->target_size > size - at)
             return ota_r_fail(r, OTA_ERR_RESOURCE, OTA_ERR_RESOURCE);
-        stop = min32(round_block(at + e->target_size, r->erase_block), size);
+        st = sector_end(r, r->cfg->scratch_area, at + e->target_size, &stop);
+        if (st != OTA_OK)
+            return st;
         if (i == index) {
             *base = at;
             *end = stop;
@@ -167,25 +202,33 @@ static enum ota_status placement(struct ota_restore *r, unsigned index, uint32_t
 
 /* ------------------------------------------------------------ the sector writer (resume.SectorWriter) */
 
-/* The sector at jbase + pos: erased, then n bytes of the write buffer
- * programmed (padded to the program unit), then recorded finished. */
-static enum ota_status put(struct ota_restore *r, unsigned phase, uint32_t pos, uint32_t n)
+/* n bytes of the write buffer at jbase + pos (padded to the program unit):
+ * the sector is erased first when they start it, and recorded finished
+ * when they end it or are the entry's `last` bytes. */
+static enum ota_status put(struct ota_restore *r, unsigned phase, uint32_t pos, uint32_t n, int last)
 {
     const struct ota_flash *f = r->cfg->flash;
     uint32_t padded = n + (f->write_align - n % f->write_align) % f->write_align;
     int early = faulty(r, OTA_JOURNAL_FAULT_RECORD_BEFORE_PROGRAM);
-    enum ota_status st = ota_r_erase(r, r->jarea, r->jbase + pos);
-    if (st == OTA_OK && early)
-        st = record(r, phase, r->cursor, pos + r->erase_block);
-    if (st != OTA_OK)
-        return st;
+    enum ota_status st = OTA_OK;
+    if (pos >= r->jsector_end) { /* the first bytes of a sector */
+        uint32_t size;
+        st = erase_sector(r, pos, &size);
+        if (st != OTA_OK)
+            return st;
+        r->jsector_end = pos + size;
+        if (early && (st = record(r, phase, r->cursor, min32(r->jsector_end, r->jend - r->jbase))) != OTA_OK)
+            return st;
+    }
     if (padded > n)
         memset(r->wbuf + n, f->erased_value, padded - n);
     st = ota_flash_write(f, r->jarea, r->jbase + pos, r->wbuf, padded);
     if (st != OTA_OK)
         return jfail(r, st);
     r->bytes_written += n;
-    return early ? OTA_OK : record(r, phase, r->cursor, pos + r->erase_block);
+    if (early || (pos + n < r->jsector_end && !last))
+        return OTA_OK;
+    return record(r, phase, r->cursor, r->jsector_end);
 }
 
 /* One erase block of the entry's bytes per step; at the end of its data the
@@ -205,17 +248,22 @@ static enum ota_status fill(struct ota_restore *r, const struct ota_restore_entr
         }
         if (r->jmode != JM_COMMIT && (st = ota_r_hash_update(r, 0, r->wbuf, n)) != OTA_OK)
             return st;
-        if (writes && n == r->erase_block && (st = put(r, phase, pos, n)) != OTA_OK)
-            return st; /* a whole sector is programmed as soon as it is complete */
+        if (writes && n == r->erase_block && (st = put(r, phase, pos, n, pos + n == e->target_size)) != OTA_OK)
+            return st; /* a whole block is programmed as soon as it is complete */
         r->done += n;
         if (r->done < e->target_size)
             return OTA_OK;
     }
     if (!copy && (st = ota_r_fill_end(r, e, n)) != OTA_OK)
         return st;
-    if (writes && n && n < r->erase_block && (st = put(r, phase, pos, n)) != OTA_OK)
-        return st; /* the last, partial sector */
-    r->block = r->jmode == JM_HASH ? r->jend - r->jbase : round_block(e->target_size, r->erase_block);
+    if (writes && n && n < r->erase_block && (st = put(r, phase, pos, n, 1)) != OTA_OK)
+        return st; /* the last, partial block */
+    if (r->jmode == JM_HASH)
+        r->block = r->jend - r->jbase;
+    else if ((st = sector_end(r, r->jarea, r->jbase + e->target_size, &r->block)) != OTA_OK)
+        return st;
+    else
+        r->block -= r->jbase;
     if (r->block < r->jskip)
         r->block = r->jskip;
     r->phase = J_ERASE;
@@ -229,8 +277,9 @@ static enum ota_status erase_rest(struct ota_restore *r, unsigned phase, int *mo
     *more = r->jbase + r->block < r->jend;
     if (!*more)
         return OTA_OK;
-    st = ota_r_erase(r, r->jarea, r->jbase + r->block);
-    r->block += r->erase_block;
+    uint32_t size;
+    st = erase_sector(r, r->block, &size);
+    r->block += size;
     return st == OTA_OK ? record(r, phase, r->cursor, r->block) : st;
 }
 
@@ -239,7 +288,7 @@ static enum ota_status erase_rest(struct ota_restore *r, unsigned phase, int *mo
 static enum ota_status stage_begin(struct ota_restore *r, const struct ota_restore_entry *e)
 {
     enum ota_status st;
-    r->done = r->jskip = 0;
+    r->done = r->jskip = r->jsector_end = 0;
     if (e->operation == OTA_OPERATION_REPLACE) { /* decoded and hashed only; written at commit */
         uint32_t mask = r->written_mask;
         r->jmode = JM_HASH;
@@ -366,7 +415,7 @@ static enum ota_status commit_begin(struct ota_restore *r, const struct ota_rest
     r->jarea = e->area;
     r->jbase = 0;
     r->jend = r->cfg->flash->areas[e->area].size;
-    r->done = 0;
+    r->done = r->jsector_end = 0;
     r->written_mask |= (uint32_t)1 << e->area;
     st = OTA_OPERATION_HAS_SOURCE(e->operation) ? placement(r, r->cursor, &r->jsrc, &end) : ota_r_begin_payload(r, e);
     r->phase = J_FILL;

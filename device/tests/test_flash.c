@@ -9,14 +9,16 @@
 #include "ota_simflash.h"
 
 static const struct ota_flash_area AREAS[] = {
-    {"boot", 0x08000000u, 16384},
-    {"app", 0x08004000u, 65536},
+    {"boot", 0x08000000u, 16384, NULL, 0},
+    {"app", 0x08004000u, 65536, NULL, 0},
 };
+/* STM32F4's sectors from the start of an area: 4 x 16 KiB, 64 KiB, then 128 KiB */
+static const uint32_t STM32F4[] = {16384, 16384, 16384, 16384, 65536, 131072};
 
 static void test_geometry(void)
 {
     struct ota_simflash sim;
-    static const struct ota_flash_area odd[] = {{"x", 0, 5000}};
+    static const struct ota_flash_area odd[] = {{"x", 0, 5000, NULL, 0}};
     CHECK_EQ_STATUS(ota_simflash_init(&sim, AREAS, 2, 4096, 256, 0xFF), OTA_OK);
     CHECK_EQ_STATUS(ota_flash_check(&sim.port), OTA_OK);
     ota_simflash_free(&sim);
@@ -45,6 +47,48 @@ static void test_wrappers(void)
     CHECK_EQ_STATUS(ota_flash_write(f, 1, 16, NULL, 16), OTA_ERR_ARGUMENT);
     /* none of those reached the simulated chip */
     CHECK(sim.violations == 0 && sim.ops == 0 && sim.reads == 0);
+    ota_simflash_free(&sim);
+}
+
+static void test_sector_map(void)
+{
+    static const struct ota_flash_area mapped[] = {
+        {"mapped", 0, 0x60000u, STM32F4, 6}, /* 384 KiB: 16 x4, 64, 128, 128 cut to 64 */
+        {"plain", 0, 0x4000u, NULL, 0},
+    };
+    static const uint32_t zero[] = {4096, 0};
+    const struct ota_flash_area bad[] = {{"bad", 0, 0x4000u, zero, 2}};
+    static const struct {
+        uint32_t offset, start, size;
+    } cases[] = {
+        {0, 0, 16384},          {16383, 0, 16384},      {16384, 16384, 16384},  {49152, 49152, 16384},
+        {65536, 65536, 65536},  {131071, 65536, 65536}, {131072, 131072, 131072},
+        {262144, 262144, 131072}, {0x5FFFFu, 262144, 131072},
+    };
+    struct ota_simflash sim;
+    const struct ota_flash *f = &sim.port;
+    uint32_t start = 0, size = 0;
+    size_t i;
+    CHECK_EQ_STATUS(ota_simflash_init(&sim, mapped, 2, 4096, 16, 0xFF), OTA_OK);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CHECK_EQ_STATUS(ota_flash_sector(f, 0, cases[i].offset, &start, &size), OTA_OK);
+        CHECK(start == cases[i].start && size == cases[i].size);
+    }
+    CHECK_EQ_STATUS(ota_flash_sector(f, 0, 0x60000u, &start, &size), OTA_ERR_FLASH_BOUNDS);
+    CHECK_EQ_STATUS(ota_flash_sector(f, 1, 8192, &start, &size), OTA_OK);
+    CHECK(start == 8192 && size == 4096); /* no map: erase blocks */
+    CHECK_EQ_STATUS(ota_flash_sector(f, 2, 0, &start, &size), OTA_ERR_FLASH_AREA);
+    CHECK(!ota_flash_uniform(f));
+    /* erases cover whole sectors */
+    CHECK_EQ_STATUS(ota_flash_erase(f, 0, 0, 4096), OTA_ERR_FLASH_ALIGN);
+    CHECK_EQ_STATUS(ota_flash_erase(f, 0, 65536, 16384), OTA_ERR_FLASH_ALIGN);
+    CHECK_EQ_STATUS(ota_flash_erase(f, 0, 16384, 16384), OTA_OK);
+    CHECK_EQ_STATUS(ota_flash_erase(f, 0, 0, 131072), OTA_OK);
+    CHECK_EQ_STATUS(ota_flash_erase(f, 0, 262144, 131072), OTA_OK); /* the last one, cut short */
+    ota_simflash_free(&sim);
+    CHECK_EQ_STATUS(ota_simflash_init(&sim, bad, 1, 4096, 16, 0xFF), OTA_ERR_FLASH_ALIGN);
+    CHECK_EQ_STATUS(ota_simflash_init(&sim, AREAS, 2, 4096, 16, 0xFF), OTA_OK);
+    CHECK(ota_flash_uniform(f));
     ota_simflash_free(&sim);
 }
 
@@ -189,6 +233,7 @@ int main(void)
 {
     test_geometry();
     test_wrappers();
+    test_sector_map();
     test_nor_rules();
     test_power_cuts();
     test_hook();

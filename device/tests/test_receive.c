@@ -17,7 +17,7 @@
 #define AREA 65536u
 #define PKG_LEN 23011u
 
-static const struct ota_flash_area AREAS[] = {{"download", 0x08100000u, AREA}};
+static const struct ota_flash_area AREAS[] = {{"download", 0x08100000u, AREA, NULL, 0}};
 static uint8_t pkg[PKG_LEN], ref[AREA];
 static uint32_t seed = 12345;
 
@@ -263,7 +263,7 @@ static void test_capacity(void)
  * compare with the Python restore. */
 static int run_file(const char *path)
 {
-    static const struct ota_flash_area big[] = {{"download", 0, 4u << 20}};
+    static const struct ota_flash_area big[] = {{"download", 0, 4u << 20, NULL, 0}};
     static uint8_t data[4u << 20], buf[512];
     struct ota_simflash sim;
     struct ota_receive rx;

@@ -99,10 +99,6 @@ class PowerCutOptions:
         if self.engine not in SWEEP_ENGINES:
             raise UsageError(f"engine must be one of {', '.join(SWEEP_ENGINES)}, not {self.engine!r}",
                              option="engine")
-        if self.sector_map is not None and self.engine != "python":
-            raise UsageError("the C restore takes uniform erase sectors: a sector map is swept on the Python "
-                             "restore only",
-                             option="sector_map")
         if self.sector_map is not None and self.sector_map not in SECTOR_MAPS:
             raise UsageError(f"unknown sector map {self.sector_map!r} (known: {', '.join(sorted(SECTOR_MAPS))})",
                              option="sector_map")

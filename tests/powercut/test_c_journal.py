@@ -140,16 +140,40 @@ def test_a_difference_between_the_restores_fails_the_case():
     assert any(p.startswith("flash differs in") and "(journal)" in p for p in problems), problems
 
 
-def test_the_c_sweep_refuses_sector_maps_and_the_unjournaled_baseline():
+def test_the_c_sweep_refuses_the_unjournaled_baseline():
     pkg, old, _ = three_partitions()
-    with pytest.raises(UsageError, match="uniform"):
-        powercut.sweep(pkg, old, 1, geometry=Geometry(sector_map="stm32f4", engine="c"))
     with pytest.raises(UsageError, match="journaled only"):
         powercut.sweep(pkg, old, 1, geometry=Geometry(journaled=False, engine="c"))
     with pytest.raises(UsageError, match="engine"):
         powercut.PowerCutOptions(1, engine="rust")
-    with pytest.raises(UsageError, match="uniform"):
-        powercut.PowerCutOptions(1, sector_map="stm32f4", engine="both")
+    assert powercut.PowerCutOptions(1, sector_map="stm32f4", engine="both").geometry.sector_map == "stm32f4"
+
+
+@pytest.mark.parametrize("fixture", [three_partitions, full_package], ids=["multi-partition-delta", "full"])
+def test_a_mixed_sector_map_every_cut_clean_torn_and_repeated_same_in_both_restores(fixture):
+    """STM32F4's 16/64/128 KiB sectors from the start of every area (cut short at
+    its end): the C port gets each area's sectors and works sector by sector,
+    one erase per sector, one record per finished sector, as the Python one."""
+    pkg, old, _ = fixture()
+    geometry = Geometry(sector_map="stm32f4", engine="both")
+    report = powercut.sweep(pkg, old, "all", seed=5, geometry=geometry)
+    uniform = powercut.sweep(pkg, old, 1, geometry=Geometry(engine="c")).operations
+    assert 0 < report.operations < uniform  # fewer, larger sectors
+    assert (report.tried, report.failures, report.first_failure) == (3 * report.operations, 0, None)
+
+
+def test_a_mixed_sector_map_with_its_64_and_128_kib_sectors_same_in_both_restores():
+    pkg, old, _ = two_deltas()  # a 160 KiB slot: 4 x 16 KiB, 64 KiB, then 32 of a 128 KiB sector
+    geometry = Geometry(sector_map="stm32f4", program_unit=8, engine="both")
+    report = powercut.sweep(pkg, old, 30, seed=7, geometry=geometry)
+    assert (report.tried, report.failures) == (30, 0), report.first_failure
+
+
+@pytest.mark.parametrize("fault", resume.FAULTS)
+def test_the_negative_controls_fail_on_a_sector_map_in_c_too(fault):
+    pkg, old, _ = three_partitions()
+    report = powercut.sweep(pkg, old, "single", geometry=Geometry(sector_map="stm32f4", fault=fault, engine="c"))
+    assert report.failures > 0
 
 
 def test_cli_sweeps_the_c_restore(capsys, tmp_path):

@@ -216,6 +216,7 @@ struct ota_restore {
     int jmine, jmode, jstate;
     unsigned jarea;                 /* where the entry in progress is written */
     uint32_t jbase, jend, jskip, jsrc, jresume_at, jresume_done;
+    uint32_t jsector_end;           /* end of the sector being written, from jbase (0: none open) */
 };
 
 /* Check the configuration, take the workspace (8-byte aligned, at least a

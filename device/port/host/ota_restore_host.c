@@ -73,8 +73,10 @@ static enum ota_status journaled(const struct ota_host_request *req, struct ota_
                                  struct ota_flash *port, struct ota_journal_config *jcfg)
 {
     unsigned i, n = req->partition_count;
+    uint32_t at;
     if (!req->flash_read || !req->flash_write || !req->flash_erase || req->receive)
         return OTA_ERR_ARGUMENT;
+    memset(areas, 0, (n + 3u) * sizeof *areas);
     for (i = 0; i < n; i++) {
         areas[i].name = req->partitions[i].name;
         areas[i].address = req->partitions[i].address;
@@ -87,6 +89,10 @@ static enum ota_status journaled(const struct ota_host_request *req, struct ota_
     areas[n + 1u].size = round_up(req->scratch_size, req->erase_block);
     areas[n + 2u].size = req->journal_size;
     areas[n].address = areas[n + 1u].address = areas[n + 2u].address = 0;
+    for (i = 0, at = 0; req->sector_sizes && i < n + 3u; at += req->sector_counts[i], i++) {
+        areas[i].sectors = req->sector_sizes + at;
+        areas[i].sector_count = req->sector_counts[i];
+    }
     memset(port, 0, sizeof *port);
     port->ctx = (void *)(uintptr_t)req;
     port->areas = areas;
@@ -99,7 +105,7 @@ static enum ota_status journaled(const struct ota_host_request *req, struct ota_
     port->erase = cb_erase;
     memset(jcfg, 0, sizeof *jcfg);
     jcfg->area = n + 2u;
-    jcfg->sector_size = req->erase_block;
+    jcfg->sector_size = areas[n + 2u].sectors ? areas[n + 2u].sectors[0] : req->erase_block;
 #if OTA_JOURNAL_FAULTS
     jcfg->fault = req->journal_fault;
 #else
@@ -126,6 +132,7 @@ int ota_host_restore(const struct ota_host_request *req, struct ota_host_result 
     enum ota_status st;
 
     memset(res, 0, sizeof *res);
+    memset(areas, 0, sizeof areas);
     res->first_write_check = -1;
     if (n > OTA_RESTORE_MAX_PARTITIONS)
         return res->status = OTA_ERR_ARGUMENT;
@@ -277,6 +284,7 @@ int ota_host_pending(const uint8_t *journal, uint32_t size, uint32_t erase_block
     struct ota_journal_config jcfg;
     int pending = 0;
     enum ota_status st;
+    memset(&area, 0, sizeof area);
     area.name = "journal";
     area.address = 0;
     area.size = size;

@@ -59,6 +59,12 @@ struct ota_host_request {
     /* Journaled: 0, the package is in the download area n; k > 0: it was
      * downloaded into the slot of partition k-1, read from that area. */
     uint32_t package_partition;
+    /* Journaled runs: the erase sectors of each area (partitions, download,
+     * scratch, journal), sector_counts[i] sizes each, one after the other in
+     * sector_sizes; NULL: uniform erase blocks. The journal's two sectors
+     * are its first two. */
+    const uint32_t *sector_sizes;
+    const uint32_t *sector_counts;
 };
 
 struct ota_host_result {

@@ -108,7 +108,9 @@ class _Request(ctypes.Structure):
                 ("receive", ctypes.c_int32), ("receive_piece", ctypes.c_uint32),
                 ("journal", ctypes.c_int32), ("journal_size", ctypes.c_uint32), ("journal_fault", ctypes.c_uint32),
                 ("flash_user", ctypes.c_void_p), ("flash_read", _READ), ("flash_write", _WRITE),
-                ("flash_erase", _ERASE), ("package_partition", ctypes.c_uint32)]
+                ("flash_erase", _ERASE), ("package_partition", ctypes.c_uint32),
+                ("sector_sizes", ctypes.POINTER(ctypes.c_uint32)),
+                ("sector_counts", ctypes.POINTER(ctypes.c_uint32))]
 
 
 class _Result(ctypes.Structure):
@@ -324,8 +326,9 @@ def journal_pending(journal) -> bytes | None:
     """The C bootloader query (ota_journal_pending) on a journal's flash, as ``resume.pending`` answers it."""
     data = journal.read(0, journal.size)
     digest = (ctypes.c_uint8 * 32)()
+    sector = journal.sectors[0][1] if hasattr(journal, "sectors") else journal.erase_block
     found = library().ota_host_pending((ctypes.c_uint8 * len(data)).from_buffer_copy(data), len(data),
-                                       journal.erase_block, digest)
+                                       sector, digest)
     if found < 0:
         raise RuntimeError(f"ota_journal_pending refused the journal: {status_name(found)}")
     return bytes(digest) if found else None

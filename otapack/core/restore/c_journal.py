@@ -9,8 +9,9 @@ for both restores.  A ``PowerLost`` raised inside a callback returns
 ``OTA_ERR_FLASH_POWER_CUT`` to the C library, which stops at once; it is
 raised again here, as a device loses its supply whichever restore runs.
 
-The C port has uniform erase blocks: sector maps (``nor.SECTOR_MAPS``) run
-in Python only.  Standard library only.
+Each area's erase sectors (uniform, or a map such as ``nor.SECTOR_MAPS``'
+``stm32f4``) are handed to the C port as they are, so both restores work
+sector by sector on the same flash.  Standard library only.
 """
 
 from __future__ import annotations
@@ -29,19 +30,29 @@ FAULT_CODES = {None: 0, "record-before-program": 1, "no-entry-record": 2, "skip-
 assert set(FAULT_CODES) - {None} == set(resume.FAULTS + resume.IN_PLACE_FAULTS)
 
 
-def _uniform(flash, block: int) -> bool:
-    return isinstance(flash, NorFlash) and all(size == block for _, size in flash.sectors)
+def _nor(flash) -> bool:
+    return isinstance(flash, NorFlash)
 
 
 def check_device(device, error) -> None:
     """The journaled devices the C restore runs on (``error(message)`` makes the UsageError)."""
-    area, block = device.resume, device.erase_block
+    area = device.resume
     flashes = [p.flash for p in device.partitions.values()] + [area.scratch, area.journal.flash]
-    if not all(_uniform(f, block) for f in flashes):
-        raise error(f"the C journaled restore takes NOR flash of uniform {block}-byte erase sectors "
-                    "(sector maps run in Python only)")
-    if area.journal.flash.size < JOURNAL_AREAS * block:
-        raise error(f"the journal needs {JOURNAL_AREAS} sectors")
+    if not all(_nor(f) for f in flashes):
+        raise error("the C journaled restore runs on NOR flash (otapack.core.restore.nor)")
+    sectors = area.journal.flash.sectors
+    if len(sectors) < JOURNAL_AREAS or len({size for _, size in sectors[:JOURNAL_AREAS]}) != 1:
+        raise error(f"the journal needs {JOURNAL_AREAS} sectors of one size")
+
+
+def _sector_tables(flashes: list, block: int):
+    """Every area's sector sizes, one after the other, and their counts (ota_host_request)."""
+    sizes, counts = [], []
+    for flash in flashes:
+        own = [size for _, size in flash.sectors] if flash is not None else [block]
+        sizes += own
+        counts.append(len(own))
+    return (ctypes.c_uint32 * len(sizes))(*sizes), (ctypes.c_uint32 * len(counts))(*counts)
 
 
 class _Port:
@@ -84,9 +95,12 @@ class _Port:
         return self._guard(lambda: self.flashes[area].write(offset, ctypes.string_at(buf, length)))
 
     def _erase(self, _user, area, offset, length) -> int:
-        def go():
-            for at in range(offset, offset + length, self.block):
+        def go():  # one erase per sector of the range, as the port's chip does it
+            at = offset
+            while at < offset + length:
+                start, size = self.flashes[area].sector_at(at)
                 self.flashes[area].erase_at(at)
+                at = start + size
         return self._guard(go)
 
 
@@ -114,6 +128,7 @@ def run(device, package: bytes, ce):
     port = _Port(ce, [p.flash for p in parts] + [None, area.scratch, area.journal.flash], package, n,
                  device.erased_value, block)
     pkg = ce._buffer(package, len(package))
+    sector_sizes, sector_counts = _sector_tables(port.flashes, block)
     fields, _alive = ce._device_fields(device, layout_known=device.layout_digest() is not None)
     req = ce._Request(
         package=ctypes.cast(pkg, ctypes.POINTER(ctypes.c_uint8)), package_length=len(package),
@@ -122,7 +137,9 @@ def run(device, package: bytes, ce):
         workspace_size=ce._workspace(device, package), receive=0, receive_piece=0, journal=1,
         journal_size=area.journal.flash.size, journal_fault=FAULT_CODES[area.fault],
         flash_read=port.read, flash_write=port.write, flash_erase=port.erase,
-        package_partition=download[0] + 1 if download else 0, **fields)
+        package_partition=download[0] + 1 if download else 0,
+        sector_sizes=ctypes.cast(sector_sizes, ctypes.POINTER(ctypes.c_uint32)),
+        sector_counts=ctypes.cast(sector_counts, ctypes.POINTER(ctypes.c_uint32)), **fields)
     res = ce._Result()
     lib.ota_host_restore(ctypes.byref(req), ctypes.byref(res))
     if port.error is not None:
