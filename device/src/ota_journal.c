@@ -44,7 +44,7 @@ int ota_journal_decode(const uint8_t slot[OTA_JOURNAL_RECORD_SIZE], struct ota_j
     if (memcmp(slot + OTA_JREC_MAGIC_OFFSET, OTA_JOURNAL_MAGIC, OTA_JREC_MAGIC_SIZE) ||
         get32(slot + OTA_JREC_CRC32_OFFSET) != ota_crc32(0, slot, OTA_JOURNAL_CRC_SPAN))
         return 0;
-    if (phase < OTA_JOURNAL_PHASE_STAGE || phase > OTA_JOURNAL_PHASE_SWAP ||
+    if (phase < OTA_JOURNAL_PHASE_STAGE || phase > OTA_JOURNAL_PHASE_COPIED ||
         !all_zero(slot + OTA_JREC_RESERVED_OFFSET, OTA_JREC_RESERVED_SIZE) ||
         !all_zero(slot + OTA_JREC_PADDING_OFFSET, OTA_JREC_PADDING_SIZE))
         return 0;
@@ -161,7 +161,7 @@ enum ota_status ota_journal_pending(const struct ota_flash *flash, const struct 
     *pending = 0;
     if (st == OTA_OK)
         st = ota_journal_latest(&j, &rec, &found, &sector);
-    if (st == OTA_OK && found && (rec.phase == OTA_JOURNAL_PHASE_COMMIT || rec.phase == OTA_JOURNAL_PHASE_SWAP)) {
+    if (st == OTA_OK && found && OTA_JOURNAL_LIVE(rec.phase)) {
         memcpy(digest, rec.package_digest, OTA_SHA256_SIZE);
         *pending = 1;
     }

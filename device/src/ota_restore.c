@@ -56,11 +56,45 @@ static enum ota_status fail_port(struct ota_restore *r, enum ota_status st)
     return ota_r_fail(r, OTA_ERR_RESOURCE, st);
 }
 
+/* The package bytes from `offset` as the copy in scratch holds them: the
+ * header, then copy_entry's payload (package_copy.CopiedPackage); other
+ * bytes read as zeros, never decoded. Into the chunk cache. */
+static enum ota_status copy_view(struct ota_restore *r, uint32_t offset)
+{
+    uint32_t n = r->cfg->package_length - offset, at = 0;
+    int inside = 0;
+    enum ota_status st;
+    if (offset < r->copy_header) {
+        at = offset, n = r->copy_header - offset, inside = 1;
+    } else if (r->copy_entry < r->entry_count) {
+        const struct ota_restore_entry *e = &r->entries[r->copy_entry];
+        if (offset >= e->payload_offset && offset - e->payload_offset < e->payload_length)
+            at = r->copy_header + (offset - e->payload_offset), n = e->payload_length - (offset - e->payload_offset),
+            inside = 1;
+        else if (offset < e->payload_offset)
+            n = e->payload_offset - offset;
+    }
+    if (n > OTA_PACKAGE_CHUNK)
+        n = OTA_PACKAGE_CHUNK;
+    r->chunk_len = 0;
+    if (!inside)
+        memset(r->chunk, 0, n);
+    else if ((st = ota_flash_read(r->cfg->flash, r->cfg->scratch_area, r->copy_base + at, r->chunk, n)) != OTA_OK)
+        return fail_port(r, st);
+    r->chunk_start = offset;
+    r->chunk_len = n;
+    return OTA_OK;
+}
+
 enum ota_status ota_r_pkg_view(struct ota_restore *r, uint32_t offset, const uint8_t **data, uint32_t *avail)
 {
     if (offset >= r->cfg->package_length)
         return ota_r_fail(r, OTA_ERR_TRUNCATED, OTA_ERR_TRUNCATED);
-    if (offset < r->chunk_start || offset - r->chunk_start >= r->chunk_len) {
+    if (r->copy_mode && (offset < r->chunk_start || offset - r->chunk_start >= r->chunk_len)) {
+        enum ota_status st = copy_view(r, offset);
+        if (st != OTA_OK)
+            return st;
+    } else if (offset < r->chunk_start || offset - r->chunk_start >= r->chunk_len) {
         uint32_t start = offset - offset % OTA_PACKAGE_CHUNK;
         uint32_t len = r->cfg->package_length - start;
         enum ota_status st;
@@ -222,6 +256,7 @@ enum ota_status ota_restore_begin(struct ota_restore *r, const struct ota_restor
     r->entries = (struct ota_restore_entry *)(void *)r->region;
     r->erase_block = f->erase_block;
     r->check = OTA_CHECK_DOWNLOAD;
+    r->copy_entry = OTA_R_NO_COPY;
     return OTA_OK;
 }
 
@@ -231,6 +266,10 @@ static enum ota_status check_download(struct ota_restore *r)
 {
     const struct ota_restore_config *c = r->cfg;
     uint32_t area = c->download_capacity;
+    int resumed = 0;
+    enum ota_status copy = c->journal ? ota_r_copy_resume(r, &resumed) : OTA_OK;
+    if (copy != OTA_OK || resumed) /* the package may be overwritten: its verified copy stands in */
+        return copy;
     if (c->package_length > OTA_HDR_KIND_OFFSET && c->minimal_download_capacity != OTA_RESTORE_NO_LIMIT) {
         uint8_t kind;
         enum ota_status st = ota_r_pkg(r, OTA_HDR_KIND_OFFSET, &kind, 1);
@@ -846,8 +885,35 @@ static enum ota_status check_precondition(struct ota_restore *r)
 
 /* ------------------------------------------------------------ the step loop */
 
+/* A boot after the journal's `copied` (package_copy.run_from_copy): the
+ * checks that needed the whole package ran on the boot that copied it; the
+ * header is parsed from the copy (the table too: it places the entries). */
+static enum ota_status run_from_copy(struct ota_restore *r, enum ota_check check)
+{
+    uint8_t b[OTA_HDR_BODY_LENGTH_SIZE];
+    enum ota_status st;
+    switch (check) {
+    case OTA_CHECK_HEADER:
+        st = ota_r_pkg(r, OTA_HDR_BODY_LENGTH_OFFSET, b, sizeof b);
+        if (st != OTA_OK)
+            return st;
+        r->body_length = ota_r_le(b, sizeof b);
+        st = check_header(r);
+        if (st == OTA_OK)
+            st = check_table(r);
+        return st == OTA_OK ? ota_r_copy_header(r) : st;
+    case OTA_CHECK_RESOURCES: return ota_r_resources(r);
+    case OTA_CHECK_PRECONDITION:
+        st = ota_r_journal_mine(r);
+        return st == OTA_OK ? OTA_END : st;
+    default: return OTA_END;
+    }
+}
+
 static enum ota_status run_check(struct ota_restore *r, enum ota_check check)
 {
+    if (r->copy_mode == OTA_R_FROM_COPY && check != OTA_CHECK_DOWNLOAD)
+        return run_from_copy(r, check);
     switch (check) {
     case OTA_CHECK_DOWNLOAD: return check_download(r);
     case OTA_CHECK_TRAILER: return check_trailer(r);

@@ -559,12 +559,6 @@ enum ota_status ota_r_resources(struct ota_restore *r)
     for (i = 0; i < r->entry_count; i++) {
         if (OTA_OPERATION_HAS_PAYLOAD(r->entries[i].operation) && r->entries[i].codec == OTA_CODEC_LZMA2)
             uses_lzma = 1;
-        /* The package was downloaded into a slot this package rewrites: the
-         * Python restore copies it to scratch first (phase `copied`); this
-         * library does not yet, so it refuses before any write. */
-        if (OTA_OPERATION_HAS_PAYLOAD(r->entries[i].operation) && c->package_area < c->partition_count &&
-            r->entries[i].area == c->package_area)
-            return resource(r, OTA_ERR_UNSUPPORTED);
     }
     if ((eb & (eb - 1u)) || eb < OTA_MIN_ERASE_BLOCK || eb > OTA_MAX_ERASE_BLOCK)
         return format(r);
@@ -589,14 +583,15 @@ enum ota_status ota_r_resources(struct ota_restore *r)
     for (i = 0; i < r->entry_count; i++) {
         struct ota_restore_entry *e = &r->entries[i];
         enum ota_status st;
-        if (!OTA_OPERATION_HAS_PAYLOAD(e->operation))
-            continue;
+        if (!OTA_OPERATION_HAS_PAYLOAD(e->operation) || (r->copy_mode == OTA_R_FROM_COPY && i != r->copy_entry))
+            continue; /* a boot after `copied`: only the copied payloads are left to price */
         r->cursor = i;
         st = price(r, e, fixed);
         if (st != OTA_OK)
             return st;
     }
-    if (ota_r_ip_scratch(r, staged) != OTA_OK)
+    if (r->copy_mode != OTA_R_FROM_COPY &&
+        (ota_r_ip_scratch(r, staged) != OTA_OK || ota_r_copy_check(r) != OTA_OK))
         return r->failure.status;
     r->cursor = 0;
     r->phase = P_BEGIN;

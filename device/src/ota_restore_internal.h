@@ -7,6 +7,8 @@
 #include "ota/ota_restore.h"
 
 #define OTA_R_NO_LCLP 0xFFu
+#define OTA_R_NO_COPY 0xFFFFu /* r->copy_entry: no payload partition holds the package */
+enum { OTA_R_FROM_PACKAGE, OTA_R_COPIED, OTA_R_FROM_COPY }; /* r->copy_mode: copied this boot, or a boot after it */
 
 /* Record the failure of the running check; returns `status`. */
 enum ota_status ota_r_fail(struct ota_restore *r, enum ota_status status, enum ota_status cause);
@@ -72,5 +74,9 @@ enum ota_status ota_r_journal_precondition(struct ota_restore *r); /* refuses an
 int ota_r_journal_touched(const struct ota_restore *r, unsigned index);
 enum ota_status ota_r_journal_payload_step(struct ota_restore *r);
 enum ota_status ota_r_journal_commit_step(struct ota_restore *r);
+/* the package in a partition slot it rewrites (package_copy.py) */
+enum ota_status ota_r_copy_check(struct ota_restore *r);           /* resources: the rules, copy_entry */
+enum ota_status ota_r_copy_resume(struct ota_restore *r, int *resumed); /* download: a boot after `copied` */
+enum ota_status ota_r_copy_header(struct ota_restore *r);          /* header: the copy names its payload */
 
 #endif

@@ -23,7 +23,7 @@
 
 #include "ota_restore_internal.h"
 
-enum { J_BEGIN, J_FILL, J_ERASE, J_TARGET };
+enum { J_BEGIN, J_FILL, J_ERASE, J_TARGET, J_COPY, J_COPY_ERASE, J_COPY_SEAL };
 enum { JM_HASH, JM_STAGE, JM_REHASH, JM_COMMIT };
 enum { JS_IDLE, JS_WRITING, JS_FINISHED };
 #define NO_ENTRY 0xFFFFFFFFu
@@ -130,7 +130,7 @@ enum ota_status ota_r_journal_precondition(struct ota_restore *r)
     st = ota_journal_latest(&r->journal, &newest, &found, &sector);
     if (st != OTA_OK)
         return jfail(r, st);
-    if (found && (newest.phase == OTA_JOURNAL_PHASE_COMMIT || newest.phase == OTA_JOURNAL_PHASE_SWAP) &&
+    if (found && OTA_JOURNAL_LIVE(newest.phase) &&
         memcmp(newest.package_digest, r->body_sha256, OTA_SHA256_SIZE))
         return ota_r_fail(r, OTA_ERR_PRECURSOR, OTA_ERR_PRECURSOR); /* that restore must finish first */
     return ota_r_journal_mine(r);
@@ -191,7 +191,7 @@ static enum ota_status placement(struct ota_restore *r, unsigned index, uint32_t
         st = sector_end(r, r->cfg->scratch_area, at + e->target_size, &stop);
         if (st != OTA_OK)
             return st;
-        if (i == index) {
+        if (i == index || index == NO_ENTRY) { /* NO_ENTRY: the end of the last one */
             *base = at;
             *end = stop;
         }
@@ -354,6 +354,8 @@ enum ota_status ota_r_journal_payload_step(struct ota_restore *r)
     const struct ota_restore_entry *e;
     enum ota_status st;
     int more;
+    if (r->copy_mode == OTA_R_FROM_COPY)
+        return OTA_END; /* proven on the boot that copied the package; the journal stands in */
     if (r->phase == J_BEGIN) {
         while (r->cursor < r->entry_count && !OTA_OPERATION_HAS_PAYLOAD(r->entries[r->cursor].operation))
             r->cursor++;
@@ -387,6 +389,239 @@ enum ota_status ota_r_journal_payload_step(struct ota_restore *r)
     }
 }
 
+/* ------------------------------------------------------------ the package copy (package_copy.py) */
+
+static uint32_t up(uint64_t n, uint32_t unit)
+{
+    return (uint32_t)((n + unit - 1u) / unit * unit);
+}
+
+/* The payload entry whose slot holds the package (the port downloads it
+ * into one area, so at most one), or OTA_R_NO_COPY. */
+static unsigned over_package(const struct ota_restore *r)
+{
+    unsigned i;
+    if (r->cfg->package_area >= r->cfg->partition_count)
+        return OTA_R_NO_COPY;
+    for (i = 0; i < r->entry_count; i++)
+        if (OTA_OPERATION_HAS_PAYLOAD(r->entries[i].operation) && r->entries[i].area == r->cfg->package_area)
+            return i;
+    return OTA_R_NO_COPY;
+}
+
+/* package_copy.copy_base: the last sector start of scratch leaving `length`
+ * bytes room before the descriptor's reserve (*fits = 0: none does). */
+static enum ota_status copy_base(struct ota_restore *r, uint32_t length, uint32_t *base, int *fits)
+{
+    unsigned area = r->cfg->scratch_area;
+    uint32_t size = r->cfg->flash->areas[area].size, at = 0, start, sector;
+    *fits = 0;
+    while (size >= OTA_JOURNAL_COPY_RESERVE && at < size) {
+        enum ota_status st = ota_flash_sector(r->cfg->flash, area, at, &start, &sector);
+        if (st != OTA_OK)
+            return jfail(r, st);
+        if (length <= size - OTA_JOURNAL_COPY_RESERVE - start) {
+            *base = start;
+            *fits = 1;
+        }
+        at = start + sector;
+    }
+    return OTA_OK;
+}
+
+/* resources (package_copy.check): the partition over the package is a
+ * replace, committed last, with no in-place delta in the package; the copy
+ * is declared in scratch_flash and fits the scratch area after the staged
+ * partitions. */
+enum ota_status ota_r_copy_check(struct ota_restore *r)
+{
+    unsigned k = over_package(r), i;
+    uint32_t eb = r->header_erase_block, base = 0, end = 0, length;
+    uint64_t declared = 0;
+    int fits;
+    enum ota_status st;
+    if (k == OTA_R_NO_COPY)
+        return OTA_OK;
+    r->partition = -1;
+    if (!r->cfg->journal || r->cfg->scratch_area == OTA_RESTORE_NO_AREA) /* nowhere to copy it to */
+        return ota_r_fail(r, OTA_ERR_RESOURCE, OTA_ERR_UNSUPPORTED);
+    if (r->entries[k].operation != OTA_OPERATION_REPLACE) /* a delta's source was the download's flash */
+        return ota_r_fail(r, OTA_ERR_RESOURCE, OTA_ERR_RESOURCE);
+    for (i = k + 1u; i < r->entry_count; i++)
+        if (OTA_OPERATION_HAS_PAYLOAD(r->entries[i].operation)) /* it must be committed last */
+            return ota_r_fail(r, OTA_ERR_RESOURCE, OTA_ERR_RESOURCE);
+    for (i = 0; i < r->entry_count; i++) {
+        const struct ota_restore_entry *e = &r->entries[i];
+        if (e->operation == OTA_OPERATION_DELTA_IN_PLACE)
+            return ota_r_fail(r, OTA_ERR_RESOURCE, OTA_ERR_RESOURCE);
+        if (OTA_OPERATION_HAS_SOURCE(e->operation))
+            declared += up(e->target_size, eb);
+    }
+    length = r->header_length + r->entries[k].payload_length;
+    declared += up((uint64_t)length + OTA_JOURNAL_COPY_RESERVE, eb); /* resources.copy_scratch */
+    if (r->scratch_flash < declared)
+        return ota_r_fail(r, OTA_ERR_RESOURCE, OTA_ERR_RESOURCE);
+    st = placement(r, NO_ENTRY, &base, &end); /* end: the scratch the staged partitions take */
+    if (st == OTA_OK)
+        st = copy_base(r, length, &base, &fits);
+    if (st != OTA_OK)
+        return st;
+    if (!fits || base < end)
+        return ota_r_fail(r, OTA_ERR_RESOURCE, OTA_ERR_RESOURCE);
+    r->copy_entry = k;
+    r->copy_base = base;
+    r->copy_length = length;
+    r->copy_header = r->header_length;
+    return OTA_OK;
+}
+
+static enum ota_status integrity(struct ota_restore *r)
+{
+    return ota_r_fail(r, OTA_ERR_INTEGRITY, OTA_ERR_INTEGRITY);
+}
+
+/* download (package_copy.open_copy): on a boot whose newest record is
+ * `copied`, the copy in scratch is the package's (descriptor) and intact. */
+enum ota_status ota_r_copy_resume(struct ota_restore *r, int *resumed)
+{
+    struct ota_journal_record newest;
+    uint8_t d[OTA_JOURNAL_COPY_SIZE], have[OTA_SHA256_SIZE];
+    uint32_t size, base = 0;
+    int found, sector, fits;
+    enum ota_status st;
+    *resumed = 0;
+    if (r->cfg->package_area >= r->cfg->partition_count || r->cfg->scratch_area == OTA_RESTORE_NO_AREA)
+        return OTA_OK; /* the package is kept apart: it is never overwritten */
+    st = ota_journal_latest(&r->journal, &newest, &found, &sector);
+    if (st != OTA_OK)
+        return jfail(r, st);
+    if (!found || newest.phase != OTA_JOURNAL_PHASE_COPIED)
+        return OTA_OK;
+    *resumed = 1;
+    size = r->cfg->flash->areas[r->cfg->scratch_area].size;
+    if (size < OTA_JOURNAL_COPY_RESERVE)
+        return integrity(r);
+    st = ota_flash_read(r->cfg->flash, r->cfg->scratch_area, size - OTA_JOURNAL_COPY_RESERVE, d, sizeof d);
+    if (st != OTA_OK)
+        return jfail(r, st);
+    if (memcmp(d + OTA_JCOPY_MAGIC_OFFSET, OTA_JOURNAL_COPY_MAGIC, OTA_JCOPY_MAGIC_SIZE) ||
+        memcmp(d + OTA_JCOPY_PACKAGE_DIGEST_OFFSET, newest.package_digest, OTA_SHA256_SIZE))
+        return integrity(r); /* the scratch area holds no copy of that package */
+    r->copy_length = ota_r_le(d + OTA_JCOPY_LENGTH_OFFSET, OTA_JCOPY_LENGTH_SIZE);
+    st = copy_base(r, r->copy_length, &base, &fits);
+    if (st == OTA_OK && fits)
+        st = area_digest(r, r->cfg->scratch_area, base, r->copy_length, have);
+    if (st != OTA_OK)
+        return st;
+    if (!fits || memcmp(have, d + OTA_JCOPY_COPY_SHA256_OFFSET, OTA_SHA256_SIZE))
+        return integrity(r); /* damaged */
+    r->copy_mode = OTA_R_FROM_COPY;
+    r->copy_base = base;
+    r->copy_header = r->copy_length; /* until the header names the payload in it */
+    r->copy_entry = OTA_R_NO_COPY;
+    r->chunk_len = 0;
+    memcpy(r->body_sha256, newest.package_digest, OTA_SHA256_SIZE);
+    return OTA_OK;
+}
+
+/* header, on a boot after `copied`: the copy holds the header and the
+ * payload over the package, nothing else. */
+enum ota_status ota_r_copy_header(struct ota_restore *r)
+{
+    unsigned k = over_package(r);
+    if (k == OTA_R_NO_COPY || (uint64_t)r->header_length + r->entries[k].payload_length != r->copy_length)
+        return integrity(r);
+    r->copy_entry = k;
+    r->copy_header = r->header_length;
+    r->chunk_len = 0;
+    return OTA_OK;
+}
+
+/* The copy (resume.SectorWriter over scratch from copy_base, no records):
+ * one erase block of the header-then-payload stream per step, each sector
+ * erased before its first block; then the sectors after it to the end of
+ * scratch, one per step. Hashed in slot 1 on the way. */
+static enum ota_status copy_step(struct ota_restore *r, const struct ota_restore_entry *e)
+{
+    const struct ota_flash *f = r->cfg->flash;
+    uint32_t size = f->areas[r->jarea].size, pos = r->done, n, got = 0, padded;
+    enum ota_status st = OTA_OK;
+    if (r->phase == J_COPY_ERASE) {
+        if (r->jbase + r->block >= size) {
+            r->phase = J_COPY_SEAL;
+            return OTA_OK;
+        }
+        st = erase_sector(r, r->block, &n);
+        r->block += n;
+        return st;
+    }
+    n = min32(r->erase_block, r->copy_length - pos);
+    while (st == OTA_OK && got < n) { /* the header, then the payload, from their package offsets */
+        uint32_t at = pos + got, from = at, k = n - got;
+        if (at < r->copy_header)
+            k = min32(k, r->copy_header - at);
+        else
+            from = e->payload_offset + (at - r->copy_header);
+        st = ota_r_pkg(r, from, r->wbuf + got, k);
+        got += k;
+    }
+    if (st == OTA_OK)
+        st = ota_r_hash_update(r, 1, r->wbuf, n);
+    if (st != OTA_OK)
+        return st;
+    if (pos >= r->jsector_end) {
+        uint32_t sector;
+        st = erase_sector(r, pos, &sector);
+        if (st != OTA_OK)
+            return st;
+        r->jsector_end = pos + sector;
+    }
+    padded = n + (f->write_align - n % f->write_align) % f->write_align;
+    if (padded > n)
+        memset(r->wbuf + n, f->erased_value, padded - n);
+    st = ota_flash_write(f, r->jarea, r->jbase + pos, r->wbuf, padded);
+    if (st != OTA_OK)
+        return jfail(r, st);
+    r->done += n;
+    if (r->done == r->copy_length) {
+        r->block = r->jsector_end;
+        r->phase = J_COPY_ERASE;
+    }
+    return OTA_OK;
+}
+
+/* The copy read back and hashed, its descriptor programmed, then the record
+ * `copied` (naming the entry); from here the package is read from the copy. */
+static enum ota_status copy_seal(struct ota_restore *r)
+{
+    const struct ota_flash *f = r->cfg->flash;
+    uint8_t want[OTA_SHA256_SIZE], have[OTA_SHA256_SIZE];
+    uint32_t at = f->areas[r->jarea].size - OTA_JOURNAL_COPY_RESERVE, n = OTA_JOURNAL_COPY_SIZE;
+    enum ota_status st = ota_r_hash_finish(r, 1, want);
+    if (st == OTA_OK)
+        st = area_digest(r, r->jarea, r->copy_base, r->copy_length, have);
+    if (st != OTA_OK)
+        return st;
+    if (memcmp(want, have, OTA_SHA256_SIZE))
+        return integrity(r); /* it does not read back as written */
+    memset(r->wbuf, f->erased_value, r->erase_block);
+    memcpy(r->wbuf + OTA_JCOPY_MAGIC_OFFSET, OTA_JOURNAL_COPY_MAGIC, OTA_JCOPY_MAGIC_SIZE);
+    r->wbuf[OTA_JCOPY_LENGTH_OFFSET] = (uint8_t)r->copy_length;
+    r->wbuf[OTA_JCOPY_LENGTH_OFFSET + 1u] = (uint8_t)(r->copy_length >> 8);
+    r->wbuf[OTA_JCOPY_LENGTH_OFFSET + 2u] = (uint8_t)(r->copy_length >> 16);
+    r->wbuf[OTA_JCOPY_LENGTH_OFFSET + 3u] = (uint8_t)(r->copy_length >> 24);
+    memcpy(r->wbuf + OTA_JCOPY_PACKAGE_DIGEST_OFFSET, r->body_sha256, OTA_SHA256_SIZE);
+    memcpy(r->wbuf + OTA_JCOPY_COPY_SHA256_OFFSET, want, OTA_SHA256_SIZE);
+    n += (f->write_align - n % f->write_align) % f->write_align;
+    st = ota_flash_write(f, r->jarea, at, r->wbuf, n);
+    if (st != OTA_OK)
+        return jfail(r, st);
+    st = record(r, OTA_JOURNAL_PHASE_COPIED, r->cursor, 0);
+    r->copy_mode = OTA_R_COPIED;
+    r->chunk_len = 0;
+    return st;
+}
+
 /* ------------------------------------------------------------ commit */
 
 static enum ota_status chain_end(struct ota_restore *r)
@@ -397,14 +632,38 @@ static enum ota_status chain_end(struct ota_restore *r)
     return OTA_END;
 }
 
+/* The entry committed from the package's copy (none with the skip-copy fault). */
+static unsigned copied_entry(const struct ota_restore *r)
+{
+    return faulty(r, OTA_JOURNAL_FAULT_SKIP_COPY) ? OTA_R_NO_COPY : r->copy_entry;
+}
+
+static unsigned commit_phase(const struct ota_restore *r)
+{
+    return r->cursor == copied_entry(r) ? OTA_JOURNAL_PHASE_COPIED : OTA_JOURNAL_PHASE_COMMIT;
+}
+
+static enum ota_status commit_setup(struct ota_restore *r, const struct ota_restore_entry *e);
+
 static enum ota_status commit_begin(struct ota_restore *r, const struct ota_restore_entry *e)
 {
-    uint32_t end;
     enum ota_status st = OTA_OK;
+    if (r->cursor == copied_entry(r) && r->copy_mode == OTA_R_FROM_PACKAGE) {
+        r->phase = J_COPY; /* before the first erase over the package (ota_r_copy_step) */
+        r->done = r->jsector_end = 0;
+        r->jarea = r->cfg->scratch_area;
+        r->jbase = r->copy_base;
+        return ota_r_hash_start(r, 1);
+    }
     if (r->cursor != r->jresume_at && !faulty(r, OTA_JOURNAL_FAULT_NO_ENTRY_RECORD))
-        st = record(r, OTA_JOURNAL_PHASE_COMMIT, r->cursor, 0); /* before the partition's first erase */
-    if (st != OTA_OK)
-        return st;
+        st = record(r, commit_phase(r), r->cursor, 0); /* before the partition's first erase */
+    return st == OTA_OK ? commit_setup(r, e) : st;
+}
+
+static enum ota_status commit_setup(struct ota_restore *r, const struct ota_restore_entry *e)
+{
+    uint32_t end;
+    enum ota_status st;
     r->jskip = r->cursor == r->jresume_at ? r->jresume_done : 0;
     if (e->operation == OTA_OPERATION_DELTA_IN_PLACE) { /* over itself, from the journal's offset */
         r->phase = J_FILL;
@@ -429,9 +688,7 @@ enum ota_status ota_r_journal_commit_step(struct ota_restore *r)
     int more, equal;
     if (r->jstate == JS_IDLE) {
         r->jstate = r->jmine && r->jrec.phase == OTA_JOURNAL_PHASE_DONE ? JS_FINISHED : JS_WRITING;
-        r->jresume_at = r->jmine && (r->jrec.phase == OTA_JOURNAL_PHASE_COMMIT || r->jrec.phase == OTA_JOURNAL_PHASE_SWAP)
-                            ? r->jrec.entry
-                            : NO_ENTRY;
+        r->jresume_at = r->jmine && OTA_JOURNAL_LIVE(r->jrec.phase) ? r->jrec.entry : NO_ENTRY;
         r->ip.resume_phase = r->jmine ? r->jrec.phase : 0;
         r->jresume_done = r->jmine ? r->jrec.done : 0;
         r->cursor = 0;
@@ -457,10 +714,16 @@ enum ota_status ota_r_journal_commit_step(struct ota_restore *r)
         return in_place_step(r, st, more);
     }
     switch (r->phase) {
+    case J_COPY:
+    case J_COPY_ERASE:
+        return copy_step(r, e);
+    case J_COPY_SEAL:
+        st = copy_seal(r);
+        return st == OTA_OK ? commit_setup(r, e) : st;
     case J_FILL:
-        return fill(r, e, OTA_JOURNAL_PHASE_COMMIT);
+        return fill(r, e, commit_phase(r));
     case J_ERASE:
-        st = erase_rest(r, OTA_JOURNAL_PHASE_COMMIT, &more);
+        st = erase_rest(r, commit_phase(r), &more);
         if (st == OTA_OK && !more)
             r->phase = J_TARGET;
         return st;

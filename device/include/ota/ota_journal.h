@@ -28,8 +28,13 @@ enum ota_journal_fault {
     OTA_JOURNAL_FAULT_NONE = 0,
     OTA_JOURNAL_FAULT_RECORD_BEFORE_PROGRAM = 1, /* a sector recorded finished before it is programmed */
     OTA_JOURNAL_FAULT_NO_ENTRY_RECORD = 2,       /* a partition erased before a record names it */
-    OTA_JOURNAL_FAULT_SKIP_SWAP = 3              /* an in-place chunk's own sector erased unparked */
+    OTA_JOURNAL_FAULT_SKIP_SWAP = 3,             /* an in-place chunk's own sector erased unparked */
+    OTA_JOURNAL_FAULT_SKIP_COPY = 4              /* the partition over the package committed from the package */
 };
+
+/* The phases of a commit in progress (JOURNAL_LIVE_PHASES): live partitions may be mixed. */
+#define OTA_JOURNAL_LIVE(phase)                                                                      \
+    ((phase) == OTA_JOURNAL_PHASE_COMMIT || (phase) == OTA_JOURNAL_PHASE_SWAP || (phase) == OTA_JOURNAL_PHASE_COPIED)
 
 /* What the port gives the journal. */
 struct ota_journal_config {

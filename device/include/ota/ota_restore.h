@@ -217,6 +217,11 @@ struct ota_restore {
     unsigned jarea;                 /* where the entry in progress is written */
     uint32_t jbase, jend, jskip, jsrc, jresume_at, jresume_done;
     uint32_t jsector_end;           /* end of the sector being written, from jbase (0: none open) */
+    /* the package copy in scratch (package_copy.py); once copy_mode, package
+     * reads come from it: the header, then the payload of copy_entry */
+    int copy_mode;
+    unsigned copy_entry;            /* the payload entry over the package (OTA_R_NO_COPY: none) */
+    uint32_t copy_base, copy_length, copy_header;
 };
 
 /* Check the configuration, take the workspace (8-byte aligned, at least a

@@ -385,6 +385,8 @@ def _result(res: _Result, header: wire.Header | None, device, parts) -> RestoreR
             if spec.name != "restore":
                 continue
             reached = not failed or res.failure_check >= index
+            if not failed and res.check_status[index] not in _STATUS:
+                reached = False  # a boot after the journal's `copied`: proven on the boot that copied it
             for i in payload if reached else []:
                 name = entries[i].name
                 if failed and fcheck in ("restore", "target") and i == res.failure_partition:

@@ -25,9 +25,9 @@ from otapack.core.restore.nor import NorFlash, PowerLost
 
 #: C statuses the callbacks return (ota_status.h).
 _FLASH_IO, _POWER_CUT = -36, -37
-#: resume.FAULTS and IN_PLACE_FAULTS -> enum ota_journal_fault.
-FAULT_CODES = {None: 0, "record-before-program": 1, "no-entry-record": 2, "skip-swap": 3}
-assert set(FAULT_CODES) - {None} == set(resume.FAULTS + resume.IN_PLACE_FAULTS)
+#: resume.FAULTS, IN_PLACE_FAULTS and DOWNLOAD_FAULTS -> enum ota_journal_fault.
+FAULT_CODES = {None: 0, "record-before-program": 1, "no-entry-record": 2, "skip-swap": 3, "skip-copy": 4}
+assert set(FAULT_CODES) - {None} == set(resume.FAULTS + resume.IN_PLACE_FAULTS + resume.DOWNLOAD_FAULTS)
 
 
 def _nor(flash) -> bool:
@@ -157,10 +157,5 @@ def run(device, package: bytes, ce):
     result = ce._result(res, header, device, parts)
     if port.fault and result.error is not None:
         result.error = type(result.error)(f"{result.error}: {port.fault}")
-    elif download and result.error is not None and result.c_cause == "unsupported" and \
-            result.failure is not None and result.failure.check == "resources":
-        result.error = type(result.error)(f"{result.error}: the C restore does not yet copy the package out of "
-                                          f"partition {parts[download[0]].name!r}, which it was downloaded into "
-                                          f"and this package rewrites")
     return result
 
