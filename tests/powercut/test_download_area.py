@@ -21,7 +21,7 @@ from otapack.core.restore import package_copy, resume
 from otapack.core.restore.engine import Restore
 from otapack.core.restore.nor import NorFlash, Power, PowerLost
 from otapack.core.verify import make_device
-from otapack.errors import IntegrityError, ResourceLimitError
+from otapack.errors import IntegrityError, ResourceLimitError, TargetMismatchError
 from powercut_fixtures import full_package, three_partitions
 
 EXAMPLE = Path(__file__).resolve().parent.parent.parent / "examples" / "minimal-system"
@@ -187,26 +187,98 @@ def test_verify_power_cuts_takes_the_download_area_from_the_layout(capsys, stage
 
 
 
-def test_the_c_restore_refuses_a_package_over_its_download_area_at_resources(stage2):
-    """The C journaled restore does not copy the package out yet: it refuses
-    (ResourceLimitError at resources) before any flash operation, reading the
-    package from the partition's flash as the Python restore does."""
+BOTH_IN_FS = Geometry(download=("customer_fs",), engine="both")
+
+
+@pytest.mark.slow
+def test_every_single_cut_clean_and_torn_runs_the_same_in_both_restores(stage2):
+    """The C journaled restore copies the package out as the Python one does:
+    after every boot of every case both hold the same flash, journal and checks."""
+    package, old, _ = stage2
+    report = powercut.sweep(package, old, "all", seed=3, geometry=BOTH_IN_FS)
+    assert report.failures == 0 and report.tried == 3 * report.operations, report.first_failure
+    assert report.operations == powercut.sweep(package, old, 1, geometry=IN_FS).operations
+
+
+def test_sampled_repeated_cuts_run_the_same_in_both_restores(stage2):
+    package, old, _ = stage2
+    report = powercut.sweep(package, old, 12, seed=5, geometry=BOTH_IN_FS)
+    assert report.failures == 0 and report.tried == 12, report.first_failure
+
+
+def test_skipping_the_copy_fails_the_c_sweep_too(stage2):
+    """The negative control in C (OTA_JOURNAL_FAULT_SKIP_COPY).  The C restore
+    keeps no header in RAM: it reads the target digest from the package after
+    its first erase over it, so without the copy it fails even uncut."""
     from otapack.core.restore import c_engine
 
     package, old, _ = stage2
-    dev, _, power = _device(package, old)
-    before = powercut.flash_state(dev)
+    for engine in ("c", "both"):
+        geometry = Geometry(download=("customer_fs",), fault="skip-copy", engine=engine)
+        with pytest.raises(TargetMismatchError, match="C restore failed at commit"):
+            powercut.sweep(package, old, "single", geometry=geometry, stop_at_first=True)
+    dev, _, _ = _device(package, old)
+    assert c_engine.run(dev, package).ok  # the same device, the copy made
+
+
+def test_the_c_restore_resumes_from_the_copy_as_python_does(stage2):
+    from otapack.core.restore import c_engine
+
+    package, old, _ = stage2
+    dev = _cut_after_copy(package, old)
     result = c_engine.run(dev, package)
-    assert result.failure.check == "resources" and isinstance(result.error, ResourceLimitError)
-    assert str(result.error) == "C restore failed at resources: resource (unsupported): the C restore does not yet " \
-                                "copy the package out of partition 'customer_fs', which it was downloaded into and " \
-                                "this package rewrites"
-    assert power.operations == 0 and powercut.flash_state(dev) == before
-    assert {c.name: c.status.value for c in result.checks}["crc32"] == "pass"  # the package read from customer_fs
-    dev, _, _ = _device(package, old, Geometry())  # the package kept apart: the C restore runs it
-    assert c_engine.run(dev, package).ok
-    with pytest.raises(ResourceLimitError):
-        powercut.sweep(package, old, 1, geometry=Geometry(download=("customer_fs",), engine="both"))
+    assert result.ok, result.error
+    reference = Restore(_cut_after_copy(package, old)).run(package)
+    assert [(c.name, c.status.value) for c in result.checks] == [(c.name, c.status.value) for c in reference.checks]
+    assert {c.name: c.status.value for c in result.checks}["crc32"] == "skipped"
+    assert resume.pending(dev.resume) is None and dev.resume.journal.latest().phase == "done"
+
+
+def test_a_damaged_copy_is_refused_at_download_by_the_c_restore_too(stage2):
+    from otapack.core.restore import c_engine
+
+    package, old, _ = stage2
+    for flip in (700, None):  # a byte of the copy; the descriptor's digest
+        dev = _cut_after_copy(package, old)
+        scratch = dev.resume.scratch
+        at = package_copy.copy_base(scratch, 753) + 700 if flip else scratch.size - 128 + 8
+        scratch._store(at, bytes([scratch.read(at, 1)[0] ^ 0x10]))
+        before = powercut.flash_state(dev)
+        result = c_engine.run(dev, package)
+        assert result.failure.check == "download" and isinstance(result.error, IntegrityError)
+        assert powercut.flash_state(dev) == before
+        python = Restore(dev).run(package)
+        assert python.failure.check == "download" and isinstance(python.error, IntegrityError)
+
+
+def _refused_alike(package, old, geometry, scratch_size=None):
+    """Both restores refuse at resources with the same error class, before any write."""
+    from otapack.core.restore import c_engine
+
+    errors = []
+    for engine in ("python", "c"):
+        dev, _, power = _device(package, old, geometry)
+        if scratch_size is not None:
+            dev.resume.scratch = NorFlash(scratch_size, 4096, dev.erased_value, "scratch", power=power)
+        before = powercut.flash_state(dev)
+        result = Restore(dev).run(package) if engine == "python" else c_engine.run(dev, package)
+        assert result.failure.check == "resources" and isinstance(result.error, ResourceLimitError), result.error
+        assert power.operations == 0 and powercut.flash_state(dev) == before
+        errors.append(str(result.error))
+    return errors[0]
+
+
+def test_the_refusals_at_resources_are_alike_in_both_restores():
+    from powercut_fixtures import FAST
+
+    package, old, _ = full_package()
+    assert "must be committed last" in _refused_alike(package, old, Geometry(download=("app",)))
+    plain, old3, new3 = three_partitions()  # app and data staged deltas, then cfg carried in full
+    assert "not as delta" in _refused_alike(plain, old3, Geometry(download=("app",)))
+    assert "build it naming that area" in _refused_alike(plain, old3, Geometry(download=("cfg",)))
+    declared = build_delta(old3, new3, PackageOptions(**FAST, download_slots=("cfg",)))
+    staged = read_package(plain).header.scratch_flash  # room for the staged deltas only
+    assert "-byte scratch area" in _refused_alike(declared, old3, Geometry(download=("cfg",)), scratch_size=staged)
 
 
 def test_the_copy_descriptor_matches_its_declaration(stage2):
