@@ -226,6 +226,8 @@ def test_the_c_restore_resumes_from_the_copy_as_python_does(stage2):
 
     package, old, _ = stage2
     dev = _cut_after_copy(package, old)
+    assert dev.resume.journal.latest().phase == "copied"
+    assert c_engine.journal_pending(dev.resume.journal.flash) == resume.pending(dev.resume) is not None
     result = c_engine.run(dev, package)
     assert result.ok, result.error
     reference = Restore(_cut_after_copy(package, old)).run(package)
