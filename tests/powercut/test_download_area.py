@@ -81,8 +81,8 @@ def test_sampled_repeated_cuts_survive_with_the_package_in_customer_fs(stage2):
     assert report.operations > powercut.sweep(package, old, 1, geometry=Geometry()).operations
 
 
-@pytest.mark.parametrize("geometry", [Geometry(program_unit=32, download=("customer_fs",)),
-                                      Geometry(sector_map="stm32f4", download=("customer_fs",))],
+@pytest.mark.parametrize("geometry", [Geometry(program_unit=32, download=("customer_fs",), engine="both"),
+                                      Geometry(sector_map="stm32f4", download=("customer_fs",), engine="both")],
                          ids=["unit32", "stm32f4"])
 def test_sampled_cuts_survive_on_other_flash_geometries(stage2, geometry):
     package, old, _ = stage2
@@ -307,7 +307,7 @@ def test_staged_deltas_and_the_copy_share_the_scratch_area_and_survive_every_cut
     package = build_delta(old, new, PackageOptions(**FAST, download_slots=("cfg",)))
     staged = read_package(plain).header.scratch_flash
     assert read_package(package).header.scratch_flash == staged + 4096  # app and data staged, one block of copy
-    geometry = Geometry(download=("cfg",))
+    geometry = Geometry(download=("cfg",), engine="both")  # the C restore in lockstep
     report = powercut.sweep(package, old, "all", seed=1, geometry=geometry)
     assert report.failures == 0 and report.tried == 3 * report.operations, report.first_failure
     wrong = powercut.sweep(package, old, "single", geometry=Geometry(download=("cfg",), fault="skip-copy"),
