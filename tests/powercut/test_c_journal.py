@@ -185,6 +185,11 @@ def test_cli_sweeps_the_c_restore(capsys, tmp_path):
     assert code == 0, err
     report = json.loads(text)["power_cuts"]
     assert report["tried"] == report["survived"] == report["operations"] == 80 and report["failures"] == 0
+    code, text, err = run(capsys, "verify", tmp_path / "p.pack", "--old", tmp_path / "old.bin", "--layout", LAYOUT,
+                          "--power-cuts", "single", "--engine", "both", "--sector-map", "stm32f4", "--json")
+    assert code == 0, err
+    report = json.loads(text)["power_cuts"]  # fewer, larger sectors: fewer operations
+    assert report["tried"] == report["survived"] == report["operations"] == 48 and report["failures"] == 0
 
 
 def test_minimal_system_stages_cut_the_same_in_both_restores(capsys, tmp_path):
