@@ -15,11 +15,13 @@ from otapack.cli.options import (
     INPUT_FILE, fs_options, json_option, layout_option, no_verify_option, output_option, package_options,
     signing_options,
 )
-from otapack.errors import InputError, VerificationError
+from otapack.errors import InputError, UsageError, VerificationError
 
 #: The PackageOptions fields every package-writing command takes as options.
 BUILD_FIELDS = ("model", "target_version", "security_counter", "profile", "lzma_dict_size", "ram_budget", "max_size",
                 "jobs", "hardware_id")
+#: The download slots: diff and full take them (minimal sets each stage's from the layout).
+DOWNLOAD_FIELD = "download_slots"
 #: ... and those of the commands that build deltas.
 DELTA_FIELDS = ("source_version", "diff_algorithm", "window_size", "transform_arch", "transform_table_ram",
                 "scratch_flash") + BUILD_FIELDS
@@ -32,6 +34,16 @@ def load_new_image(ctx, path: str, layout, fs, what: str = "new image"):
         image = fs.apply(image, layout)
         info(ctx, f"--fs: partition {fs.fs_partition!r} rebuilt as littlefs from {fs.fs_dir}")
     return image
+
+
+def with_download_slots(package, layout, new):
+    """``--download-slots``, else the layout's phase-1 download partitions; each a partition of NEW."""
+    slots = package.download_slots or api.layout_download_slots(layout, None)
+    missing = [n for n in slots if new.get(n) is None]
+    if missing:
+        raise UsageError(f"--download-slots: no partition {missing[0]!r} in the new image (partitions: "
+                         f"{', '.join(new.names())})", option="download_slots")
+    return dataclasses.replace(package, download_slots=tuple(slots))
 
 
 def warn_identical(ctx, old, new, strict: bool) -> None:
@@ -90,7 +102,7 @@ def write(ctx, items: list[tuple[str, bytes]], as_json: bool = False) -> None:
 
 @command("full")
 @click.argument("new_image", type=INPUT_FILE)
-@package_options(*BUILD_FIELDS)
+@package_options(*BUILD_FIELDS, DOWNLOAD_FIELD)
 @no_verify_option()
 @signing_options()
 @fs_options()
@@ -103,6 +115,7 @@ def full_cmd(ctx, new_image, package, no_verify, signing, fs, layout, output, as
     check_json_output(as_json, output)
     check_outputs(ctx, output)
     new = load_new_image(ctx, new_image, layout, fs)
+    package = with_download_slots(package, layout, new)
     with progress_bar(ctx, sum(p.size for p in new.partitions), "full") as bar:
         data = api.build_full(new, package, progress=partition_progress(bar, new))
     data = sign(ctx, signing, data, package.max_size)
@@ -114,7 +127,7 @@ def full_cmd(ctx, new_image, package, no_verify, signing, fs, layout, output, as
 @command("diff")
 @click.argument("old_image", type=INPUT_FILE)
 @click.argument("new_image", type=INPUT_FILE)
-@package_options(*DELTA_FIELDS)
+@package_options(*DELTA_FIELDS, DOWNLOAD_FIELD)
 @no_verify_option()
 @signing_options()
 @fs_options()
@@ -132,6 +145,7 @@ def diff_cmd(ctx, old_image, new_image, package, no_verify, signing, fs, layout,
     warn_identical(ctx, old, new, strict)
     if package.scratch_flash is None and layout is not None:  # the layout's key, when the option is not given
         package = dataclasses.replace(package, scratch_flash=api.load_layout(layout).extras.get("scratch_flash"))
+    package = with_download_slots(package, layout, new)
     with progress_bar(ctx, sum(p.size for p in new.partitions), "diff") as bar:
         data = api.build_delta(old, new, package, progress=partition_progress(bar, new))
     data = sign(ctx, signing, data, package.max_size)

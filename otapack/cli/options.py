@@ -226,6 +226,13 @@ def _package_specs() -> dict[str, Spec]:
         "transform_table_ram": (("--transform-ram", "transform_table_ram"), dict(
             type=SIZE, default=None,
             help="Device RAM the delta-v2 tables of one partition may take (default 4K).")),
+        "download_slots": (("--download-slots", "download_slots"), dict(
+            default="", callback=lambda _ctx, _param, value: tuple(n for n in value.split(",") if n),
+            metavar="NAME[,NAME...]",
+            help="Partitions whose slots the device downloads the package into (it rewrites them): the package "
+                 "declares the scratch flash to copy what it still needs out first (docs/verifier.md, \"The "
+                 "package in the download area\"; default: the layout's [minimal_system].stage1_download "
+                 "partitions).")),
         "scratch_flash": (("--scratch-flash", "scratch_flash"), dict(
             type=SIZE, default=None,
             help="Scratch flash the device has for deltas: a delta whose staged copy does not fit is patched in "

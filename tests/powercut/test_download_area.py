@@ -314,3 +314,23 @@ def test_staged_deltas_and_the_copy_share_the_scratch_area_and_survive_every_cut
                            stop_at_first=True)
     assert wrong.failures == 1 and "the package in the download area (cfg) was overwritten" in \
         wrong.first_failure.problem
+
+
+def test_diff_declares_the_copy_for_download_slots_named_on_the_command_line(capsys, tmp_path):
+    """``--download-slots cfg``: the same delta, its scratch declaration one
+    erase block larger (the copy of the header and cfg's payload); a name the
+    new image does not have is a usage error (exit 2)."""
+    from powercut_fixtures import LAYOUT, flat
+
+    _, old, new = three_partitions()
+    (tmp_path / "old.bin").write_bytes(flat(old))
+    (tmp_path / "new.bin").write_bytes(flat(new))
+    common = ["-q", "diff", tmp_path / "old.bin", tmp_path / "new.bin", "--layout", LAYOUT, "--no-verify"]
+    assert run(capsys, *common, "-o", tmp_path / "plain.pack")[0] == 0
+    assert run(capsys, *common, "--download-slots", "cfg", "-o", tmp_path / "copy.pack")[0] == 0
+    plain, copied = (read_package((tmp_path / f"{n}.pack").read_bytes()) for n in ("plain", "copy"))
+    assert [p.payload_length for p in plain.partitions] == [p.payload_length for p in copied.partitions]
+    assert copied.header.scratch_flash == plain.header.scratch_flash + 4096
+    code, _, err = run(capsys, *common, "--download-slots", "cfg,nvram", "-o", tmp_path / "bad.pack")
+    assert code == 2 and "--download-slots: no partition 'nvram' in the new image" in err
+    assert not (tmp_path / "bad.pack").exists()
