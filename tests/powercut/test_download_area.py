@@ -90,14 +90,6 @@ def test_sampled_cuts_survive_on_other_flash_geometries(stage2, geometry):
     assert report.failures == 0 and report.tried == 20, report.first_failure
 
 
-@pytest.mark.slow
-def test_every_single_cut_clean_and_torn_survives_with_the_package_in_customer_fs(stage2):
-    package, old, _ = stage2
-    report = powercut.sweep(package, old, "all", seed=3, geometry=IN_FS)
-    assert report.failures == 0 and report.tried == 3 * report.operations, report.first_failure
-    assert report.operations > 150
-
-
 def test_skipping_the_copy_fails_the_sweep_on_the_package_intact_assertion(stage2):
     """The negative control: committing customer_fs from the package itself
     overwrites the package while the journal still needs it."""
@@ -194,10 +186,10 @@ BOTH_IN_FS = Geometry(download=("customer_fs",), engine="both")
 def test_every_single_cut_clean_and_torn_runs_the_same_in_both_restores(stage2):
     """The C journaled restore copies the package out as the Python one does:
     after every boot of every case both hold the same flash, journal and checks."""
-    package, old, _ = stage2
+    package, old, _ = stage2  # every sweep assertion is checked on the Python device too
     report = powercut.sweep(package, old, "all", seed=3, geometry=BOTH_IN_FS)
     assert report.failures == 0 and report.tried == 3 * report.operations, report.first_failure
-    assert report.operations == powercut.sweep(package, old, 1, geometry=IN_FS).operations
+    assert report.operations == powercut.sweep(package, old, 1, geometry=IN_FS).operations > 150
 
 
 def test_sampled_repeated_cuts_run_the_same_in_both_restores(stage2):
